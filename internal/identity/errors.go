@@ -1,0 +1,59 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Every error that leaves the domain wraps exactly one of these
+// with %w, so that each API style maps them to a status code in one place.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrAlreadyExists   = errors.New("already exists")
+	ErrInvalid         = errors.New("invalid argument")
+	ErrForbidden       = errors.New("insufficient privileges")
+	ErrUnauthenticated = errors.New("authentication is required")
+	// ErrManaged marks an edit refused because the object is owned by an
+	// external identity source (SPEC §6). It is also an ErrInvalid (400).
+	ErrManaged = fmt.Errorf("%w: externally managed", ErrInvalid)
+)
+
+// Error is a domain error with a message meant for the API client. Kind is one
+// of the sentinel errors above; errors.Is(err, Kind) holds.
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap lets errors.Is find the kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Errorf builds an *Error of the given kind with a client-facing message.
+func Errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Message returns the client-facing message of err: the message of the
+// outermost *Error in its chain, or a generic text for the kind. Causes that
+// are not domain errors never reach the client.
+func Message(err error) string {
+	var de *Error
+	if errors.As(err, &de) {
+		return de.Msg
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "Not found"
+	case errors.Is(err, ErrAlreadyExists):
+		return "Already exists"
+	case errors.Is(err, ErrUnauthenticated):
+		return "Authentication is required"
+	case errors.Is(err, ErrForbidden):
+		return "Insufficient privileges"
+	case errors.Is(err, ErrInvalid):
+		return "Invalid request"
+	}
+	return "An error has occurred. Please contact your administrator"
+}

@@ -1,0 +1,221 @@
+// Package store defines the storage interface of Gatehouse. Backends live
+// beneath it (store/sqlstore for SQLite and PostgreSQL) and every backend
+// passes the shared suite in store/conformance.
+//
+// Errors wrap the kinds of package identity: a missing row is
+// identity.ErrNotFound, a uniqueness violation identity.ErrAlreadyExists.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+// Page selects a slice of a listing. Number is 1-based; Size 0 means all.
+type Page struct {
+	Number int
+	Size   int
+}
+
+// Offset returns the number of rows to skip.
+func (p Page) Offset() int {
+	if p.Number <= 1 || p.Size <= 0 {
+		return 0
+	}
+	return (p.Number - 1) * p.Size
+}
+
+// UserFilter narrows ListUsers. Zero values do not filter.
+type UserFilter struct {
+	// Query matches login, name or email, case-insensitively, as a substring.
+	Query      string
+	Active     *bool
+	Managed    *bool // source != local
+	Source     identity.Source
+	ExternalID string
+	IDs        []int64
+	Page       Page
+}
+
+// GroupFilter narrows ListGroups.
+type GroupFilter struct {
+	Query      string // substring of the name, case-insensitive
+	Managed    *bool
+	Source     identity.Source
+	ExternalID string
+	Page       Page
+}
+
+// ProjectFilter narrows ListProjects.
+type ProjectFilter struct {
+	Query      string // substring of key or name, case-insensitive
+	Keys       []string
+	IDs        []int64
+	Visibility identity.Visibility
+	Source     identity.Source
+	Page       Page
+}
+
+// GrantFilter narrows ListGrants. Zero values do not filter.
+type GrantFilter struct {
+	Subject *identity.Subject
+	// ProjectID: nil any; pointer to 0 global only; else that project.
+	ProjectID  *int64
+	Permission identity.Permission
+}
+
+// TokenFilter narrows ListTokens.
+type TokenFilter struct {
+	UserID *int64
+	Types  []identity.TokenType
+	Query  string // substring of the name
+	// IncludeRevoked lists revoked tokens too.
+	IncludeRevoked bool
+	Page           Page
+}
+
+// AuditFilter narrows ListAudit. Results are newest first.
+type AuditFilter struct {
+	Since, Until time.Time // zero: unbounded; Since inclusive, Until exclusive
+	Actor        string
+	Target       string
+	Action       string
+	Page         Page
+}
+
+// Reader is the read side of the store. Listings return the page and the
+// total number of matching rows.
+type Reader interface {
+	GetUser(ctx context.Context, id int64) (identity.User, error)
+	GetUserByLogin(ctx context.Context, login string) (identity.User, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]identity.User, int, error)
+
+	GetGroup(ctx context.Context, id int64) (identity.Group, error)
+	GetGroupByName(ctx context.Context, name string) (identity.Group, error)
+	ListGroups(ctx context.Context, f GroupFilter) ([]identity.Group, int, error)
+	// CountMembers returns the number of explicit members of each group id.
+	CountMembers(ctx context.Context, groupIDs []int64) (map[int64]int, error)
+
+	// ListMemberships lists memberships; a zero userID or groupID does not
+	// filter on it.
+	ListMemberships(ctx context.Context, userID, groupID int64) ([]identity.Membership, error)
+
+	GetProject(ctx context.Context, id int64) (identity.Project, error)
+	GetProjectByKey(ctx context.Context, key string) (identity.Project, error)
+	ListProjects(ctx context.Context, f ProjectFilter) ([]identity.Project, int, error)
+
+	ListGrants(ctx context.Context, f GrantFilter) ([]identity.Grant, error)
+
+	GetTemplate(ctx context.Context, id int64) (identity.Template, error)
+	GetTemplateByName(ctx context.Context, name string) (identity.Template, error) // case-insensitive
+	ListTemplates(ctx context.Context) ([]identity.Template, error)                // by name
+
+	GetToken(ctx context.Context, id int64) (identity.Token, error)
+	GetTokenByHash(ctx context.Context, hash []byte) (identity.Token, error) // matches Hash or PrevHash
+	ListTokens(ctx context.Context, f TokenFilter) ([]identity.Token, int, error)
+	// ListTokenProjects lists the explicit project ids of an organization
+	// token, ascending.
+	ListTokenProjects(ctx context.Context, tokenID int64, p Page) ([]int64, int, error)
+
+	ListAudit(ctx context.Context, f AuditFilter) ([]identity.AuditEvent, int, error)
+
+	GetSyncRun(ctx context.Context, id int64) (identity.SyncRun, error)
+	// ListSyncRuns lists runs of a source ("" for all), newest first.
+	ListSyncRuns(ctx context.Context, source identity.Source, p Page) ([]identity.SyncRun, int, error)
+
+	// GetSetting returns a setting's value, or identity.ErrNotFound.
+	GetSetting(ctx context.Context, key string) (string, error)
+}
+
+// Writer is the write side; it is only reachable inside a transaction.
+// Create methods fill in the id (and CreatedAt/UpdatedAt when zero) and
+// return the stored object.
+type Writer interface {
+	CreateUser(ctx context.Context, u identity.User) (identity.User, error)
+	UpdateUser(ctx context.Context, u identity.User) error // by ID; login may change
+	// TouchUserToken records the last token use of a user.
+	TouchUserToken(ctx context.Context, userID int64, at time.Time) error
+
+	CreateGroup(ctx context.Context, g identity.Group) (identity.Group, error)
+	UpdateGroup(ctx context.Context, g identity.Group) error
+	// DeleteGroup removes the group, its memberships and its grants.
+	DeleteGroup(ctx context.Context, id int64) error
+
+	// AddMember is idempotent: adding an existing membership is no error.
+	// It reports whether a row was added.
+	AddMember(ctx context.Context, userID, groupID int64) (bool, error)
+	// RemoveMember reports whether a row was removed.
+	RemoveMember(ctx context.Context, userID, groupID int64) (bool, error)
+
+	CreateProject(ctx context.Context, p identity.Project) (identity.Project, error)
+	UpdateProject(ctx context.Context, p identity.Project) error
+	// DeleteProject removes the project, its grants and its place in token
+	// scopes; project analysis tokens on it are deleted.
+	DeleteProject(ctx context.Context, id int64) error
+
+	// AddGrant is idempotent and reports whether a row was added.
+	AddGrant(ctx context.Context, g identity.Grant) (bool, error)
+	// RemoveGrant reports whether a row was removed.
+	RemoveGrant(ctx context.Context, g identity.Grant) (bool, error)
+	// DeleteProjectGrants removes every grant on a project (template apply).
+	DeleteProjectGrants(ctx context.Context, projectID int64) error
+
+	CreateTemplate(ctx context.Context, t identity.Template) (identity.Template, error)
+	// UpdateTemplate rewrites name, description, pattern and grants.
+	UpdateTemplate(ctx context.Context, t identity.Template) error
+	DeleteTemplate(ctx context.Context, id int64) error
+
+	CreateToken(ctx context.Context, t identity.Token) (identity.Token, error)
+	// UpdateToken rewrites every field but ID (and the explicit project list).
+	UpdateToken(ctx context.Context, t identity.Token) error
+	DeleteToken(ctx context.Context, id int64) error
+	// AddTokenProjects and RemoveTokenProjects edit the explicit list of an
+	// organization token; both are idempotent.
+	AddTokenProjects(ctx context.Context, tokenID int64, projectIDs []int64) error
+	RemoveTokenProjects(ctx context.Context, tokenID int64, projectIDs []int64) error
+	// TouchToken records the last use of a token.
+	TouchToken(ctx context.Context, tokenID int64, at time.Time) error
+
+	AppendAudit(ctx context.Context, e identity.AuditEvent) (identity.AuditEvent, error)
+
+	CreateSyncRun(ctx context.Context, r identity.SyncRun) (identity.SyncRun, error)
+	UpdateSyncRun(ctx context.Context, r identity.SyncRun) error
+
+	SetSetting(ctx context.Context, key, value string) error
+}
+
+// Tx is a transaction: reads see its own writes.
+type Tx interface {
+	Reader
+	Writer
+}
+
+// Store is a Gatehouse storage backend.
+type Store interface {
+	Reader
+	// Tx runs fn in a transaction: committed if fn returns nil, rolled back
+	// otherwise (fn's error is returned). Writes are only possible here, so a
+	// change of rights and its audit event commit together or not at all.
+	Tx(ctx context.Context, fn func(tx Tx) error) error
+	// Snapshot streams every row the authorization index needs, in one
+	// consistent read.
+	Snapshot(ctx context.Context) (Snapshot, error)
+	// Migrate applies pending migrations and returns how many it applied.
+	Migrate(ctx context.Context) (int, error)
+	Close() error
+}
+
+// Snapshot is the state the authorization index is built from.
+type Snapshot struct {
+	Users       []identity.User // PasswordHash left empty
+	Groups      []identity.Group
+	Memberships []identity.Membership
+	Projects    []identity.Project
+	Grants      []identity.Grant
+	// Tokens are the tokens neither revoked nor expired, with explicit
+	// project lists in TokenProjects.
+	Tokens        []identity.Token
+	TokenProjects map[int64][]int64
+}
