@@ -1,0 +1,437 @@
+package authz
+
+import (
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
+)
+
+type userEntry struct {
+	id     int64
+	login  string
+	active bool
+	// groups are the explicit groups; sonar-users is implicit and not listed.
+	groups []*groupEntry
+	grants grants
+}
+
+type groupEntry struct {
+	id     int64
+	name   string
+	grants grants
+}
+
+type projectEntry struct {
+	id     int64
+	key    string
+	public bool
+}
+
+type tokenEntry struct {
+	id        int64
+	name      string
+	typ       identity.TokenType
+	userID    int64
+	projectID int64
+	hash      token.Hash
+	// prevHash stays valid until prevUntil (unix nanoseconds) after a rotation.
+	prevHash  token.Hash
+	hasPrev   bool
+	prevUntil int64
+	expiresAt int64 // unix nanoseconds; 0: never
+	// Organization token scope and permissions.
+	perms    permSet
+	set      identity.ProjectSet
+	patterns []*regexp.Regexp
+	projects map[int64]struct{}
+	// lastTouch is the unix second at which a use was last handed to the
+	// store; it keeps last-used writes to one a minute per token.
+	lastTouch atomic.Int64
+}
+
+// Index is the in-memory authorization state. It is safe for concurrent use:
+// decisions share a read lock, updates take the write lock.
+type Index struct {
+	now func() time.Time
+
+	mu          sync.RWMutex
+	users       map[int64]*userEntry
+	logins      map[string]*userEntry
+	groups      map[int64]*groupEntry
+	projects    map[int64]*projectEntry
+	projectKeys map[string]*projectEntry
+	anyone      grants
+	sonarUsers  *groupEntry // every active user is an implicit member
+	tokens      map[token.Hash]*tokenEntry
+	tokenIDs    map[int64]*tokenEntry
+}
+
+// NewIndex returns an empty index; now is the clock (time.Now when nil).
+func NewIndex(now func() time.Time) *Index {
+	if now == nil {
+		now = time.Now
+	}
+	ix := &Index{now: now}
+	ix.reset()
+	return ix
+}
+
+func (ix *Index) reset() {
+	ix.users = make(map[int64]*userEntry)
+	ix.logins = make(map[string]*userEntry)
+	ix.groups = make(map[int64]*groupEntry)
+	ix.projects = make(map[int64]*projectEntry)
+	ix.projectKeys = make(map[string]*projectEntry)
+	ix.anyone = grants{}
+	ix.sonarUsers = nil
+	ix.tokens = make(map[token.Hash]*tokenEntry)
+	ix.tokenIDs = make(map[int64]*tokenEntry)
+}
+
+// Load replaces the whole index with the state of a store snapshot.
+func (ix *Index) Load(s store.Snapshot) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.reset()
+	for _, g := range s.Groups {
+		ix.putGroup(g)
+	}
+	for _, u := range s.Users {
+		ix.putUser(u)
+	}
+	for _, m := range s.Memberships {
+		ix.addMember(m.UserID, m.GroupID)
+	}
+	for _, p := range s.Projects {
+		ix.putProject(p)
+	}
+	for _, g := range s.Grants {
+		ix.grantsOf(g.Subject, true).add(g.ProjectID, bitOf(g.Permission))
+	}
+	for _, t := range s.Tokens {
+		if err := ix.putToken(t, s.TokenProjects[t.ID]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutUser inserts or updates a user, keeping its memberships and grants.
+func (ix *Index) PutUser(u identity.User) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.putUser(u)
+}
+
+func (ix *Index) putUser(u identity.User) {
+	e := ix.users[u.ID]
+	if e == nil {
+		e = &userEntry{id: u.ID}
+		ix.users[u.ID] = e
+	} else if e.login != u.Login {
+		delete(ix.logins, e.login)
+	}
+	e.login = u.Login
+	e.active = u.Active
+	ix.logins[u.Login] = e
+}
+
+// PutGroup inserts or renames a group.
+func (ix *Index) PutGroup(g identity.Group) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.putGroup(g)
+}
+
+func (ix *Index) putGroup(g identity.Group) {
+	e := ix.groups[g.ID]
+	if e == nil {
+		e = &groupEntry{id: g.ID}
+		ix.groups[g.ID] = e
+	}
+	e.name = g.Name
+	if g.Name == identity.GroupUsers {
+		ix.sonarUsers = e
+	}
+}
+
+// DeleteGroup removes a group with its memberships and grants.
+func (ix *Index) DeleteGroup(id int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	g := ix.groups[id]
+	if g == nil {
+		return
+	}
+	delete(ix.groups, id)
+	if ix.sonarUsers == g {
+		ix.sonarUsers = nil
+	}
+	for _, u := range ix.users {
+		u.groups = slices.DeleteFunc(u.groups, func(x *groupEntry) bool { return x == g })
+	}
+}
+
+// AddMember adds user to group; unknown ids are ignored.
+func (ix *Index) AddMember(userID, groupID int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.addMember(userID, groupID)
+}
+
+func (ix *Index) addMember(userID, groupID int64) {
+	u, g := ix.users[userID], ix.groups[groupID]
+	if u == nil || g == nil || slices.Contains(u.groups, g) {
+		return
+	}
+	u.groups = append(u.groups, g)
+}
+
+// RemoveMember removes user from group.
+func (ix *Index) RemoveMember(userID, groupID int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if u := ix.users[userID]; u != nil {
+		u.groups = slices.DeleteFunc(u.groups, func(x *groupEntry) bool { return x.id == groupID })
+	}
+}
+
+// PutProject inserts or updates a project.
+func (ix *Index) PutProject(p identity.Project) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.putProject(p)
+}
+
+func (ix *Index) putProject(p identity.Project) {
+	e := ix.projects[p.ID]
+	if e == nil {
+		e = &projectEntry{id: p.ID}
+		ix.projects[p.ID] = e
+	} else if e.key != p.Key {
+		delete(ix.projectKeys, e.key)
+	}
+	e.key = p.Key
+	e.public = p.Visibility == identity.Public
+	ix.projectKeys[p.Key] = e
+}
+
+// DeleteProject removes a project, every grant on it, its place in
+// organization token scopes and the project analysis tokens bound to it.
+func (ix *Index) DeleteProject(id int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	p := ix.projects[id]
+	if p == nil {
+		return
+	}
+	delete(ix.projects, id)
+	delete(ix.projectKeys, p.key)
+	ix.clearProjectGrants(id)
+	for _, t := range ix.tokenIDs {
+		delete(t.projects, id)
+		if t.typ == identity.TokenProjectAnalysis && t.projectID == id {
+			ix.removeToken(t.id)
+		}
+	}
+}
+
+// AddGrant records a grant.
+func (ix *Index) AddGrant(g identity.Grant) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if gs := ix.grantsOf(g.Subject, true); gs != nil {
+		gs.add(g.ProjectID, bitOf(g.Permission))
+	}
+}
+
+// RemoveGrant forgets a grant.
+func (ix *Index) RemoveGrant(g identity.Grant) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if gs := ix.grantsOf(g.Subject, false); gs != nil {
+		gs.remove(g.ProjectID, bitOf(g.Permission))
+	}
+}
+
+// ClearProjectGrants forgets every grant on a project.
+func (ix *Index) ClearProjectGrants(projectID int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.clearProjectGrants(projectID)
+}
+
+func (ix *Index) clearProjectGrants(projectID int64) {
+	delete(ix.anyone.projects, projectID)
+	for _, u := range ix.users {
+		delete(u.grants.projects, projectID)
+	}
+	for _, g := range ix.groups {
+		delete(g.grants.projects, projectID)
+	}
+}
+
+func (ix *Index) grantsOf(s identity.Subject, create bool) *grants {
+	switch s.Kind {
+	case identity.SubjectAnyone:
+		return &ix.anyone
+	case identity.SubjectUser:
+		if u := ix.users[s.ID]; u != nil {
+			return &u.grants
+		}
+		if create {
+			// A grant may be loaded before its user in odd snapshots; keep it.
+			u := &userEntry{id: s.ID}
+			ix.users[s.ID] = u
+			return &u.grants
+		}
+	case identity.SubjectGroup:
+		if g := ix.groups[s.ID]; g != nil {
+			return &g.grants
+		}
+	}
+	return nil
+}
+
+// PutToken inserts or replaces a token. projects is the full explicit
+// project list of an organization token. A revoked token is removed.
+func (ix *Index) PutToken(t identity.Token, projects []int64) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.putToken(t, projects)
+}
+
+func (ix *Index) putToken(t identity.Token, projects []int64) error {
+	e := &tokenEntry{
+		id:        t.ID,
+		name:      t.Name,
+		typ:       t.Type,
+		userID:    t.UserID,
+		projectID: t.ProjectID,
+		perms:     setOf(t.Permissions),
+		set:       t.Scope.Set,
+	}
+	if len(t.Hash) != len(e.hash) {
+		return identity.Errorf(identity.ErrInvalid, "token %d has no valid hash", t.ID)
+	}
+	copy(e.hash[:], t.Hash)
+	if len(t.PrevHash) == len(e.prevHash) && t.PrevValidUntil.After(ix.now()) {
+		copy(e.prevHash[:], t.PrevHash)
+		e.hasPrev = true
+		e.prevUntil = t.PrevValidUntil.UnixNano()
+	}
+	if !t.ExpiresAt.IsZero() {
+		e.expiresAt = t.ExpiresAt.UnixNano()
+	}
+	for _, p := range t.Scope.Patterns {
+		re, err := identity.CompileKeyPattern(p)
+		if err != nil {
+			return err
+		}
+		e.patterns = append(e.patterns, re)
+	}
+	if len(projects) > 0 {
+		e.projects = make(map[int64]struct{}, len(projects))
+		for _, id := range projects {
+			e.projects[id] = struct{}{}
+		}
+	}
+	if old := ix.tokenIDs[t.ID]; old != nil {
+		e.lastTouch.Store(old.lastTouch.Load())
+		ix.removeToken(t.ID)
+	}
+	if t.Revoked() {
+		return nil
+	}
+	ix.tokenIDs[t.ID] = e
+	ix.tokens[e.hash] = e
+	if e.hasPrev {
+		ix.tokens[e.prevHash] = e
+	}
+	return nil
+}
+
+// AddTokenProjects adds projects to an organization token's explicit list.
+func (ix *Index) AddTokenProjects(tokenID int64, projectIDs []int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	t := ix.tokenIDs[tokenID]
+	if t == nil {
+		return
+	}
+	if t.projects == nil {
+		t.projects = make(map[int64]struct{}, len(projectIDs))
+	}
+	for _, id := range projectIDs {
+		t.projects[id] = struct{}{}
+	}
+}
+
+// RemoveTokenProjects removes projects from a token's explicit list.
+func (ix *Index) RemoveTokenProjects(tokenID int64, projectIDs []int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if t := ix.tokenIDs[tokenID]; t != nil {
+		for _, id := range projectIDs {
+			delete(t.projects, id)
+		}
+	}
+}
+
+// RemoveToken forgets a token: it stops working at once.
+func (ix *Index) RemoveToken(id int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeToken(id)
+}
+
+func (ix *Index) removeToken(id int64) {
+	e := ix.tokenIDs[id]
+	if e == nil {
+		return
+	}
+	delete(ix.tokenIDs, id)
+	if ix.tokens[e.hash] == e {
+		delete(ix.tokens, e.hash)
+	}
+	if e.hasPrev && ix.tokens[e.prevHash] == e {
+		delete(ix.tokens, e.prevHash)
+	}
+}
+
+// Stats counts what the index holds.
+type Stats struct {
+	Users, Groups, Projects, Tokens, Memberships, Grants int
+}
+
+// Stats returns the index's counts.
+func (ix *Index) Stats() Stats {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	s := Stats{Users: len(ix.users), Groups: len(ix.groups), Projects: len(ix.projects), Tokens: len(ix.tokenIDs)}
+	count := func(g *grants) {
+		for b := g.global; b != 0; b &= b - 1 {
+			s.Grants++
+		}
+		for _, ps := range g.projects {
+			for b := ps; b != 0; b &= b - 1 {
+				s.Grants++
+			}
+		}
+	}
+	count(&ix.anyone)
+	for _, u := range ix.users {
+		s.Memberships += len(u.groups)
+		count(&u.grants)
+	}
+	for _, g := range ix.groups {
+		count(&g.grants)
+	}
+	return s
+}

@@ -1,0 +1,271 @@
+// Package state is Gatehouse's coordinator: every operation that changes
+// users, groups, projects, grants, templates or tokens goes through a
+// [State], which writes the change and its audit event in one store
+// transaction and then applies it to the authorization index before
+// returning — so the very next decision sees it. API adapters (webapi, scim,
+// ui) and connectors are thin layers over it.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Options configures a [State].
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// State coordinates the store and the authorization index.
+type State struct {
+	store store.Store
+	index *authz.Index
+	log   *slog.Logger
+	now   func() time.Time
+
+	// writeMu serialises writes so that the index applies changes in commit
+	// order. Writes are rare next to decisions; decisions never take it.
+	writeMu sync.Mutex
+
+	touches chan tokenUse
+}
+
+type tokenUse struct {
+	tokenID, userID int64
+	at              time.Time
+}
+
+// New loads the index from st (which must be migrated), creating the built-in
+// groups and the default permission template when missing.
+func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &State{
+		store:   st,
+		index:   authz.NewIndex(opts.Now),
+		log:     opts.Logger,
+		now:     opts.Now,
+		touches: make(chan tokenUse, 4096),
+	}
+	if err := s.ensureBuiltins(ctx); err != nil {
+		return nil, fmt.Errorf("create built-ins: %w", err)
+	}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload rebuilds the authorization index from the store.
+func (s *State) Reload(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	snap, err := s.store.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	if err := s.index.Load(snap); err != nil {
+		return fmt.Errorf("build index: %w", err)
+	}
+	return nil
+}
+
+// Index returns the authorization index, for decisions.
+func (s *State) Index() *authz.Index { return s.index }
+
+// Store returns the store, for reads.
+func (s *State) Store() store.Reader { return s.store }
+
+// Now returns the state's clock reading.
+func (s *State) Now() time.Time { return s.now() }
+
+// Run records token uses in the background until ctx ends; without it, uses
+// are dropped (decisions do not depend on them).
+func (s *State) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-s.touches:
+			s.recordUse(ctx, u)
+		}
+	}
+}
+
+func (s *State) recordUse(ctx context.Context, u tokenUse) {
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		if err := tx.TouchToken(ctx, u.tokenID, u.at); err != nil {
+			return err
+		}
+		if u.userID != 0 {
+			return tx.TouchUserToken(ctx, u.userID, u.at)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, identity.ErrNotFound) && ctx.Err() == nil {
+		s.log.Warn("record token use", "token_id", u.tokenID, "err", err)
+	}
+}
+
+// Actor is who performs a write, for the audit log and for the managed-
+// instance rules: a connector acting for its source may edit what that source
+// manages.
+type Actor struct {
+	// Name is "user:<login>", "token:<id>", "connector:<source>" or "system".
+	Name      string
+	Source    identity.Source // the connector's source; "" for people
+	UserID    int64           // the acting user, if any
+	RequestID string
+}
+
+type actorKey struct{}
+
+// WithActor returns a context carrying the acting principal.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor of ctx, or the system actor.
+func ActorFrom(ctx context.Context) Actor {
+	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
+		return a
+	}
+	return Actor{Name: "system"}
+}
+
+// mayEdit enforces SPEC §6: an object managed by a source is read-only to
+// everyone but that source's connector.
+func mayEdit(ctx context.Context, src identity.Source, msg string) error {
+	if !src.Managed() || ActorFrom(ctx).Source == src {
+		return nil
+	}
+	return identity.Errorf(identity.ErrManaged, "%s", msg)
+}
+
+// write runs fn in a transaction under the write lock, appends the audit
+// event fn describes, and applies fn's index change after the commit. fn
+// returns nil apply when there is nothing to apply.
+func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), error)) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var apply func()
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		a, ap, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		apply = ap
+		if a.Action == "" {
+			return nil
+		}
+		return s.appendAudit(ctx, tx, a)
+	})
+	if err != nil {
+		return err
+	}
+	if apply != nil {
+		apply()
+	}
+	return nil
+}
+
+// audit describes one audit event; Before and After are marshalled to JSON
+// and must never hold a secret.
+type audit struct {
+	Action, Target string
+	Before, After  any
+}
+
+func (s *State) appendAudit(ctx context.Context, tx store.Tx, a audit) error {
+	actor := ActorFrom(ctx)
+	ev := identity.AuditEvent{
+		Time:      s.now(),
+		Actor:     actor.Name,
+		Action:    a.Action,
+		Target:    a.Target,
+		Before:    marshal(a.Before),
+		After:     marshal(a.After),
+		RequestID: actor.RequestID,
+	}
+	_, err := tx.AppendAudit(ctx, ev)
+	return err
+}
+
+func marshal(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%q", err.Error())
+	}
+	return string(b)
+}
+
+// ensureBuiltins creates sonar-administrators, sonar-users and the default
+// template (SonarQube's defaults) on a fresh store.
+func (s *State) ensureBuiltins(ctx context.Context) error {
+	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		ids := map[string]int64{}
+		for _, g := range []identity.Group{
+			{Name: identity.GroupAdministrators, Description: "System administrators", Source: identity.SourceLocal},
+			{Name: identity.GroupUsers, Description: "Every authenticated user automatically belongs to this group", Source: identity.SourceLocal},
+		} {
+			got, err := tx.GetGroupByName(ctx, g.Name)
+			if errors.Is(err, identity.ErrNotFound) {
+				got, err = tx.CreateGroup(ctx, g)
+				if err == nil && g.Name == identity.GroupAdministrators {
+					_, err = tx.AddGrant(ctx, identity.Grant{Subject: identity.GroupSubject(got.ID), Permission: identity.PermAdmin})
+				}
+			}
+			if err != nil {
+				return audit{}, nil, err
+			}
+			ids[g.Name] = got.ID
+		}
+		if _, err := tx.GetSetting(ctx, settingDefaultTemplate); err == nil {
+			return audit{}, nil, nil
+		} else if !errors.Is(err, identity.ErrNotFound) {
+			return audit{}, nil, err
+		}
+		admins, users := identity.GroupSubject(ids[identity.GroupAdministrators]), identity.GroupSubject(ids[identity.GroupUsers])
+		t, err := tx.CreateTemplate(ctx, identity.Template{
+			Name:        "Default template",
+			Description: "This permission template will be used as default when no other permission configuration is available",
+			Grants: []identity.TemplateGrant{
+				{Subject: admins, Permission: identity.PermAdmin},
+				{Subject: users, Permission: identity.PermUser},
+				{Subject: users, Permission: identity.PermCodeViewer},
+				{Subject: users, Permission: identity.PermIssueAdmin},
+				{Subject: users, Permission: identity.PermSecurityHotspotAdmin},
+			},
+		})
+		if errors.Is(err, identity.ErrAlreadyExists) {
+			t, err = tx.GetTemplateByName(ctx, "Default template")
+		}
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if err := tx.SetSetting(ctx, settingDefaultTemplate, fmt.Sprint(t.ID)); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "system.bootstrap", Target: "instance"}, nil, nil
+	})
+}
+
+const settingDefaultTemplate = "permissions.default_template"

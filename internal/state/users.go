@@ -1,0 +1,287 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// MinPasswordLen is SonarQube's minimum password length.
+const MinPasswordLen = 12
+
+// userView is what the audit log records of a user: never the password hash.
+type userView struct {
+	Login       string          `json:"login"`
+	Name        string          `json:"name"`
+	Email       string          `json:"email,omitempty"`
+	Source      identity.Source `json:"source"`
+	ExternalID  string          `json:"externalId,omitempty"`
+	Active      bool            `json:"active"`
+	SCMAccounts []string        `json:"scmAccounts,omitempty"`
+}
+
+func viewUser(u identity.User) *userView {
+	return &userView{Login: u.Login, Name: u.Name, Email: u.Email, Source: u.Source, ExternalID: u.ExternalID, Active: u.Active, SCMAccounts: u.SCMAccounts}
+}
+
+// NewUser describes a user to create.
+type NewUser struct {
+	Login, Name, Email string
+	// Password is required for local users who sign in with a password.
+	Password    string
+	Source      identity.Source // local when empty
+	ExternalID  string
+	SCMAccounts []string
+}
+
+// CreateUser creates a user, or reactivates a deactivated user of the same
+// login (SonarQube's behaviour), and returns it.
+func (s *State) CreateUser(ctx context.Context, n NewUser) (identity.User, error) {
+	if n.Source == "" {
+		n.Source = identity.SourceLocal
+	}
+	u := identity.User{Login: n.Login, Name: n.Name, Email: n.Email, Source: n.Source, ExternalID: n.ExternalID, Active: true, SCMAccounts: n.SCMAccounts}
+	if err := identity.ValidateUser(u); err != nil {
+		return identity.User{}, err
+	}
+	if err := mayEdit(ctx, n.Source, "Operation not allowed when the instance is externally managed."); err != nil {
+		return identity.User{}, err
+	}
+	if n.Password != "" {
+		if err := checkPasswordRules(n.Password); err != nil {
+			return identity.User{}, err
+		}
+		h, err := password.Hash(n.Password)
+		if err != nil {
+			return identity.User{}, err
+		}
+		u.PasswordHash = h
+	}
+	var out identity.User
+	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		old, err := tx.GetUserByLogin(ctx, n.Login)
+		switch {
+		case err == nil && old.Active:
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "An active user with login '%s' already exists", n.Login)
+		case err == nil:
+			u.ID, u.CreatedAt = old.ID, old.CreatedAt
+			u.UpdatedAt = s.now()
+			if err := tx.UpdateUser(ctx, u); err != nil {
+				return audit{}, nil, err
+			}
+			out = u
+			return audit{Action: "user.reactivate", Target: "user:" + u.Login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(out) }, nil
+		case !errors.Is(err, identity.ErrNotFound):
+			return audit{}, nil, err
+		}
+		out, err = tx.CreateUser(ctx, u)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "user.create", Target: "user:" + u.Login, After: viewUser(out)}, func() { s.index.PutUser(out) }, nil
+	})
+	return out, err
+}
+
+// UserUpdate holds the fields to change; nil leaves a field as it is.
+type UserUpdate struct {
+	Name, Email, ExternalID *string
+	SCMAccounts             *[]string
+	Login                   *string
+}
+
+// UpdateUser changes a user's attributes. Name and e-mail of a managed user
+// are read-only except to its source's connector.
+func (s *State) UpdateUser(ctx context.Context, login string, upd UserUpdate) (identity.User, error) {
+	var out identity.User
+	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		old, err := getUser(ctx, tx, login)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		u := old
+		if upd.Name != nil {
+			u.Name = *upd.Name
+		}
+		if upd.Email != nil {
+			u.Email = *upd.Email
+		}
+		if upd.ExternalID != nil {
+			u.ExternalID = *upd.ExternalID
+		}
+		if upd.SCMAccounts != nil {
+			u.SCMAccounts = *upd.SCMAccounts
+		}
+		if upd.Login != nil {
+			u.Login = *upd.Login
+		}
+		if u.Name != old.Name || u.Email != old.Email || u.Login != old.Login || u.ExternalID != old.ExternalID {
+			if err := mayEdit(ctx, old.Source, "It is not allowed to update name/email for this user"); err != nil {
+				return audit{}, nil, err
+			}
+		}
+		if err := identity.ValidateUser(u); err != nil {
+			return audit{}, nil, err
+		}
+		u.UpdatedAt = s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return audit{}, nil, err
+		}
+		out = u
+		return audit{Action: "user.update", Target: "user:" + login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(out) }, nil
+	})
+	return out, err
+}
+
+// SetUserActive activates or deactivates a user. A deactivated user's tokens
+// stop working at once; they are kept for audit.
+func (s *State) SetUserActive(ctx context.Context, login string, active bool) (identity.User, error) {
+	var out identity.User
+	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		old, err := getUser(ctx, tx, login)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
+			return audit{}, nil, err
+		}
+		if old.Active == active {
+			out = old
+			return audit{}, nil, nil
+		}
+		if !active {
+			if s.removesLastAdmin(authz.Without{User: old.ID}) {
+				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be deactivated")
+			}
+		}
+		u := old
+		u.Active = active
+		u.UpdatedAt = s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return audit{}, nil, err
+		}
+		out = u
+		action := "user.deactivate"
+		if active {
+			action = "user.activate"
+		}
+		return audit{Action: action, Target: "user:" + login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(out) }, nil
+	})
+	return out, err
+}
+
+// SetPassword replaces a local user's password. When previous is non-nil it
+// must match the current password.
+func (s *State) SetPassword(ctx context.Context, login, pw string, previous *string) error {
+	if err := checkPasswordRules(pw); err != nil {
+		return err
+	}
+	h, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		u, err := getUser(ctx, tx, login)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if u.Source != identity.SourceLocal {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Password cannot be changed when external authentication is used")
+		}
+		if previous != nil {
+			if u.PasswordHash == "" || password.Verify(u.PasswordHash, *previous) != nil {
+				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Incorrect password")
+			}
+			if *previous == pw {
+				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Password must be different from old password")
+			}
+		}
+		u.PasswordHash = h
+		u.UpdatedAt = s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "user.change_password", Target: "user:" + login}, nil, nil
+	})
+}
+
+func checkPasswordRules(pw string) error {
+	if len(pw) < MinPasswordLen {
+		return identity.Errorf(identity.ErrInvalid, "Password must be at least %d characters long", MinPasswordLen)
+	}
+	if len(pw) > 1024 {
+		return identity.Errorf(identity.ErrInvalid, "Password is too long")
+	}
+	return nil
+}
+
+// errBadCredentials is deliberately the same for an unknown login and a wrong
+// password.
+var errBadCredentials = identity.Errorf(identity.ErrUnauthenticated, "Authentication failed")
+
+// CheckPassword authenticates a local user by login and password.
+func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Principal, identity.User, error) {
+	u, err := s.store.GetUserByLogin(ctx, login)
+	if err != nil {
+		if errors.Is(err, identity.ErrNotFound) {
+			// Spend the same time as a real check so that timing does not
+			// reveal which logins exist.
+			_ = password.Verify(dummyHash, pw)
+			return authz.Principal{}, identity.User{}, errBadCredentials
+		}
+		return authz.Principal{}, identity.User{}, err
+	}
+	if u.PasswordHash == "" || password.Verify(u.PasswordHash, pw) != nil || !u.Active {
+		return authz.Principal{}, identity.User{}, errBadCredentials
+	}
+	p, err := s.index.UserPrincipal(u.ID)
+	return p, u, err
+}
+
+var dummyHash = func() string {
+	h, _ := password.Hash("gatehouse-timing-equaliser")
+	return h
+}()
+
+// RecordLogin stores the time of an interactive sign-in.
+func (s *State) RecordLogin(ctx context.Context, userID int64) error {
+	return s.store.Tx(ctx, func(tx store.Tx) error {
+		u, err := tx.GetUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		u.LastLoginAt = s.now()
+		return tx.UpdateUser(ctx, u)
+	})
+}
+
+// UserGroups returns the explicit groups of a user, sorted by name.
+func (s *State) UserGroups(ctx context.Context, userID int64) ([]identity.Group, error) {
+	ms, err := s.store.ListMemberships(ctx, userID, 0)
+	if err != nil {
+		return nil, err
+	}
+	gs := make([]identity.Group, 0, len(ms))
+	for _, m := range ms {
+		g, err := s.store.GetGroup(ctx, m.GroupID)
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	slices.SortFunc(gs, func(a, b identity.Group) int { return compareFold(a.Name, b.Name) })
+	return gs, nil
+}
+
+func getUser(ctx context.Context, r store.Reader, login string) (identity.User, error) {
+	u, err := r.GetUserByLogin(ctx, login)
+	if errors.Is(err, identity.ErrNotFound) {
+		return u, identity.Errorf(identity.ErrNotFound, "User '%s' has not been found", login)
+	}
+	return u, err
+}
