@@ -1,0 +1,77 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+const grantCols = "subject_kind, subject_id, project_id, permission"
+
+const grantOrder = "project_id, subject_kind, subject_id, permission"
+
+func scanGrant(sc scanner) (identity.Grant, error) {
+	var (
+		g          identity.Grant
+		kind, perm string
+	)
+	if err := sc.Scan(&kind, &g.Subject.ID, &g.ProjectID, &perm); err != nil {
+		return g, fmt.Errorf("scan grant: %w", err)
+	}
+	g.Subject.Kind, g.Permission = identity.SubjectKind(kind), identity.Permission(perm)
+	return g, nil
+}
+
+// ListGrants lists grants by project, subject and permission.
+func (r *reader) ListGrants(ctx context.Context, f store.GrantFilter) ([]identity.Grant, error) {
+	var w filter
+	if f.Subject != nil {
+		w.add("subject_kind = ? AND subject_id = ?", string(f.Subject.Kind), f.Subject.ID)
+	}
+	if f.ProjectID != nil {
+		w.add("project_id = ?", *f.ProjectID)
+	}
+	if f.Permission != "" {
+		w.add("permission = ?", string(f.Permission))
+	}
+	gs, err := queryAll(ctx, r, scanGrant, "SELECT "+grantCols+" FROM grants"+w.where()+" ORDER BY "+grantOrder, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	return gs, nil
+}
+
+// AddGrant adds a grant and reports whether it is new.
+func (t *txn) AddGrant(ctx context.Context, g identity.Grant) (bool, error) {
+	n, err := t.execAffected(ctx, "INSERT INTO grants ("+grantCols+") VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+		string(g.Subject.Kind), g.Subject.ID, g.ProjectID, string(g.Permission))
+	if err != nil {
+		return false, fmt.Errorf("add grant %+v: %w", g, err)
+	}
+	return n > 0, nil
+}
+
+// RemoveGrant removes a grant and reports whether it existed.
+func (t *txn) RemoveGrant(ctx context.Context, g identity.Grant) (bool, error) {
+	n, err := t.execAffected(ctx, `DELETE FROM grants
+		WHERE subject_kind = ? AND subject_id = ? AND project_id = ? AND permission = ?`,
+		string(g.Subject.Kind), g.Subject.ID, g.ProjectID, string(g.Permission))
+	if err != nil {
+		return false, fmt.Errorf("remove grant %+v: %w", g, err)
+	}
+	return n > 0, nil
+}
+
+// DeleteProjectGrants removes every grant on a project.
+func (t *txn) DeleteProjectGrants(ctx context.Context, projectID int64) error {
+	if projectID == 0 {
+		// Project 0 holds the global grants, which this must never touch.
+		return fmt.Errorf("delete project grants: %w", identity.Errorf(identity.ErrInvalid, "project id 0 is not a project"))
+	}
+	if _, err := t.exec(ctx, "DELETE FROM grants WHERE project_id = ?", projectID); err != nil {
+		return fmt.Errorf("delete grants of project %d: %w", projectID, err)
+	}
+	return nil
+}

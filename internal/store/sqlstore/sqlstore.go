@@ -1,0 +1,327 @@
+// Package sqlstore implements store.Store on SQLite (pure Go, modernc.org/sqlite)
+// and PostgreSQL (pgx). Queries are written once with '?' placeholders and
+// translated by a flavor; times are stored as microseconds since the Unix
+// epoch (NULL for the zero time), lists as JSON text.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Store is a SQL implementation of store.Store.
+type Store struct {
+	reader
+	// wdb runs write transactions. On SQLite it holds a single connection so
+	// that writers queue in Go instead of failing with SQLITE_BUSY; reads use
+	// the separate pool in reader.db (WAL lets them run alongside).
+	wdb    *sql.DB
+	rdb    *sql.DB
+	f      *flavor
+	logger *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+// sqliteBusyTimeout is how long a SQLite connection waits for a lock held by
+// another process before failing.
+const sqliteBusyTimeout = 10 * time.Second
+
+// OpenSQLite opens (creating if needed) the SQLite database at path. It does
+// not migrate; call Migrate.
+func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		// Two pools on one in-memory database would see two databases.
+		return nil, fmt.Errorf("open sqlite: path must name a file, got %q", path)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite: path %q must not contain '?' or '#'", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+		}
+	}
+	common := url.Values{}
+	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
+	common.Add("_pragma", "foreign_keys(1)")
+
+	wq := url.Values{}
+	for k, v := range common {
+		wq[k] = append([]string(nil), v...)
+	}
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Add("_pragma", "synchronous(NORMAL)")
+	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
+	// fails upgrading a read lock.
+	wq.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := wdb.PingContext(ctx); err != nil {
+		_ = wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+
+	rq := common
+	rq.Add("_pragma", "query_only(1)")
+	rdb, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		_ = wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	if err := rdb.PingContext(ctx); err != nil {
+		_ = wdb.Close()
+		_ = rdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return newStore(sqliteFlavor(), wdb, rdb, logger), nil
+}
+
+// OpenPostgres connects to the PostgreSQL database at url (a libpq URL or
+// keyword/value string). It does not migrate; call Migrate.
+func OpenPostgres(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse url: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
+	}
+	return newStore(postgresFlavor(), db, db, logger), nil
+}
+
+func newStore(f *flavor, wdb, rdb *sql.DB, logger *slog.Logger) *Store {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		reader: reader{q: rdb, f: f},
+		wdb:    wdb,
+		rdb:    rdb,
+		f:      f,
+		logger: logger,
+	}
+}
+
+// Close closes the connection pools.
+func (s *Store) Close() error {
+	err := s.wdb.Close()
+	if s.rdb != s.wdb {
+		err = errors.Join(err, s.rdb.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("close %s store: %w", s.f.name, err)
+	}
+	return nil
+}
+
+// Tx runs fn in a write transaction, committing if fn returns nil. fn must
+// not call s.Tx itself: on SQLite the single write connection is taken.
+func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) {
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	committed := false
+	defer func() {
+		// Also reached when fn panics; the panic then goes on.
+		if !committed {
+			if rerr := sqlTx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				s.logger.WarnContext(ctx, "rollback failed", "flavor", s.f.name, "err", rerr)
+			}
+		}
+	}()
+	if err := fn(&txn{reader{q: sqlTx, f: s.f}}); err != nil {
+		return err
+	}
+	committed = true
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", s.f.wrap(err))
+	}
+	return nil
+}
+
+// querier is what reader needs of *sql.DB and *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// reader implements store.Reader on a pool or a transaction.
+type reader struct {
+	q querier
+	f *flavor
+}
+
+// txn implements store.Tx.
+type txn struct {
+	reader
+}
+
+var _ store.Tx = (*txn)(nil)
+
+func (r *reader) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := r.q.ExecContext(ctx, r.f.rebind(query), args...)
+	return res, r.f.wrap(err)
+}
+
+func (r *reader) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := r.q.QueryContext(ctx, r.f.rebind(query), args...)
+	return rows, r.f.wrap(err)
+}
+
+func (r *reader) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.q.QueryRowContext(ctx, r.f.rebind(query), args...)
+}
+
+// execAffected runs a statement and returns the number of rows it changed.
+func (r *reader) execAffected(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := r.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rows affected: %w", err)
+	}
+	return n, nil
+}
+
+// insertID runs an INSERT ... RETURNING id.
+func (r *reader) insertID(ctx context.Context, query string, args ...any) (int64, error) {
+	var id int64
+	if err := r.queryRow(ctx, query, args...).Scan(&id); err != nil {
+		return 0, r.f.wrap(err)
+	}
+	return id, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, r *reader, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := r.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// filter accumulates the conditions and arguments of a listing.
+type filter struct {
+	conds []string
+	args  []any
+	err   error
+}
+
+func (w *filter) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+// addAnyOf adds "col is one of vals".
+func (w *filter) addAnyOf(f *flavor, col string, vals any) {
+	cond, arg, err := f.anyOf(col, vals)
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.add(cond, arg)
+}
+
+func (w *filter) where() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// list runs a filtered, ordered and paged listing and its total count.
+func list[T any](ctx context.Context, r *reader, w *filter, selectFrom, countFrom, orderBy string, p store.Page, scan func(scanner) (T, error)) ([]T, int, error) {
+	if w.err != nil {
+		return nil, 0, w.err
+	}
+	var total int
+	if err := r.queryRow(ctx, "SELECT COUNT(*) FROM "+countFrom+w.where(), w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count: %w", err)
+	}
+	q := selectFrom + w.where() + " ORDER BY " + orderBy
+	args := w.args
+	if p.Size > 0 {
+		q += " LIMIT ? OFFSET ?"
+		args = append(append([]any(nil), args...), p.Size, p.Offset())
+	}
+	items, err := queryAll(ctx, r, scan, q, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	return items, total, nil
+}
+
+// notFound reports a missing row.
+func notFound(what string, key any) error {
+	return fmt.Errorf("%s %v: %w", what, key, identity.ErrNotFound)
+}
+
+// mustAffect turns "no row changed" into a not-found error.
+func mustAffect(n int64, err error, what string, key any) error {
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound(what, key)
+	}
+	return nil
+}
+
+// rowErr maps sql.ErrNoRows to a not-found error.
+func rowErr(err error, what string, key any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(what, key)
+	}
+	return err
+}
