@@ -1,0 +1,171 @@
+package conformance
+
+import (
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+var grantTests = []test{
+	{"AddIdempotent", testAddGrantIdempotent},
+	{"Remove", testRemoveGrant},
+	{"ListFilters", testListGrantsFilters},
+	{"DeleteProjectGrants", testDeleteProjectGrants},
+}
+
+// grantFixture holds the subjects and projects grants are given to.
+type grantFixture struct {
+	alice, bob      identity.User
+	devs            identity.Group
+	private, public identity.Project
+}
+
+func newGrantFixture(t *testing.T, s store.Store) grantFixture {
+	t.Helper()
+	return grantFixture{
+		alice:   mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser),
+		bob:     mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser),
+		devs:    mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup),
+		private: mustCreate(t, s, identity.Project{Key: "private", Name: "Private", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject),
+		public:  mustCreate(t, s, identity.Project{Key: "public", Name: "Public", Visibility: identity.Public, Source: identity.SourceLocal}, store.Tx.CreateProject),
+	}
+}
+
+// addGrants adds grants in one transaction.
+func addGrants(t *testing.T, s store.Store, grants []identity.Grant) {
+	t.Helper()
+	write(t, s, func(tx store.Tx) error {
+		for _, g := range grants {
+			if _, err := tx.AddGrant(t.Context(), g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func testAddGrantIdempotent(t *testing.T, s store.Store) {
+	f := newGrantFixture(t, s)
+	cases := []struct {
+		name  string
+		grant identity.Grant
+	}{
+		{"global to user", identity.Grant{Subject: identity.UserSubject(f.alice.ID), Permission: identity.PermAdmin}},
+		{"global to group", identity.Grant{Subject: identity.GroupSubject(f.devs.ID), Permission: identity.PermScan}},
+		{"global to anyone", identity.Grant{Subject: identity.Anyone, Permission: identity.PermProvisioning}},
+		{"project to user", identity.Grant{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermUser}},
+		{"project to group", identity.Grant{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermCodeViewer}},
+		{"project to anyone", identity.Grant{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermIssueAdmin}},
+	}
+	var want []identity.Grant
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, wantAdded := range []bool{true, false} {
+				var added bool
+				write(t, s, func(tx store.Tx) error {
+					var err error
+					added, err = tx.AddGrant(t.Context(), tc.grant)
+					return err
+				})
+				if added != wantAdded {
+					t.Errorf("AddGrant call %d reported added=%v, want %v", i+1, added, wantAdded)
+				}
+			}
+		})
+		want = append(want, tc.grant)
+	}
+	got, err := s.ListGrants(t.Context(), store.GrantFilter{})
+	noErr(t, "ListGrants", err)
+	checkGrants(t, "grants after adding each twice", got, want)
+}
+
+func testRemoveGrant(t *testing.T, s store.Store) {
+	f := newGrantFixture(t, s)
+	global := identity.Grant{Subject: identity.GroupSubject(f.devs.ID), Permission: identity.PermScan}
+	project := identity.Grant{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermScan}
+	anyone := identity.Grant{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermScan}
+	addGrants(t, s, []identity.Grant{global, project, anyone})
+
+	for _, g := range []identity.Grant{project, anyone} {
+		for i, want := range []bool{true, false} {
+			var removed bool
+			write(t, s, func(tx store.Tx) error {
+				var err error
+				removed, err = tx.RemoveGrant(t.Context(), g)
+				return err
+			})
+			if removed != want {
+				t.Errorf("RemoveGrant(%s) call %d reported removed=%v, want %v", grantKey(g), i+1, removed, want)
+			}
+		}
+	}
+	got, err := s.ListGrants(t.Context(), store.GrantFilter{})
+	noErr(t, "ListGrants", err)
+	// The same permission of the same subject globally is another grant.
+	checkGrants(t, "grants after RemoveGrant", got, []identity.Grant{global})
+}
+
+func testListGrantsFilters(t *testing.T, s store.Store) {
+	f := newGrantFixture(t, s)
+	var (
+		aliceAdmin        = identity.Grant{Subject: identity.UserSubject(f.alice.ID), Permission: identity.PermAdmin}
+		devsScan          = identity.Grant{Subject: identity.GroupSubject(f.devs.ID), Permission: identity.PermScan}
+		anyoneProvision   = identity.Grant{Subject: identity.Anyone, Permission: identity.PermProvisioning}
+		alicePrivateUser  = identity.Grant{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermUser}
+		alicePrivateAdmin = identity.Grant{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermAdmin}
+		devsPrivateViewer = identity.Grant{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermCodeViewer}
+		bobPublicIssues   = identity.Grant{Subject: identity.UserSubject(f.bob.ID), ProjectID: f.public.ID, Permission: identity.PermIssueAdmin}
+		anyonePublicScan  = identity.Grant{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermScan}
+	)
+	all := []identity.Grant{aliceAdmin, devsScan, anyoneProvision, alicePrivateUser, alicePrivateAdmin, devsPrivateViewer, bobPublicIssues, anyonePublicScan}
+	addGrants(t, s, all)
+
+	alice, devs, anyone := identity.UserSubject(f.alice.ID), identity.GroupSubject(f.devs.ID), identity.Anyone
+	cases := []struct {
+		name   string
+		filter store.GrantFilter
+		want   []identity.Grant
+	}{
+		{"no filter", store.GrantFilter{}, all},
+		{"user subject", store.GrantFilter{Subject: &alice}, []identity.Grant{aliceAdmin, alicePrivateUser, alicePrivateAdmin}},
+		{"group subject", store.GrantFilter{Subject: &devs}, []identity.Grant{devsScan, devsPrivateViewer}},
+		{"anyone subject", store.GrantFilter{Subject: &anyone}, []identity.Grant{anyoneProvision, anyonePublicScan}},
+		{"global only", store.GrantFilter{ProjectID: new(int64(0))}, []identity.Grant{aliceAdmin, devsScan, anyoneProvision}},
+		{"one project", store.GrantFilter{ProjectID: &f.private.ID}, []identity.Grant{alicePrivateUser, alicePrivateAdmin, devsPrivateViewer}},
+		{"permission", store.GrantFilter{Permission: identity.PermScan}, []identity.Grant{devsScan, anyonePublicScan}},
+		{"permission both global and on a project", store.GrantFilter{Permission: identity.PermAdmin}, []identity.Grant{aliceAdmin, alicePrivateAdmin}},
+		{"user globally", store.GrantFilter{Subject: &alice, ProjectID: new(int64(0))}, []identity.Grant{aliceAdmin}},
+		{"permission on a project", store.GrantFilter{ProjectID: &f.private.ID, Permission: identity.PermAdmin}, []identity.Grant{alicePrivateAdmin}},
+		{"anyone on a project", store.GrantFilter{Subject: &anyone, ProjectID: &f.public.ID}, []identity.Grant{anyonePublicScan}},
+		{"no match", store.GrantFilter{Subject: &devs, ProjectID: &f.public.ID}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ListGrants(t.Context(), tc.filter)
+			noErr(t, "ListGrants", err)
+			checkGrants(t, "ListGrants", got, tc.want)
+		})
+	}
+}
+
+func testDeleteProjectGrants(t *testing.T, s store.Store) {
+	f := newGrantFixture(t, s)
+	kept := []identity.Grant{
+		{Subject: identity.UserSubject(f.alice.ID), Permission: identity.PermAdmin},
+		{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermScan},
+	}
+	addGrants(t, s, append([]identity.Grant{
+		{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermAdmin},
+		{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermUser},
+	}, kept...))
+
+	write(t, s, func(tx store.Tx) error { return tx.DeleteProjectGrants(t.Context(), f.private.ID) })
+
+	got, err := s.ListGrants(t.Context(), store.GrantFilter{})
+	noErr(t, "ListGrants", err)
+	checkGrants(t, "grants after DeleteProjectGrants", got, kept)
+	if _, err := s.GetProject(t.Context(), f.private.ID); err != nil {
+		t.Errorf("GetProject after DeleteProjectGrants: %v; the project itself must stay", err)
+	}
+}

@@ -1,0 +1,203 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// t0 is the reference time of the fixtures. It carries microseconds and no
+// nanoseconds, so that no backend has to round it.
+var t0 = time.Date(2025, time.March, 14, 9, 26, 53, 589793000, time.UTC)
+
+// at returns t0 moved by d.
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// hashOf returns the SHA-256 of secret, the way tokens are stored.
+func hashOf(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// write runs fn in a transaction and stops the test if it does not commit.
+func write(t *testing.T, s store.Store, fn func(tx store.Tx) error) {
+	t.Helper()
+	if err := s.Tx(t.Context(), fn); err != nil {
+		t.Fatalf("transaction failed: %v", err)
+	}
+}
+
+// mustCreate stores v with create, one of the Create methods of [store.Tx],
+// in a transaction of its own and returns the stored object.
+func mustCreate[T any](t *testing.T, s store.Store, v T, create func(store.Tx, context.Context, T) (T, error)) T {
+	t.Helper()
+	var out T
+	write(t, s, func(tx store.Tx) error {
+		var err error
+		out, err = create(tx, t.Context(), v)
+		return err
+	})
+	return out
+}
+
+// tryCreate is mustCreate for a write that may fail: it returns the error of
+// the transaction.
+func tryCreate[T any](t *testing.T, s store.Store, v T, create func(store.Tx, context.Context, T) (T, error)) error {
+	return s.Tx(t.Context(), func(tx store.Tx) error {
+		_, err := create(tx, t.Context(), v)
+		return err
+	})
+}
+
+// mustUpdate writes v with update, one of the Update methods of [store.Tx], in
+// a transaction of its own.
+func mustUpdate[T any](t *testing.T, s store.Store, v T, update func(store.Tx, context.Context, T) error) {
+	t.Helper()
+	write(t, s, func(tx store.Tx) error { return update(tx, t.Context(), v) })
+}
+
+// tryUpdate is mustUpdate for a write that may fail.
+func tryUpdate[T any](t *testing.T, s store.Store, v T, update func(store.Tx, context.Context, T) error) error {
+	return s.Tx(t.Context(), func(tx store.Tx) error { return update(tx, t.Context(), v) })
+}
+
+// noErr stops the test when err is not nil.
+func noErr(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wantErrIs fails the test unless err wraps kind.
+func wantErrIs(t *testing.T, what string, err, kind error) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Errorf("%s: got error %v, want one wrapping %q", what, err, kind)
+	}
+}
+
+// checkFilled fails the test unless a time the store had to fill in is about
+// the moment the test wrote it (start).
+func checkFilled(t *testing.T, what string, got, start time.Time) {
+	t.Helper()
+	// Generous bounds: the database clock may be another machine's.
+	if got.Before(start.Add(-5*time.Minute)) || got.After(time.Now().Add(5*time.Minute)) {
+		t.Errorf("%s = %v, want it filled in with the current time (about %v)", what, got, start)
+	}
+}
+
+// assertEqual fails the test when got differs from want, naming the fields.
+func assertEqual(t *testing.T, what string, want, got any) {
+	t.Helper()
+	if d := diff(want, got); d != "" {
+		t.Errorf("%s differs:\n%s", what, d)
+	}
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// diff lists the differences between want and got, one per line, or returns
+// "" when they match. Times match when they are the same instant at
+// microsecond precision, which is what the store keeps, and a nil slice
+// matches an empty one, which the store need not tell apart.
+func diff(want, got any) string {
+	var b strings.Builder
+	w, g := reflect.ValueOf(want), reflect.ValueOf(got)
+	diffValues(&b, w.Type().Name(), w, g)
+	return b.String()
+}
+
+func diffValues(b *strings.Builder, path string, want, got reflect.Value) {
+	switch {
+	case want.Type() == timeType:
+		w, g := want.Interface().(time.Time), got.Interface().(time.Time)
+		if !w.Truncate(time.Microsecond).Equal(g.Truncate(time.Microsecond)) {
+			fmt.Fprintf(b, "  %s: got %v, want %v\n", path, g, w)
+		}
+	case want.Kind() == reflect.Struct:
+		for i := range want.NumField() {
+			diffValues(b, path+"."+want.Type().Field(i).Name, want.Field(i), got.Field(i))
+		}
+	case want.Kind() == reflect.Slice && want.Type().Elem().Kind() == reflect.Uint8:
+		if !bytes.Equal(want.Bytes(), got.Bytes()) {
+			fmt.Fprintf(b, "  %s: got %x, want %x\n", path, got.Bytes(), want.Bytes())
+		}
+	case want.Kind() == reflect.Slice:
+		if want.Len() != got.Len() {
+			fmt.Fprintf(b, "  %s: got %d elements %+v, want %d %+v\n", path, got.Len(), got, want.Len(), want)
+			return
+		}
+		for i := range want.Len() {
+			diffValues(b, fmt.Sprintf("%s[%d]", path, i), want.Index(i), got.Index(i))
+		}
+	default:
+		if !reflect.DeepEqual(want.Interface(), got.Interface()) {
+			fmt.Fprintf(b, "  %s: got %#v, want %#v\n", path, got.Interface(), want.Interface())
+		}
+	}
+}
+
+// keysOf returns the keys of items, sorted, for comparisons that ignore the
+// order of a listing the contract leaves unordered.
+func keysOf[T any](items []T, key func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = key(it)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sortedCopy returns the strings of want sorted, leaving want as it is.
+func sortedCopy(want []string) []string {
+	return slices.Sorted(slices.Values(want))
+}
+
+// checkKeys fails the test unless the keys of a listing are exactly want, in
+// any order.
+func checkKeys[T any](t *testing.T, what string, items []T, key func(T) string, want []string) {
+	t.Helper()
+	got, wantSorted := keysOf(items, key), sortedCopy(want)
+	if !slices.Equal(got, wantSorted) {
+		t.Errorf("%s: got %q, want %q", what, got, wantSorted)
+	}
+}
+
+// checkPaging walks a listing whose matches are want (keys, in any order)
+// page by page, one page past the end. Every page must report the whole
+// total and hold no more than size items, and the pages together must hold
+// every match exactly once.
+func checkPaging[T any](t *testing.T, what string, size int, want []string, key func(T) string, list func(store.Page) ([]T, int, error)) {
+	t.Helper()
+	var seen []T
+	lastPage := (len(want) + size - 1) / size
+	for n := 1; n <= lastPage+1; n++ {
+		items, total, err := list(store.Page{Number: n, Size: size})
+		noErr(t, fmt.Sprintf("%s page %d", what, n), err)
+		if total != len(want) {
+			t.Errorf("%s page %d: total %d, want %d", what, n, total, len(want))
+		}
+		if wantLen := max(0, min(size, len(want)-(n-1)*size)); len(items) != wantLen {
+			t.Errorf("%s page %d of size %d: got %d items, want %d", what, n, size, len(items), wantLen)
+		}
+		seen = append(seen, items...)
+	}
+	checkKeys(t, what+": all pages", seen, key, want)
+}
+
+// Keys of the domain objects, for [checkKeys] and [checkPaging].
+func userLogin(u identity.User) string     { return u.Login }
+func groupName(g identity.Group) string    { return g.Name }
+func projectKey(p identity.Project) string { return p.Key }
+func tokenName(tok identity.Token) string  { return tok.Name }
