@@ -160,8 +160,9 @@ func (t *txn) CreateToken(ctx context.Context, tok identity.Token) (identity.Tok
 	return tok, nil
 }
 
-// UpdateToken rewrites every field of token tok.ID but CreatedAt and the
-// explicit project list; a zero UpdatedAt becomes the current time.
+// UpdateToken rewrites every field of token tok.ID but the explicit project
+// list; a zero CreatedAt is left alone and a zero UpdatedAt becomes the
+// current time.
 func (t *txn) UpdateToken(ctx context.Context, tok identity.Token) error {
 	tok.UpdatedAt = orNow(tok.UpdatedAt, now())
 	args, err := tokenArgs(tok)
@@ -172,7 +173,9 @@ func (t *txn) UpdateToken(ctx context.Context, tok identity.Token) error {
 	for i, c := range cols {
 		cols[i] = strings.TrimSpace(c) + " = ?"
 	}
-	n, err := t.execAffected(ctx, "UPDATE tokens SET "+strings.Join(cols, ", ")+" WHERE id = ?", append(args, tok.ID)...)
+	// A zero CreatedAt keeps the stored one rather than erasing it.
+	n, err := t.execAffected(ctx, "UPDATE tokens SET "+strings.Join(cols, ", ")+", created_at = COALESCE(?, created_at) WHERE id = ?",
+		append(args, micros(tok.CreatedAt), tok.ID)...)
 	if err := mustAffect(n, err, "token", tok.ID); err != nil {
 		return fmt.Errorf("update token: %w", err)
 	}
