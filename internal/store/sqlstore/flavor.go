@@ -139,7 +139,19 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // containsPattern returns the LIKE pattern matching s as a substring.
 func containsPattern(s string) string {
-	return "%" + likeEscaper.Replace(strings.ToLower(s)) + "%"
+	return "%" + likeEscaper.Replace(asciiLower(s)) + "%"
+}
+
+// asciiLower lowers ASCII letters only, as LOWER() does in SQLite and on the
+// "C"-collated columns of PostgreSQL, so that both sides of LIKE fold alike.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // likeCond is a case-insensitive substring condition on col; it takes one

@@ -146,6 +146,9 @@ func (s *Store) Close() error {
 // Tx runs fn in a write transaction, committing if fn returns nil. fn must
 // not call s.Tx itself: on SQLite the single write connection is taken.
 func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) {
+	if fn == nil {
+		return fmt.Errorf("transaction: %w", identity.Errorf(identity.ErrInvalid, "no transaction function"))
+	}
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

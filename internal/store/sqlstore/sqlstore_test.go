@@ -483,6 +483,7 @@ func TestListFilters(t *testing.T) {
 				{Login: "bob", Name: "Bob 100%", Source: identity.SourceLocal, Active: true},
 				{Login: "Alice", Name: "A_lice", Source: identity.SourceSCIM, ExternalID: "e1", Active: true},
 				{Login: "carol", Email: "CAROL@x", Source: identity.SourceLocal, Active: false},
+				{Login: "elodie", Name: "ÉLODIE", Source: identity.SourceLocal, Active: true},
 			} {
 				if _, err := tx.CreateUser(ctx, u); err != nil {
 					return err
@@ -508,14 +509,17 @@ func TestListFilters(t *testing.T) {
 			want  []string
 			total int
 		}{
-			{store.UserFilter{}, []string{"Alice", "bob", "carol"}, 3},
-			{store.UserFilter{Page: store.Page{Number: 2, Size: 2}}, []string{"carol"}, 3},
+			{store.UserFilter{}, []string{"Alice", "bob", "carol", "elodie"}, 4},
+			{store.UserFilter{Page: store.Page{Number: 2, Size: 3}}, []string{"elodie"}, 4},
+			// Only ASCII letters fold, alike in both dialects.
+			{store.UserFilter{Query: "Élod"}, []string{"elodie"}, 1},
+			{store.UserFilter{Query: "élod"}, nil, 0},
 			{store.UserFilter{Query: "%"}, []string{"bob"}, 1},
 			{store.UserFilter{Query: "a_l"}, []string{"Alice"}, 1},
 			{store.UserFilter{Query: "carol@"}, []string{"carol"}, 1},
 			{store.UserFilter{Active: &no}, []string{"carol"}, 1},
 			{store.UserFilter{Managed: &yes}, []string{"Alice"}, 1},
-			{store.UserFilter{Managed: &no, Active: &yes}, []string{"bob"}, 1},
+			{store.UserFilter{Managed: &no, Active: &yes}, []string{"bob", "elodie"}, 2},
 			{store.UserFilter{Source: identity.SourceSCIM, ExternalID: "e1"}, []string{"Alice"}, 1},
 			{store.UserFilter{IDs: []int64{}}, nil, 0},
 		} {
