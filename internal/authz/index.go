@@ -435,3 +435,13 @@ func (ix *Index) Stats() Stats {
 	}
 	return s
 }
+
+// Login returns the login of a user id, or "" when unknown.
+func (ix *Index) Login(userID int64) string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if u := ix.users[userID]; u != nil {
+		return u.login
+	}
+	return ""
+}

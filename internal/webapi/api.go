@@ -1,0 +1,272 @@
+package webapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+)
+
+// Version is the SonarQube API version Gatehouse presents to clients that
+// gate features on it.
+const Version = "26.7.0.0"
+
+// Options configures the Web API.
+type Options struct {
+	Logger *slog.Logger
+	// Version is Gatehouse's own version, shown by api/system/info.
+	GatehouseVersion string
+	// MaxBodyBytes bounds request bodies; 1 MiB when 0.
+	MaxBodyBytes int64
+	// SessionTTL is how long a sign-in lasts; 24 h when 0.
+	SessionTTL time.Duration
+	// AccessLog logs one line per request at info level; otherwise at debug.
+	AccessLog bool
+}
+
+// API is the Web API handler.
+type API struct {
+	st       *state.State
+	log      *slog.Logger
+	opts     Options
+	routes   map[string]*Route
+	ordered  []*Route
+	sessions *sessions
+	limiter  *loginLimiter
+	metrics  *metrics
+}
+
+// New builds the Web API over st.
+func New(st *state.State, opts Options) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.SessionTTL == 0 {
+		opts.SessionTTL = 24 * time.Hour
+	}
+	a := &API{
+		st:       st,
+		log:      opts.Logger,
+		opts:     opts,
+		routes:   map[string]*Route{},
+		sessions: newSessions(opts.SessionTTL, st.Now),
+		limiter:  newLoginLimiter(st.Now),
+		metrics:  newMetrics(),
+	}
+	for _, group := range [][]Route{
+		a.systemRoutes(),
+		a.authenticationRoutes(),
+		a.userRoutes(),
+		a.groupRoutes(),
+		a.permissionRoutes(),
+		a.templateRoutes(),
+		a.projectRoutes(),
+		a.userTokenRoutes(),
+		a.orgTokenRoutes(),
+		a.authzRoutes(),
+		a.auditRoutes(),
+		a.settingsRoutes(),
+	} {
+		for i := range group {
+			rt := &group[i]
+			if _, dup := a.routes[rt.Path]; dup {
+				panic("webapi: duplicate route " + rt.Path) // a programming error caught by every test
+			}
+			a.routes[rt.Path] = rt
+			a.ordered = append(a.ordered, rt)
+		}
+	}
+	return a
+}
+
+// Routes returns the route table, in declaration order.
+func (a *API) Routes() []*Route { return a.ordered }
+
+// Handler returns the HTTP handler: the API under /api/, the OpenAPI document
+// and the metrics endpoint.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a)
+	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
+	mux.Handle("GET /metrics", a.metrics.handler())
+	return mux
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the request id of ctx, if any.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP serves one Web API request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := r.Header.Get("X-Request-Id")
+	if rid == "" || len(rid) > 64 || strings.ContainsFunc(rid, func(c rune) bool { return c < '!' || c > '~' }) {
+		rid = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", rid)
+	ctx := context.WithValue(r.Context(), requestIDKey, rid)
+	r = r.WithContext(ctx)
+	sw := &statusWriter{ResponseWriter: w}
+
+	path := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	rt := a.routes[path]
+	label := path
+	if rt == nil {
+		label = "unknown"
+	}
+	defer func() {
+		if rec := recover(); rec != nil {
+			a.log.ErrorContext(ctx, "panic in handler", "route", label, "panic", fmt.Sprint(rec), "request_id", rid)
+			if sw.status == 0 {
+				writeError(sw, a.log, r, errors.New("panic"))
+			}
+		}
+		d := time.Since(start)
+		a.metrics.observe(label, sw.status, d)
+		level := slog.LevelDebug
+		if a.opts.AccessLog || sw.status >= 500 {
+			level = slog.LevelInfo
+		}
+		if a.log.Enabled(ctx, level) {
+			a.log.LogAttrs(ctx, level, "request", slog.String("request_id", rid), slog.String("method", r.Method),
+				slog.String("route", label), slog.Int("status", sw.status), slog.Duration("duration", d))
+		}
+	}()
+
+	if rt == nil {
+		writeError(sw, a.log, r, errorf(http.StatusNotFound, "Unknown url : /"+path))
+		return
+	}
+	if r.Method != rt.Method {
+		writeError(sw, a.log, r, errorf(http.StatusMethodNotAllowed, "HTTP method "+rt.Method+" is required"))
+		return
+	}
+	c, err := a.newCall(sw, r, rt)
+	if err == nil {
+		err = rt.validate(c.form)
+	}
+	if err == nil {
+		err = a.authenticate(c)
+	}
+	if err == nil {
+		err = a.authorize(c)
+	}
+	var body any
+	if err == nil {
+		c.ctx = state.WithActor(c.ctx, a.actor(c, rid))
+		body, err = rt.Handle(c)
+	}
+	if err != nil {
+		writeError(sw, a.log, r, err)
+		return
+	}
+	switch b := body.(type) {
+	case nil:
+		sw.WriteHeader(http.StatusNoContent)
+	case text:
+		sw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		sw.WriteHeader(http.StatusOK)
+		_, _ = sw.Write([]byte(b))
+	case raw:
+		// the handler already wrote the answer (e.g. set cookies first)
+	default:
+		writeJSON(sw, http.StatusOK, b)
+	}
+}
+
+// text is a plain-text answer.
+type text string
+
+// raw marks an answer the handler wrote itself.
+type raw struct{}
+
+func (a *API) newCall(w http.ResponseWriter, r *http.Request, rt *Route) (*call, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
+	ct := r.Header.Get("Content-Type")
+	var err error
+	if strings.HasPrefix(ct, "multipart/form-data") {
+		err = r.ParseMultipartForm(a.opts.MaxBodyBytes)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes", a.opts.MaxBodyBytes))
+		}
+		return nil, badRequest("The request parameters cannot be parsed: " + safeParseError(err))
+	}
+	form := r.Form
+	if r.MultipartForm != nil {
+		for k, v := range r.MultipartForm.Value {
+			form[k] = append(form[k], v...)
+		}
+	}
+	return &call{ctx: r.Context(), r: r, w: w, api: a, form: form, route: rt}, nil
+}
+
+// safeParseError keeps parse errors short and free of request content.
+func safeParseError(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+func (a *API) actor(c *call, rid string) state.Actor {
+	act := state.Actor{Name: "anonymous", RequestID: rid, UserID: c.principal.UserID}
+	switch {
+	case !c.authed:
+	case c.principal.TokenID != 0 && c.principal.UserID == 0:
+		act.Name = "token:" + idString(c.principal.TokenID)
+	case c.principal.UserID != 0:
+		act.Name = "user:" + a.st.Index().Login(c.principal.UserID)
+		if c.principal.TokenID != 0 {
+			act.Name += " (token:" + idString(c.principal.TokenID) + ")"
+		}
+	}
+	return act
+}

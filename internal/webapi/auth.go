@@ -1,0 +1,293 @@
+package webapi
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
+)
+
+// Cookie names. SonarQube's web app reads XSRF-TOKEN and echoes it in the
+// X-XSRF-TOKEN header; Gatehouse uses the same double-submit scheme.
+const (
+	sessionCookie = "GATEHOUSE-SESSION"
+	xsrfCookie    = "XSRF-TOKEN"
+	xsrfHeader    = "X-XSRF-TOKEN"
+)
+
+// authenticate resolves the request's credential, if any. Credentials that
+// are present but wrong answer 401 even on public routes, as SonarQube does.
+func (a *API) authenticate(c *call) error {
+	r := c.r
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, _ := strings.Cut(h, " ")
+		switch strings.ToLower(scheme) {
+		case "bearer":
+			return a.useToken(c, strings.TrimSpace(rest))
+		case "basic":
+			login, pw, ok := r.BasicAuth()
+			if !ok {
+				return errUnauthenticated
+			}
+			if pw == "" && token.LooksLikeToken(login) {
+				return a.useToken(c, login)
+			}
+			return a.usePassword(c, login, pw)
+		default:
+			return errUnauthenticated
+		}
+	}
+	if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		s, ok := a.sessions.get(ck.Value)
+		if !ok {
+			return nil // an expired cookie is just anonymous
+		}
+		p, err := a.st.Index().UserPrincipal(s.userID)
+		if err != nil {
+			a.sessions.drop(ck.Value)
+			return nil
+		}
+		if r.Method == http.MethodPost && !c.route.csrfExempt() {
+			got := r.Header.Get(xsrfHeader)
+			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
+				return errorf(http.StatusForbidden, "Invalid or missing X-XSRF-TOKEN header: cookie-authenticated changes need the XSRF-TOKEN cookie's value in it")
+			}
+		}
+		c.principal, c.authed = p, true
+	}
+	return nil
+}
+
+func (r *Route) csrfExempt() bool {
+	return r.Path == "api/authentication/login" || r.Path == "api/authentication/logout"
+}
+
+func (a *API) useToken(c *call, secret string) error {
+	p, err := a.st.Authenticate(secret)
+	if err != nil {
+		a.metrics.tokenResolution(false)
+		return errorf(http.StatusUnauthorized, identity.Message(err))
+	}
+	a.metrics.tokenResolution(true)
+	c.principal, c.authed = p, true
+	return nil
+}
+
+func (a *API) usePassword(c *call, login, pw string) error {
+	ip := clientIP(c.r)
+	if wait := a.limiter.blocked(login, ip); wait > 0 {
+		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
+		return errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
+	}
+	p, _, err := a.st.CheckPassword(c.ctx, login, pw)
+	if err != nil {
+		a.limiter.fail(login, ip)
+		return errorf(http.StatusUnauthorized, "Authentication failed")
+	}
+	a.limiter.succeed(login)
+	c.principal, c.authed = p, true
+	return nil
+}
+
+// authorize enforces the route's access level.
+func (a *API) authorize(c *call) error {
+	switch c.route.Access {
+	case public:
+		return nil
+	case authenticated:
+		if !c.authed {
+			return errUnauthenticated
+		}
+	case admin:
+		if !c.authed {
+			return errUnauthenticated
+		}
+		if !c.isAdmin() {
+			return errForbidden
+		}
+	}
+	return nil
+}
+
+// isAdmin reports whether the caller holds global admin.
+func (c *call) isAdmin() bool {
+	return c.authed && c.api.st.Index().Decide(c.principal, identity.PermAdmin, "").Allowed
+}
+
+// may reports whether the caller holds perm, on projectKey or globally.
+func (c *call) may(perm identity.Permission, projectKey string) bool {
+	if !c.authed {
+		return false
+	}
+	d := c.api.st.Index().Decide(c.principal, perm, projectKey)
+	c.api.metrics.decision(d.Allowed)
+	return d.Allowed
+}
+
+// currentUser loads the calling user; nil for token principals without one.
+func (c *call) currentUser() (*identity.User, error) {
+	if c.user != nil || c.principal.UserID == 0 {
+		return c.user, nil
+	}
+	u, err := c.api.st.Store().GetUser(c.ctx, c.principal.UserID)
+	if err != nil {
+		return nil, err
+	}
+	c.user = &u
+	return c.user, nil
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func itoa(n int) string { return idString(int64(n)) }
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// session is a signed-in browser.
+type session struct {
+	userID  int64
+	csrf    string
+	expires time.Time
+}
+
+// sessions are kept in memory: a restart signs everyone out, which is
+// acceptable for an admin console and keeps session ids out of the store.
+type sessions struct {
+	mu  sync.Mutex
+	m   map[string]session
+	ttl time.Duration
+	now func() time.Time
+}
+
+func newSessions(ttl time.Duration, now func() time.Time) *sessions {
+	return &sessions{m: map[string]session{}, ttl: ttl, now: now}
+}
+
+func (s *sessions) create(userID int64) (id string, sess session) {
+	id = randomString(32)
+	sess = session{userID: userID, csrf: randomString(24), expires: s.now().Add(s.ttl)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Sweep expired sessions on sign-in so the map cannot grow unbounded.
+	now := s.now()
+	for k, v := range s.m {
+		if now.After(v.expires) {
+			delete(s.m, k)
+		}
+	}
+	s.m[id] = sess
+	return id, sess
+}
+
+func (s *sessions) get(id string) (session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[id]
+	if !ok || s.now().After(v.expires) {
+		delete(s.m, id)
+		return session{}, false
+	}
+	return v, true
+}
+
+func (s *sessions) drop(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+}
+
+// dropUser ends every session of a user (deactivation, password change).
+func (s *sessions) dropUser(userID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.m {
+		if v.userID == userID {
+			delete(s.m, k)
+		}
+	}
+}
+
+// Login rate limits: failures within the window, per login and per client
+// address. Past the limit, password attempts are refused without checking.
+const (
+	loginWindow      = 5 * time.Minute
+	maxFailsPerLogin = 10
+	maxFailsPerIP    = 50
+)
+
+type loginLimiter struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	login map[string][]time.Time
+	ip    map[string][]time.Time
+}
+
+func newLoginLimiter(now func() time.Time) *loginLimiter {
+	return &loginLimiter{now: now, login: map[string][]time.Time{}, ip: map[string][]time.Time{}}
+}
+
+// blocked returns how long the caller must wait, or 0.
+func (l *loginLimiter) blocked(login, ip string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	wait := func(m map[string][]time.Time, key string, max int) time.Duration {
+		fails := prune(m[key], now)
+		m[key] = fails
+		if len(fails) == 0 {
+			delete(m, key)
+		}
+		if len(fails) < max {
+			return 0
+		}
+		return fails[0].Add(loginWindow).Sub(now)
+	}
+	return max(wait(l.login, login, maxFailsPerLogin), wait(l.ip, ip, maxFailsPerIP))
+}
+
+func (l *loginLimiter) fail(login, ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	// Bound the number of tracked keys: an attacker spraying logins must not
+	// grow memory without limit.
+	if len(l.login) > 100_000 {
+		clear(l.login)
+	}
+	if len(l.ip) > 100_000 {
+		clear(l.ip)
+	}
+	l.login[login] = append(prune(l.login[login], now), now)
+	l.ip[ip] = append(prune(l.ip[ip], now), now)
+}
+
+func (l *loginLimiter) succeed(login string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.login, login)
+}
+
+func prune(ts []time.Time, now time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= loginWindow {
+		i++
+	}
+	return ts[i:]
+}

@@ -1,0 +1,4 @@
+package webapi
+
+// authenticationRoutes is filled in by its endpoint group.
+func (a *API) authenticationRoutes() []Route { return nil }

@@ -1,0 +1,77 @@
+package webapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+// apiError carries an HTTP status and a client-facing message.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, msg string) error { return &apiError{status: status, msg: msg} }
+
+func badRequest(msg string) error { return errorf(http.StatusBadRequest, msg) }
+
+var (
+	errUnauthenticated = errorf(http.StatusUnauthorized, "Authentication is required")
+	errForbidden       = errorf(http.StatusForbidden, "Insufficient privileges")
+)
+
+// statusOf maps an error to its HTTP status: the one place where domain
+// error kinds meet HTTP.
+func statusOf(err error) int {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status
+	case errors.Is(err, identity.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, identity.ErrAlreadyExists), errors.Is(err, identity.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, identity.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, identity.ErrForbidden):
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Errors []errorMsg `json:"errors"`
+}
+
+type errorMsg struct {
+	Msg string `json:"msg"`
+}
+
+// writeError answers with SonarQube's error shape. A 500 never shows its
+// cause to the client; the log gets it.
+func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) int {
+	status := statusOf(err)
+	msg := identity.Message(err)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		msg = ae.msg
+	}
+	if status >= 500 {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "An error has occurred. Please contact your administrator"
+	}
+	writeJSON(w, status, errorBody{Errors: []errorMsg{{Msg: msg}}})
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,210 @@
+package webapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+)
+
+// adminPassword is the password of the "admin" user every test server has.
+const adminPassword = "admin-password-123"
+
+// testServer is a Gatehouse Web API over a fresh SQLite store.
+type testServer struct {
+	t    *testing.T
+	st   *state.State
+	api  *API
+	srv  *httptest.Server
+	logs *syncBuffer
+}
+
+// syncBuffer collects the server's log for tests that inspect it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.New(ctx, db, state.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go st.Run(ctx)
+	if _, err := st.CreateUser(ctx, state.NewUser{Login: "admin", Name: "Administrator", Password: adminPassword}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddMember(ctx, identity.GroupAdministrators, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	api := New(st, Options{Logger: log, GatehouseVersion: "test", AccessLog: true})
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}
+}
+
+// cred is how a test request authenticates.
+type cred struct {
+	bearer     string // a token
+	login, pw  string // basic auth
+	cookies    []*http.Cookie
+	xsrf       string
+	basicToken string // basic auth with the token as login
+}
+
+var asAdmin = cred{login: "admin", pw: adminPassword}
+
+func bearer(tok string) cred { return cred{bearer: tok} }
+
+// response is a test request's answer.
+type response struct {
+	status  int
+	body    []byte
+	header  http.Header
+	cookies []*http.Cookie
+}
+
+// json decodes the body into v, failing the test on error.
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// errMsg returns the first SonarQube error message of the body.
+func (r response) errMsg(t *testing.T) string {
+	t.Helper()
+	var e errorBody
+	r.json(t, &e)
+	if len(e.Errors) == 0 {
+		t.Fatalf("no error message in %s", r.body)
+	}
+	return e.Errors[0].Msg
+}
+
+// do sends method to path with params (query string for GET, form body for
+// POST).
+func (s *testServer) do(method, path string, c cred, params url.Values) response {
+	s.t.Helper()
+	u := s.srv.URL + "/" + strings.TrimPrefix(path, "/")
+	var body io.Reader
+	if method == http.MethodGet {
+		if len(params) > 0 {
+			u += "?" + params.Encode()
+		}
+	} else {
+		body = strings.NewReader(params.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	switch {
+	case c.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	case c.basicToken != "":
+		req.SetBasicAuth(c.basicToken, "")
+	case c.login != "":
+		req.SetBasicAuth(c.login, c.pw)
+	}
+	for _, ck := range c.cookies {
+		req.AddCookie(ck)
+	}
+	if c.xsrf != "" {
+		req.Header.Set(xsrfHeader, c.xsrf)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, body: b, header: resp.Header, cookies: resp.Cookies()}
+}
+
+func (s *testServer) get(path string, c cred, kv ...string) response {
+	s.t.Helper()
+	return s.do(http.MethodGet, path, c, values(kv...))
+}
+
+func (s *testServer) post(path string, c cred, kv ...string) response {
+	s.t.Helper()
+	return s.do(http.MethodPost, path, c, values(kv...))
+}
+
+// values builds url.Values from key, value pairs; a key may repeat.
+func values(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// must fails the test unless the response has the wanted status.
+func (r response) must(t *testing.T, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	return r
+}
+
+// createUser makes a local user with a password, via the API.
+func (s *testServer) createUser(login string) {
+	s.t.Helper()
+	s.post("api/users/create", asAdmin, "login", login, "name", "User "+login, "password", login+"-password-1").must(s.t, 200)
+}
+
+// userToken generates a user token for login (as admin) and returns it.
+func (s *testServer) userToken(login, name string) string {
+	s.t.Helper()
+	var out struct {
+		Token string `json:"token"`
+	}
+	s.post("api/user_tokens/generate", asAdmin, "login", login, "name", name).must(s.t, 200).json(s.t, &out)
+	return out.Token
+}

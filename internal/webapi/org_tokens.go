@@ -1,0 +1,4 @@
+package webapi
+
+// orgTokenRoutes is filled in by its endpoint group.
+func (a *API) orgTokenRoutes() []Route { return nil }
