@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/conformance"
 )
 
 // postgresEnv names the variable holding the PostgreSQL URL of the tests.
@@ -152,6 +153,15 @@ func tx(t *testing.T, s *Store, fn func(tx store.Tx) error) {
 func txErr(t *testing.T, s *Store, fn func(tx store.Tx) error) error {
 	t.Helper()
 	return s.Tx(t.Context(), fn)
+}
+
+func TestConformanceSQLite(t *testing.T) {
+	conformance.RunTests(t, func(t *testing.T) store.Store { return migrated(t, openSQLite(t)) })
+}
+
+func TestConformancePostgres(t *testing.T) {
+	postgresURL(t) // skips or fails before the suite starts
+	conformance.RunTests(t, func(t *testing.T) store.Store { return migrated(t, openPostgres(t)) })
 }
 
 func TestMigrateIdempotent(t *testing.T) {
