@@ -1,0 +1,174 @@
+// Command gatehouse runs and administers a Gatehouse server.
+//
+//	gatehouse serve                  run the server (SQLite under ./data by default)
+//	gatehouse migrate                apply pending database migrations
+//	gatehouse admin reset-password   set a new password for the first administrator
+//	gatehouse version                print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `Usage: gatehouse <command> [flags]
+
+Commands:
+  serve                   run the server
+  migrate                 apply pending database migrations
+  admin reset-password    set a new password for an administrator (default login: admin),
+                          creating it when missing; prints the password
+  version                 print the version
+
+Run 'gatehouse <command> -h' for the flags of a command.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout, stderr)
+	case "admin":
+		return admin(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "gatehouse", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (server.Config, error) {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg server.Config
+	if err := cfg.Flags(fs, getenv); err != nil {
+		return cfg, err
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return cfg, cfg.Validate()
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig("serve", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	log := cfg.NewLogger(os.Stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, log, stdout, versionString())
+	if err != nil {
+		return err
+	}
+	where := "SQLite at " + cfg.SQLitePath()
+	if cfg.DatabaseURL != "" {
+		where = "PostgreSQL"
+	}
+	fmt.Fprintf(stdout, "Gatehouse %s serving on http://%s (store: %s). Sign in as the administrator with HTTP basic auth or POST /api/authentication/login.\n", versionString(), srv.Addr(), where)
+	return srv.Run(ctx)
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig("migrate", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	st, err := server.OpenStore(ctx, cfg, cfg.NewLogger(os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+	return nil
+}
+
+func admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "reset-password" {
+		fmt.Fprint(stderr, "Usage: gatehouse admin reset-password [--login admin] [--password …]\n")
+		return flag.ErrHelp
+	}
+	var login, password string
+	cfg, err := parseConfig("admin reset-password", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&login, "login", server.AdminLogin, "administrator login")
+		fs.StringVar(&password, "password", "", "new password (random when empty; at least 12 characters)")
+	})
+	if err != nil {
+		return err
+	}
+	log := cfg.NewLogger(os.Stderr)
+	st, err := server.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	s, err := state.New(ctx, st, state.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	pw, err := server.ResetAdmin(ctx, s, login, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Administrator %q can sign in with password: %s\n(A running server sees a new administrator membership after its next restart; the new password works at once.)\n", login, pw)
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package server wires Gatehouse together: configuration, the store, the
+// coordinator and the HTTP listener with its health endpoints and graceful
+// shutdown. cmd/gatehouse is a thin shell over it.
+package server
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is Gatehouse's whole configuration. Every field has a flag and an
+// environment variable; a flag given on the command line wins.
+type Config struct {
+	// Addr is the listen address (GATEHOUSE_ADDR, --addr).
+	Addr string
+	// DataDir holds the embedded SQLite database (GATEHOUSE_DATA_DIR,
+	// --data-dir).
+	DataDir string
+	// DatabaseURL selects PostgreSQL when set (GATEHOUSE_DATABASE_URL,
+	// --database-url). It may hold a password: never logged.
+	DatabaseURL string `secret:"true"`
+	// AdminPassword is the first administrator's password on an empty store
+	// (GATEHOUSE_ADMIN_PASSWORD); random and printed once when empty.
+	AdminPassword string `secret:"true"`
+	// LogLevel is debug, info, warn or error (GATEHOUSE_LOG_LEVEL).
+	LogLevel string
+	// LogFormat is json or text (GATEHOUSE_LOG_FORMAT).
+	LogFormat string
+	// AccessLog logs every request at info level (GATEHOUSE_ACCESS_LOG).
+	AccessLog bool
+	// ShutdownTimeout bounds the graceful shutdown (GATEHOUSE_SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of SPEC §7: port 9000, SQLite under
+// ./data.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            ":9000",
+		DataDir:         "./data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		AccessLog:       true,
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Flags registers the configuration's flags on fs, with defaults taken from
+// the environment over DefaultConfig.
+func (c *Config) Flags(fs *flag.FlagSet, getenv func(string) string) error {
+	d := DefaultConfig()
+	str := func(p *string, name, env, def, usage string) {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" ($"+env+")")
+	}
+	str(&c.Addr, "addr", "GATEHOUSE_ADDR", d.Addr, "listen address")
+	str(&c.DataDir, "data-dir", "GATEHOUSE_DATA_DIR", d.DataDir, "directory of the embedded SQLite database")
+	str(&c.DatabaseURL, "database-url", "GATEHOUSE_DATABASE_URL", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite")
+	str(&c.LogLevel, "log-level", "GATEHOUSE_LOG_LEVEL", d.LogLevel, "log level: debug, info, warn, error")
+	str(&c.LogFormat, "log-format", "GATEHOUSE_LOG_FORMAT", d.LogFormat, "log format: text or json")
+	c.AdminPassword = getenv("GATEHOUSE_ADMIN_PASSWORD")
+
+	access := d.AccessLog
+	if v := getenv("GATEHOUSE_ACCESS_LOG"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_ACCESS_LOG=%q: %w", v, err)
+		}
+		access = b
+	}
+	fs.BoolVar(&c.AccessLog, "access-log", access, "log every request at info level ($GATEHOUSE_ACCESS_LOG)")
+	timeout := d.ShutdownTimeout
+	if v := getenv("GATEHOUSE_SHUTDOWN_TIMEOUT"); v != "" {
+		t, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_SHUTDOWN_TIMEOUT=%q: %w", v, err)
+		}
+		timeout = t
+	}
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", timeout, "graceful shutdown bound ($GATEHOUSE_SHUTDOWN_TIMEOUT)")
+	return nil
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return fmt.Errorf("database URL must start with postgres:// or postgresql://")
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		return fmt.Errorf("data directory is empty")
+	}
+	return nil
+}
+
+// SQLitePath is the embedded database file.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "gatehouse.db") }
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (c *Config) NewLogger(w *os.File) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

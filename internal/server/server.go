@@ -1,0 +1,227 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/webapi"
+)
+
+// OpenStore opens the configured store: PostgreSQL when DatabaseURL is set,
+// else SQLite under DataDir. It does not migrate.
+func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, log)
+	}
+	return sqlstore.OpenSQLite(ctx, cfg.SQLitePath(), log)
+}
+
+// Server is a running Gatehouse.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	state *state.State
+	http  *http.Server
+	ln    net.Listener
+}
+
+// New opens and migrates the store, loads the state, bootstraps the first
+// administrator on an empty store (printing its password to console once)
+// and binds the listener.
+func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, version string) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, store: st}
+	if err := s.init(ctx, console, version); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) init(ctx context.Context, console io.Writer, version string) error {
+	n, err := s.store.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("applied migrations", "count", n)
+	}
+	s.state, err = state.New(ctx, s.store, state.Options{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	if err := Bootstrap(ctx, s.state, s.cfg.AdminPassword, console); err != nil {
+		return fmt.Errorf("bootstrap administrator: %w", err)
+	}
+	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("/", api.Handler())
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.ln, err = net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return nil
+}
+
+// ready answers 200 when the store answers.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.state.DefaultTemplateID(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// State returns the coordinator, for commands that act on a running server.
+func (s *Server) State() *state.State { return s.state }
+
+// Run serves until ctx ends, then shuts down gracefully: in-flight requests
+// finish (up to ShutdownTimeout) before the store closes.
+func (s *Server) Run(ctx context.Context) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	go s.state.Run(bg)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.log.Info("gatehouse listening", "addr", s.Addr())
+	select {
+	case err := <-errc:
+		s.store.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	stop()
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close releases the server without serving (for commands).
+func (s *Server) Close() error {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	return s.store.Close()
+}
+
+// AdminLogin is the login of the first administrator.
+const AdminLogin = "admin"
+
+// Bootstrap creates the first administrator when the store has no user. The
+// password is the given one, or a random one printed once to console (never
+// to the log).
+func Bootstrap(ctx context.Context, st *state.State, password string, console io.Writer) error {
+	_, total, err := st.Store().ListUsers(ctx, store.UserFilter{Page: store.Page{Number: 1, Size: 1}})
+	if err != nil || total > 0 {
+		return err
+	}
+	printed := false
+	if password == "" {
+		if password, err = RandomPassword(); err != nil {
+			return err
+		}
+		printed = true
+	}
+	ctx = state.WithActor(ctx, state.Actor{Name: "system"})
+	if _, err := st.CreateUser(ctx, state.NewUser{Login: AdminLogin, Name: "Administrator", Password: password}); err != nil {
+		return err
+	}
+	if err := st.AddMember(ctx, identity.GroupAdministrators, AdminLogin); err != nil {
+		return err
+	}
+	if printed {
+		fmt.Fprintf(console, "\nGatehouse created the administrator account.\n  login:    %s\n  password: %s\nIt is shown only this once; reset it with `gatehouse admin reset-password`.\n\n", AdminLogin, password)
+	} else {
+		fmt.Fprintf(console, "Gatehouse created the administrator account %q with the password from GATEHOUSE_ADMIN_PASSWORD.\n", AdminLogin)
+	}
+	return nil
+}
+
+// RandomPassword returns a 20-character password from an unambiguous
+// alphabet.
+func RandomPassword() (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b), nil
+}
+
+// ResetAdmin sets a new password for login, creating the user as a local
+// administrator when missing, reactivating it and making sure it is in
+// sonar-administrators. It returns the password set.
+func ResetAdmin(ctx context.Context, st *state.State, login, password string) (string, error) {
+	if password == "" {
+		var err error
+		if password, err = RandomPassword(); err != nil {
+			return "", err
+		}
+	}
+	ctx = state.WithActor(ctx, state.Actor{Name: "system"})
+	u, err := st.Store().GetUserByLogin(ctx, login)
+	switch {
+	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active:
+		if _, err := st.CreateUser(ctx, state.NewUser{Login: login, Name: "Administrator", Password: password}); err != nil {
+			return "", err
+		}
+	case err != nil:
+		return "", err
+	default:
+		if err := st.SetPassword(ctx, login, password, nil); err != nil {
+			return "", err
+		}
+	}
+	if err := st.AddMember(ctx, identity.GroupAdministrators, login); err != nil {
+		return "", err
+	}
+	return password, nil
+}

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+func get(t *testing.T, url, login, pw string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if login != "" {
+		req.SetBasicAuth(login, pw)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeLifecycle starts on an empty SQLite store: the administrator is
+// created with a password printed once, the probes answer, and cancelling
+// the context shuts down gracefully.
+func TestServeLifecycle(t *testing.T) {
+	cfg := testConfig(t)
+	var console bytes.Buffer
+	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), &console, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(console.String())
+	if m == nil {
+		t.Fatalf("no password printed: %q", console.String())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	base := "http://" + srv.Addr()
+	for _, tc := range []struct {
+		path, login, pw string
+		status          int
+		body            string
+	}{
+		{"/healthz", "", "", 200, "ok"},
+		{"/readyz", "", "", 200, "ready"},
+		{"/api/system/info", "admin", m[1], 200, `"Edition"`},
+		{"/api/system/info", "admin", "wrong-password", 401, "Authentication failed"},
+	} {
+		status, body := get(t, base+tc.path, tc.login, tc.pw)
+		if status != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("GET %s = %d %q, want %d containing %q", tc.path, status, body, tc.status, tc.body)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no graceful shutdown within 10s")
+	}
+
+	// A second start on the same store creates no second administrator and
+	// prints no password.
+	console.Reset()
+	srv2, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), &console, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	if console.Len() != 0 {
+		t.Fatalf("second start printed %q", console.String())
+	}
+	pw, err := ResetAdmin(t.Context(), srv2.State(), AdminLogin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv2.State().CheckPassword(t.Context(), AdminLogin, pw); err != nil {
+		t.Fatalf("reset password does not work: %v", err)
+	}
+	if _, _, err := srv2.State().CheckPassword(t.Context(), AdminLogin, m[1]); err == nil {
+		t.Fatal("old password still works after reset")
+	}
+}
+
+func TestBootstrapWithConfiguredPassword(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AdminPassword = "configured-password-1"
+	var console bytes.Buffer
+	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), &console, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if strings.Contains(console.String(), cfg.AdminPassword) {
+		t.Fatal("configured password echoed to the console")
+	}
+	if _, _, err := srv.State().CheckPassword(t.Context(), AdminLogin, cfg.AdminPassword); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigFromEnvAndFlags(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_ADDR": ":7000", "GATEHOUSE_DATA_DIR": "/tmp/x", "GATEHOUSE_LOG_LEVEL": "debug"}
+	cases := []struct {
+		name    string
+		args    []string
+		want    func(Config) bool
+		wantErr bool
+	}{
+		{"env", nil, func(c Config) bool { return c.Addr == ":7000" && c.DataDir == "/tmp/x" && c.LogLevel == "debug" }, false},
+		{"flag wins", []string{"--addr", ":7001"}, func(c Config) bool { return c.Addr == ":7001" }, false},
+		{"bad level", []string{"--log-level", "loud"}, nil, true},
+		{"bad url", []string{"--database-url", "mysql://x"}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			var c Config
+			if err := c.Flags(fs, func(k string) string { return env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			err := fs.Parse(tc.args)
+			if err == nil {
+				err = c.Validate()
+			}
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if err == nil && !tc.want(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
