@@ -272,8 +272,14 @@ func TestManagedSources(t *testing.T) {
 		do   func(ctx context.Context) error
 		ok   bool
 	}{
-		{"local edits managed name", e.ctx, func(ctx context.Context) error { _, err := e.s.UpdateUser(ctx, "sam", UserUpdate{Name: &name}); return err }, false},
-		{"scim edits its user", scim, func(ctx context.Context) error { _, err := e.s.UpdateUser(ctx, "sam", UserUpdate{Name: &name}); return err }, true},
+		{"local edits managed name", e.ctx, func(ctx context.Context) error {
+			_, err := e.s.UpdateUser(ctx, "sam", UserUpdate{Name: &name})
+			return err
+		}, false},
+		{"scim edits its user", scim, func(ctx context.Context) error {
+			_, err := e.s.UpdateUser(ctx, "sam", UserUpdate{Name: &name})
+			return err
+		}, true},
 		{"local deactivates managed user", e.ctx, func(ctx context.Context) error { _, err := e.s.SetUserActive(ctx, "sam", false); return err }, false},
 		{"local joins managed group", e.ctx, func(ctx context.Context) error { return e.s.AddMember(ctx, "scim-devs", "root") }, false},
 		{"scim joins its group", scim, func(ctx context.Context) error { return e.s.AddMember(ctx, "scim-devs", "sam") }, true},
@@ -282,7 +288,10 @@ func TestManagedSources(t *testing.T) {
 			_, err := e.s.CreateUser(ctx, NewUser{Login: "x2", Name: "X", Source: identity.SourceSCIM})
 			return err
 		}, false},
-		{"local group stays editable", e.ctx, func(ctx context.Context) error { _, err := e.s.CreateGroup(ctx, identity.Group{Name: "local"}); return err }, true},
+		{"local group stays editable", e.ctx, func(ctx context.Context) error {
+			_, err := e.s.CreateGroup(ctx, identity.Group{Name: "local"})
+			return err
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
