@@ -80,10 +80,3 @@ func (g *grants) remove(projectID int64, b permSet) {
 		}
 	}
 }
-
-func (g *grants) has(projectID int64, b permSet) bool {
-	if projectID == 0 {
-		return g.global&b != 0
-	}
-	return g.projects[projectID]&b != 0
-}
