@@ -24,25 +24,12 @@ type grantFixture struct {
 func newGrantFixture(t *testing.T, s store.Store) grantFixture {
 	t.Helper()
 	return grantFixture{
-		alice:   mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser),
-		bob:     mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser),
-		devs:    mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup),
-		private: mustCreate(t, s, identity.Project{Key: "private", Name: "Private", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject),
-		public:  mustCreate(t, s, identity.Project{Key: "public", Name: "Public", Visibility: identity.Public, Source: identity.SourceLocal}, store.Tx.CreateProject),
+		alice:   newUser(t, s, "alice"),
+		bob:     newUser(t, s, "bob"),
+		devs:    newGroup(t, s, "devs"),
+		private: newProject(t, s, "private", identity.Private),
+		public:  newProject(t, s, "public", identity.Public),
 	}
-}
-
-// addGrants adds grants in one transaction.
-func addGrants(t *testing.T, s store.Store, grants []identity.Grant) {
-	t.Helper()
-	write(t, s, func(tx store.Tx) error {
-		for _, g := range grants {
-			if _, err := tx.AddGrant(t.Context(), g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 func testAddGrantIdempotent(t *testing.T, s store.Store) {
@@ -85,7 +72,7 @@ func testRemoveGrant(t *testing.T, s store.Store) {
 	global := identity.Grant{Subject: identity.GroupSubject(f.devs.ID), Permission: identity.PermScan}
 	project := identity.Grant{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermScan}
 	anyone := identity.Grant{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermScan}
-	addGrants(t, s, []identity.Grant{global, project, anyone})
+	addGrants(t, s, global, project, anyone)
 
 	for _, g := range []identity.Grant{project, anyone} {
 		for i, want := range []bool{true, false} {
@@ -119,7 +106,7 @@ func testListGrantsFilters(t *testing.T, s store.Store) {
 		anyonePublicScan  = identity.Grant{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermScan}
 	)
 	all := []identity.Grant{aliceAdmin, devsScan, anyoneProvision, alicePrivateUser, alicePrivateAdmin, devsPrivateViewer, bobPublicIssues, anyonePublicScan}
-	addGrants(t, s, all)
+	addGrants(t, s, all...)
 
 	alice, devs, anyone := identity.UserSubject(f.alice.ID), identity.GroupSubject(f.devs.ID), identity.Anyone
 	cases := []struct {
@@ -155,10 +142,11 @@ func testDeleteProjectGrants(t *testing.T, s store.Store) {
 		{Subject: identity.UserSubject(f.alice.ID), Permission: identity.PermAdmin},
 		{Subject: identity.Anyone, ProjectID: f.public.ID, Permission: identity.PermScan},
 	}
-	addGrants(t, s, append([]identity.Grant{
-		{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermAdmin},
-		{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermUser},
-	}, kept...))
+	addGrants(t, s,
+		identity.Grant{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermAdmin},
+		identity.Grant{Subject: identity.GroupSubject(f.devs.ID), ProjectID: f.private.ID, Permission: identity.PermUser},
+	)
+	addGrants(t, s, kept...)
 
 	write(t, s, func(tx store.Tx) error { return tx.DeleteProjectGrants(t.Context(), f.private.ID) })
 

@@ -81,8 +81,8 @@ func testGroupUpdate(t *testing.T, s store.Store) {
 
 func testGroupUniqueName(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	ops := mustCreate(t, s, identity.Group{Name: "ops", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	devs := newGroup(t, s, "devs")
+	ops := newGroup(t, s, "ops")
 
 	err := tryCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceSCIM}, store.Tx.CreateGroup)
 	wantErrIs(t, "CreateGroup with a taken name", err, identity.ErrAlreadyExists)
@@ -102,54 +102,35 @@ func testGroupUniqueName(t *testing.T, s store.Store) {
 
 func testGroupNotFound(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	g := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	g := newGroup(t, s, "devs")
 	missing := g.ID + 1000
-	cases := []struct {
-		name string
-		call func() error
-	}{
+	checkNotFound(t, []missingCall{
 		{"GetGroup", func() error { _, err := s.GetGroup(ctx, missing); return err }},
 		{"GetGroupByName", func() error { _, err := s.GetGroupByName(ctx, "ghosts"); return err }},
 		{"UpdateGroup", func() error {
 			return tryUpdate(t, s, identity.Group{ID: missing, Name: "ghosts", Source: identity.SourceLocal}, store.Tx.UpdateGroup)
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantErrIs(t, tc.name, tc.call(), identity.ErrNotFound)
-		})
-	}
+	})
 }
 
 func testGroupDeleteCascades(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	bob := mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	ops := mustCreate(t, s, identity.Group{Name: "ops", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	app := mustCreate(t, s, identity.Project{Key: "app", Name: "App", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	alice := newUser(t, s, "alice")
+	bob := newUser(t, s, "bob")
+	devs := newGroup(t, s, "devs")
+	ops := newGroup(t, s, "ops")
+	app := newProject(t, s, "app", identity.Private)
 	kept := []identity.Grant{
 		{Subject: identity.GroupSubject(ops.ID), Permission: identity.PermAdmin},
 		{Subject: identity.UserSubject(alice.ID), Permission: identity.PermScan},
 		{Subject: identity.UserSubject(alice.ID), ProjectID: app.ID, Permission: identity.PermUser},
 	}
-	write(t, s, func(tx store.Tx) error {
-		for _, m := range []identity.Membership{{UserID: alice.ID, GroupID: devs.ID}, {UserID: bob.ID, GroupID: devs.ID}, {UserID: alice.ID, GroupID: ops.ID}} {
-			if _, err := tx.AddMember(ctx, m.UserID, m.GroupID); err != nil {
-				return err
-			}
-		}
-		grants := append([]identity.Grant{
-			{Subject: identity.GroupSubject(devs.ID), Permission: identity.PermScan},
-			{Subject: identity.GroupSubject(devs.ID), ProjectID: app.ID, Permission: identity.PermCodeViewer},
-		}, kept...)
-		for _, g := range grants {
-			if _, err := tx.AddGrant(ctx, g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	addMembers(t, s, identity.Membership{UserID: alice.ID, GroupID: devs.ID}, identity.Membership{UserID: bob.ID, GroupID: devs.ID}, identity.Membership{UserID: alice.ID, GroupID: ops.ID})
+	addGrants(t, s,
+		identity.Grant{Subject: identity.GroupSubject(devs.ID), Permission: identity.PermScan},
+		identity.Grant{Subject: identity.GroupSubject(devs.ID), ProjectID: app.ID, Permission: identity.PermCodeViewer},
+	)
+	addGrants(t, s, kept...)
 
 	write(t, s, func(tx store.Tx) error { return tx.DeleteGroup(ctx, devs.ID) })
 
@@ -178,23 +159,12 @@ func seedGroups(t *testing.T, s store.Store) {
 		{Name: "teamXa", Source: identity.SourceLDAP, ExternalID: "cn=teamXa"},
 		{Name: "qa", Description: "Testers", Source: identity.SourceLocal},
 	}
-	write(t, s, func(tx store.Tx) error {
-		for _, g := range fixtures {
-			if _, err := tx.CreateGroup(t.Context(), g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	createAll(t, s, fixtures, store.Tx.CreateGroup)
 }
 
 func testListGroupsFilters(t *testing.T, s store.Store) {
 	seedGroups(t, s)
-	cases := []struct {
-		name   string
-		filter store.GroupFilter
-		want   []string
-	}{
+	checkListCases(t, "ListGroups", []listCase[store.GroupFilter]{
 		{"no filter", store.GroupFilter{}, []string{"developers", "Dev Ops", "team_a", "teamXa", "qa"}},
 		{"query case-insensitive", store.GroupFilter{Query: "DEV"}, []string{"developers", "Dev Ops"}},
 		{"query underscore is literal", store.GroupFilter{Query: "team_"}, []string{"team_a"}},
@@ -204,17 +174,7 @@ func testListGroupsFilters(t *testing.T, s store.Store) {
 		{"source", store.GroupFilter{Source: identity.SourceLDAP}, []string{"teamXa"}},
 		{"external id", store.GroupFilter{ExternalID: "gl-group-3"}, []string{"team_a"}},
 		{"query and managed", store.GroupFilter{Query: "dev", Managed: new(true)}, []string{"Dev Ops"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, total, err := s.ListGroups(t.Context(), tc.filter)
-			noErr(t, "ListGroups", err)
-			checkKeys(t, "ListGroups", got, groupName, tc.want)
-			if total != len(tc.want) {
-				t.Errorf("ListGroups total = %d, want %d", total, len(tc.want))
-			}
-		})
-	}
+	}, groupName, s.ListGroups)
 }
 
 func testListGroupsPaging(t *testing.T, s store.Store) {
@@ -234,20 +194,16 @@ func testCountMembers(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	var users []identity.User
 	for i := range 3 {
-		users = append(users, mustCreate(t, s, identity.User{Login: fmt.Sprintf("user%d", i), Name: "User", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser))
+		users = append(users, newUser(t, s, fmt.Sprintf("user%d", i)))
 	}
-	big := mustCreate(t, s, identity.Group{Name: "big", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	small := mustCreate(t, s, identity.Group{Name: "small", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	empty := mustCreate(t, s, identity.Group{Name: "empty", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	write(t, s, func(tx store.Tx) error {
-		for _, u := range users {
-			if _, err := tx.AddMember(ctx, u.ID, big.ID); err != nil {
-				return err
-			}
-		}
-		_, err := tx.AddMember(ctx, users[0].ID, small.ID)
-		return err
-	})
+	big := newGroup(t, s, "big")
+	small := newGroup(t, s, "small")
+	empty := newGroup(t, s, "empty")
+	ms := []identity.Membership{{UserID: users[0].ID, GroupID: small.ID}}
+	for _, u := range users {
+		ms = append(ms, identity.Membership{UserID: u.ID, GroupID: big.ID})
+	}
+	addMembers(t, s, ms...)
 
 	counts, err := s.CountMembers(ctx, []int64{big.ID, small.ID, empty.ID})
 	noErr(t, "CountMembers", err)
@@ -267,8 +223,8 @@ func testCountMembers(t *testing.T, s store.Store) {
 
 func testAddMemberIdempotent(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	alice := newUser(t, s, "alice")
+	devs := newGroup(t, s, "devs")
 
 	for i, want := range []bool{true, false} {
 		var added bool
@@ -288,17 +244,10 @@ func testAddMemberIdempotent(t *testing.T, s store.Store) {
 
 func testRemoveMember(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	ops := mustCreate(t, s, identity.Group{Name: "ops", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	write(t, s, func(tx store.Tx) error {
-		for _, g := range []int64{devs.ID, ops.ID} {
-			if _, err := tx.AddMember(ctx, alice.ID, g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	alice := newUser(t, s, "alice")
+	devs := newGroup(t, s, "devs")
+	ops := newGroup(t, s, "ops")
+	addMembers(t, s, identity.Membership{UserID: alice.ID, GroupID: devs.ID}, identity.Membership{UserID: alice.ID, GroupID: ops.ID})
 
 	for i, want := range []bool{true, false} {
 		var removed bool
@@ -318,24 +267,17 @@ func testRemoveMember(t *testing.T, s store.Store) {
 
 func testListMemberships(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	bob := mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	carol := mustCreate(t, s, identity.User{Login: "carol", Name: "Carol", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	ops := mustCreate(t, s, identity.Group{Name: "ops", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	alice := newUser(t, s, "alice")
+	bob := newUser(t, s, "bob")
+	carol := newUser(t, s, "carol")
+	devs := newGroup(t, s, "devs")
+	ops := newGroup(t, s, "ops")
 	all := []identity.Membership{
 		{UserID: alice.ID, GroupID: devs.ID},
 		{UserID: alice.ID, GroupID: ops.ID},
 		{UserID: bob.ID, GroupID: devs.ID},
 	}
-	write(t, s, func(tx store.Tx) error {
-		for _, m := range all {
-			if _, err := tx.AddMember(ctx, m.UserID, m.GroupID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	addMembers(t, s, all...)
 
 	cases := []struct {
 		name            string

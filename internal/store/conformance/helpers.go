@@ -41,13 +41,7 @@ func write(t *testing.T, s store.Store, fn func(tx store.Tx) error) {
 // in a transaction of its own and returns the stored object.
 func mustCreate[T any](t *testing.T, s store.Store, v T, create func(store.Tx, context.Context, T) (T, error)) T {
 	t.Helper()
-	var out T
-	write(t, s, func(tx store.Tx) error {
-		var err error
-		out, err = create(tx, t.Context(), v)
-		return err
-	})
-	return out
+	return createAll(t, s, []T{v}, create)[0]
 }
 
 // tryCreate is mustCreate for a write that may fail: it returns the error of
@@ -71,6 +65,68 @@ func tryUpdate[T any](t *testing.T, s store.Store, v T, update func(store.Tx, co
 	return s.Tx(t.Context(), func(tx store.Tx) error { return update(tx, t.Context(), v) })
 }
 
+// createAll stores every item with create in one transaction and returns
+// the stored objects in the same order.
+func createAll[T any](t *testing.T, s store.Store, items []T, create func(store.Tx, context.Context, T) (T, error)) []T {
+	t.Helper()
+	out := make([]T, 0, len(items))
+	write(t, s, func(tx store.Tx) error {
+		for _, it := range items {
+			created, err := create(tx, t.Context(), it)
+			if err != nil {
+				return err
+			}
+			out = append(out, created)
+		}
+		return nil
+	})
+	return out
+}
+
+// newUser creates an active local user whose name is its login.
+func newUser(t *testing.T, s store.Store, login string) identity.User {
+	t.Helper()
+	return mustCreate(t, s, identity.User{Login: login, Name: login, Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+}
+
+// newGroup creates a local group.
+func newGroup(t *testing.T, s store.Store, name string) identity.Group {
+	t.Helper()
+	return mustCreate(t, s, identity.Group{Name: name, Source: identity.SourceLocal}, store.Tx.CreateGroup)
+}
+
+// newProject creates a local project whose name is its key.
+func newProject(t *testing.T, s store.Store, key string, v identity.Visibility) identity.Project {
+	t.Helper()
+	return mustCreate(t, s, identity.Project{Key: key, Name: key, Visibility: v, Source: identity.SourceLocal}, store.Tx.CreateProject)
+}
+
+// addMembers adds memberships in one transaction.
+func addMembers(t *testing.T, s store.Store, ms ...identity.Membership) {
+	t.Helper()
+	write(t, s, func(tx store.Tx) error {
+		for _, m := range ms {
+			if _, err := tx.AddMember(t.Context(), m.UserID, m.GroupID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// addGrants adds grants in one transaction.
+func addGrants(t *testing.T, s store.Store, grants ...identity.Grant) {
+	t.Helper()
+	write(t, s, func(tx store.Tx) error {
+		for _, g := range grants {
+			if _, err := tx.AddGrant(t.Context(), g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // noErr stops the test when err is not nil.
 func noErr(t *testing.T, what string, err error) {
 	t.Helper()
@@ -84,6 +140,23 @@ func wantErrIs(t *testing.T, what string, err, kind error) {
 	t.Helper()
 	if !errors.Is(err, kind) {
 		t.Errorf("%s: got error %v, want one wrapping %q", what, err, kind)
+	}
+}
+
+// A missingCall is a read or write of a row that does not exist.
+type missingCall struct {
+	name string
+	call func() error
+}
+
+// checkNotFound runs each call as a subtest and wants identity.ErrNotFound
+// from it.
+func checkNotFound(t *testing.T, calls []missingCall) {
+	t.Helper()
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			wantErrIs(t, c.name, c.call(), identity.ErrNotFound)
+		})
 	}
 }
 
@@ -159,24 +232,42 @@ func keysOf[T any](items []T, key func(T) string) []string {
 	return out
 }
 
-// sortedCopy returns the strings of want sorted, leaving want as it is.
-func sortedCopy(want []string) []string {
-	return slices.Sorted(slices.Values(want))
-}
-
 // checkKeys fails the test unless the keys of a listing are exactly want, in
 // any order.
 func checkKeys[T any](t *testing.T, what string, items []T, key func(T) string, want []string) {
 	t.Helper()
-	got, wantSorted := keysOf(items, key), sortedCopy(want)
+	got, wantSorted := keysOf(items, key), slices.Sorted(slices.Values(want))
 	if !slices.Equal(got, wantSorted) {
 		t.Errorf("%s: got %q, want %q", what, got, wantSorted)
 	}
 }
 
+// A listCase is one filter of a listing and the keys of its matches.
+type listCase[F any] struct {
+	name   string
+	filter F
+	want   []string
+}
+
+// checkListCases runs each case against list as a subtest: the matches, in
+// any order, must be exactly the wanted ones, and the total their number.
+func checkListCases[F, T any](t *testing.T, what string, cases []listCase[F], key func(T) string, list func(context.Context, F) ([]T, int, error)) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, total, err := list(t.Context(), tc.filter)
+			noErr(t, what, err)
+			checkKeys(t, what, got, key, tc.want)
+			if total != len(tc.want) {
+				t.Errorf("%s total = %d, want %d", what, total, len(tc.want))
+			}
+		})
+	}
+}
+
 // checkPaging walks a listing whose matches are want (keys, in any order)
 // page by page, one page past the end. Every page must report the whole
-// total and hold no more than size items, and the pages together must hold
+// total and be as full as the matches allow, and the pages together must hold
 // every match exactly once.
 func checkPaging[T any](t *testing.T, what string, size int, want []string, key func(T) string, list func(store.Page) ([]T, int, error)) {
 	t.Helper()

@@ -78,8 +78,8 @@ func testProjectUpdate(t *testing.T, s store.Store) {
 
 func testProjectUniqueKey(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	mustCreate(t, s, identity.Project{Key: "app", Name: "App", Visibility: identity.Public, Source: identity.SourceLocal}, store.Tx.CreateProject)
-	lib := mustCreate(t, s, identity.Project{Key: "lib", Name: "Lib", Visibility: identity.Public, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	newProject(t, s, "app", identity.Public)
+	lib := newProject(t, s, "lib", identity.Public)
 
 	err := tryCreate(t, s, identity.Project{Key: "app", Name: "Other App", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
 	wantErrIs(t, "CreateProject with a taken key", err, identity.ErrAlreadyExists)
@@ -97,50 +97,35 @@ func testProjectUniqueKey(t *testing.T, s store.Store) {
 
 func testProjectNotFound(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	p := mustCreate(t, s, identity.Project{Key: "app", Name: "App", Visibility: identity.Public, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	p := newProject(t, s, "app", identity.Public)
 	missing := p.ID + 1000
-	cases := []struct {
-		name string
-		call func() error
-	}{
+	checkNotFound(t, []missingCall{
 		{"GetProject", func() error { _, err := s.GetProject(ctx, missing); return err }},
 		{"GetProjectByKey", func() error { _, err := s.GetProjectByKey(ctx, "ghost"); return err }},
 		{"UpdateProject", func() error {
 			ghost := identity.Project{ID: missing, Key: "ghost", Name: "Ghost", Visibility: identity.Public, Source: identity.SourceLocal}
 			return tryUpdate(t, s, ghost, store.Tx.UpdateProject)
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantErrIs(t, tc.name, tc.call(), identity.ErrNotFound)
-		})
-	}
+	})
 }
 
 func testProjectDeleteCascades(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
-	doomed := mustCreate(t, s, identity.Project{Key: "doomed", Name: "Doomed", Visibility: identity.Public, Source: identity.SourceLocal}, store.Tx.CreateProject)
-	kept := mustCreate(t, s, identity.Project{Key: "kept", Name: "Kept", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	alice := newUser(t, s, "alice")
+	devs := newGroup(t, s, "devs")
+	doomed := newProject(t, s, "doomed", identity.Public)
+	kept := newProject(t, s, "kept", identity.Private)
 
 	keptGrants := []identity.Grant{
 		{Subject: identity.UserSubject(alice.ID), Permission: identity.PermScan},
 		{Subject: identity.GroupSubject(devs.ID), ProjectID: kept.ID, Permission: identity.PermUser},
 	}
-	write(t, s, func(tx store.Tx) error {
-		grants := append([]identity.Grant{
-			{Subject: identity.UserSubject(alice.ID), ProjectID: doomed.ID, Permission: identity.PermAdmin},
-			{Subject: identity.GroupSubject(devs.ID), ProjectID: doomed.ID, Permission: identity.PermIssueAdmin},
-			{Subject: identity.Anyone, ProjectID: doomed.ID, Permission: identity.PermScan},
-		}, keptGrants...)
-		for _, g := range grants {
-			if _, err := tx.AddGrant(ctx, g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	addGrants(t, s,
+		identity.Grant{Subject: identity.UserSubject(alice.ID), ProjectID: doomed.ID, Permission: identity.PermAdmin},
+		identity.Grant{Subject: identity.GroupSubject(devs.ID), ProjectID: doomed.ID, Permission: identity.PermIssueAdmin},
+		identity.Grant{Subject: identity.Anyone, ProjectID: doomed.ID, Permission: identity.PermScan},
+	)
+	addGrants(t, s, keptGrants...)
 	org := mustCreate(t, s, identity.Token{
 		Name: "ci", Type: identity.TokenOrganization, Hash: hashOf("org"), CreatedBy: "user:alice",
 		Permissions: []identity.Permission{identity.PermScan},
@@ -199,26 +184,15 @@ func seedProjects(t *testing.T, s store.Store) map[string]identity.Project {
 		{Key: "docs", Name: "Handbook", Visibility: identity.Public, Source: identity.SourceLocal},
 	}
 	projects := make(map[string]identity.Project, len(fixtures))
-	write(t, s, func(tx store.Tx) error {
-		for _, p := range fixtures {
-			created, err := tx.CreateProject(t.Context(), p)
-			if err != nil {
-				return err
-			}
-			projects[p.Key] = created
-		}
-		return nil
-	})
+	for _, p := range createAll(t, s, fixtures, store.Tx.CreateProject) {
+		projects[p.Key] = p
+	}
 	return projects
 }
 
 func testListProjectsFilters(t *testing.T, s store.Store) {
 	projects := seedProjects(t, s)
-	cases := []struct {
-		name   string
-		filter store.ProjectFilter
-		want   []string
-	}{
+	checkListCases(t, "ListProjects", []listCase[store.ProjectFilter]{
 		{"no filter", store.ProjectFilter{}, []string{"my_app", "myxapp", "backend:api", "frontend", "docs"}},
 		{"query on key", store.ProjectFilter{Query: "FRONT"}, []string{"frontend"}},
 		{"query on name", store.ProjectFilter{Query: "handbook"}, []string{"docs"}},
@@ -233,17 +207,7 @@ func testListProjectsFilters(t *testing.T, s store.Store) {
 		{"public from gitlab", store.ProjectFilter{Visibility: identity.Public, Source: identity.SourceGitLab}, []string{"frontend"}},
 		{"keys and private", store.ProjectFilter{Keys: []string{"my_app", "myxapp"}, Visibility: identity.Private}, []string{"myxapp"}},
 		{"query and ids", store.ProjectFilter{Query: "my", IDs: []int64{projects["my_app"].ID, projects["docs"].ID}}, []string{"my_app"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, total, err := s.ListProjects(t.Context(), tc.filter)
-			noErr(t, "ListProjects", err)
-			checkKeys(t, "ListProjects", got, projectKey, tc.want)
-			if total != len(tc.want) {
-				t.Errorf("ListProjects total = %d, want %d", total, len(tc.want))
-			}
-		})
-	}
+	}, projectKey, s.ListProjects)
 }
 
 func testListProjectsPaging(t *testing.T, s store.Store) {

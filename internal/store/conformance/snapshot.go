@@ -20,7 +20,7 @@ func testSnapshot(t *testing.T, s store.Store) {
 	bob := mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceSCIM, ExternalID: "scim-bob", Active: true}, store.Tx.CreateUser)
 	devs := mustCreate(t, s, identity.Group{Name: "devs", Description: "Developers", Source: identity.SourceLocal}, store.Tx.CreateGroup)
 	ops := mustCreate(t, s, identity.Group{Name: "ops", Source: identity.SourceSCIM, ExternalID: "g-ops"}, store.Tx.CreateGroup)
-	app := mustCreate(t, s, identity.Project{Key: "app", Name: "App", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	app := newProject(t, s, "app", identity.Private)
 	site := mustCreate(t, s, identity.Project{Key: "site", Name: "Site", Visibility: identity.Public, Source: identity.SourceGitLab, ExternalID: "9", ExternalPath: "acme/site"}, store.Tx.CreateProject)
 	memberships := []identity.Membership{{UserID: alice.ID, GroupID: devs.ID}, {UserID: bob.ID, GroupID: ops.ID}}
 	grants := []identity.Grant{
@@ -28,19 +28,8 @@ func testSnapshot(t *testing.T, s store.Store) {
 		{Subject: identity.GroupSubject(devs.ID), ProjectID: app.ID, Permission: identity.PermUser},
 		{Subject: identity.Anyone, ProjectID: site.ID, Permission: identity.PermScan},
 	}
-	write(t, s, func(tx store.Tx) error {
-		for _, m := range memberships {
-			if _, err := tx.AddMember(ctx, m.UserID, m.GroupID); err != nil {
-				return err
-			}
-		}
-		for _, g := range grants {
-			if _, err := tx.AddGrant(ctx, g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	addMembers(t, s, memberships...)
+	addGrants(t, s, grants...)
 	// A template grant is no grant: it must not show in the snapshot.
 	mustCreate(t, s, identity.Template{Name: "Default", Grants: []identity.TemplateGrant{{Subject: identity.UserSubject(bob.ID), Permission: identity.PermAdmin}}}, store.Tx.CreateTemplate)
 

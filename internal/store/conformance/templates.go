@@ -23,8 +23,8 @@ var templateTests = []test{
 // templateFixture creates a user and a group for template grants.
 func templateFixture(t *testing.T, s store.Store) (identity.User, identity.Group) {
 	t.Helper()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	devs := mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	alice := newUser(t, s, "alice")
+	devs := newGroup(t, s, "devs")
 	return alice, devs
 }
 
@@ -153,21 +153,13 @@ func testTemplateDelete(t *testing.T, s store.Store) {
 func testTemplateNotFound(t *testing.T, s store.Store) {
 	tmpl := mustCreate(t, s, identity.Template{Name: "Default"}, store.Tx.CreateTemplate)
 	missing := tmpl.ID + 1000
-	cases := []struct {
-		name string
-		call func() error
-	}{
+	checkNotFound(t, []missingCall{
 		{"GetTemplate", func() error { _, err := s.GetTemplate(t.Context(), missing); return err }},
 		{"GetTemplateByName", func() error { _, err := s.GetTemplateByName(t.Context(), "Ghost"); return err }},
 		{"UpdateTemplate", func() error {
 			return tryUpdate(t, s, identity.Template{ID: missing, Name: "Ghost"}, store.Tx.UpdateTemplate)
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantErrIs(t, tc.name, tc.call(), identity.ErrNotFound)
-		})
-	}
+	})
 }
 
 func testListTemplates(t *testing.T, s store.Store) {

@@ -29,9 +29,9 @@ var tokenTests = []test{
 // tokenOwners creates two users and a project for user-bound tokens.
 func tokenOwners(t *testing.T, s store.Store) (alice, bob identity.User, app identity.Project) {
 	t.Helper()
-	alice = mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	bob = mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	app = mustCreate(t, s, identity.Project{Key: "app", Name: "App", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	alice = newUser(t, s, "alice")
+	bob = newUser(t, s, "bob")
+	app = newProject(t, s, "app", identity.Private)
 	return alice, bob, app
 }
 
@@ -211,7 +211,7 @@ func testTokenUpdateKeepsProjects(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	var projectIDs []int64
 	for _, key := range []string{"one", "two"} {
-		p := mustCreate(t, s, identity.Project{Key: key, Name: key, Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
+		p := newProject(t, s, key, identity.Private)
 		projectIDs = append(projectIDs, p.ID)
 	}
 	tok := orgToken("pipelines")
@@ -246,7 +246,7 @@ func testTokenUpdateKeepsProjects(t *testing.T, s store.Store) {
 
 func testTokenDelete(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	app := mustCreate(t, s, identity.Project{Key: "app", Name: "App", Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject)
+	app := newProject(t, s, "app", identity.Private)
 	doomed := mustCreate(t, s, orgToken("doomed"), store.Tx.CreateToken)
 	kept := mustCreate(t, s, orgToken("kept"), store.Tx.CreateToken)
 	write(t, s, func(tx store.Tx) error { return tx.AddTokenProjects(ctx, doomed.ID, []int64{app.ID}) })
@@ -269,10 +269,7 @@ func testTokenNotFound(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tok := mustCreate(t, s, orgToken("pipelines"), store.Tx.CreateToken)
 	missing := tok.ID + 1000
-	cases := []struct {
-		name string
-		call func() error
-	}{
+	checkNotFound(t, []missingCall{
 		{"GetToken", func() error { _, err := s.GetToken(ctx, missing); return err }},
 		{"GetTokenByHash", func() error { _, err := s.GetTokenByHash(ctx, hashOf("ghost")); return err }},
 		{"UpdateToken", func() error {
@@ -280,12 +277,7 @@ func testTokenNotFound(t *testing.T, s store.Store) {
 			ghost.ID = missing
 			return tryUpdate(t, s, ghost, store.Tx.UpdateToken)
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantErrIs(t, tc.name, tc.call(), identity.ErrNotFound)
-		})
-	}
+	})
 }
 
 // seedTokens creates the population of the token listing tests: tokens of
@@ -310,25 +302,14 @@ func seedTokens(t *testing.T, s store.Store) (alice, bob identity.User) {
 		revoked(orgToken("legacy-pipelines")),
 		{Name: "okta", Type: identity.TokenSCIM, Hash: hashOf("okta"), CreatedBy: "user:admin", SCIMScopes: []string{"users:read"}},
 	}
-	write(t, s, func(tx store.Tx) error {
-		for _, tok := range fixtures {
-			if _, err := tx.CreateToken(t.Context(), tok); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	createAll(t, s, fixtures, store.Tx.CreateToken)
 	return alice, bob
 }
 
 func testListTokensFilters(t *testing.T, s store.Store) {
 	alice, bob := seedTokens(t, s)
 	live := []string{"laptop", "ci-global", "ci-app", "desktop", "deploy_key", "pipelines", "okta"}
-	cases := []struct {
-		name   string
-		filter store.TokenFilter
-		want   []string
-	}{
+	checkListCases(t, "ListTokens", []listCase[store.TokenFilter]{
 		{"no filter leaves out revoked", store.TokenFilter{}, live},
 		{"including revoked", store.TokenFilter{IncludeRevoked: true}, append(slices.Clone(live), "old", "legacy-pipelines")},
 		{"user", store.TokenFilter{UserID: &alice.ID}, []string{"laptop", "ci-global", "ci-app"}},
@@ -342,17 +323,7 @@ func testListTokensFilters(t *testing.T, s store.Store) {
 		{"query underscore is literal", store.TokenFilter{Query: "_k"}, []string{"deploy_key"}},
 		{"user and type", store.TokenFilter{UserID: &bob.ID, Types: []identity.TokenType{identity.TokenUser}}, []string{"desktop", "deploy_key"}},
 		{"user and query", store.TokenFilter{UserID: &alice.ID, Query: "top"}, []string{"laptop"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, total, err := s.ListTokens(t.Context(), tc.filter)
-			noErr(t, "ListTokens", err)
-			checkKeys(t, "ListTokens", got, tokenName, tc.want)
-			if total != len(tc.want) {
-				t.Errorf("ListTokens total = %d, want %d", total, len(tc.want))
-			}
-		})
-	}
+	}, tokenName, s.ListTokens)
 }
 
 func testListTokensPaging(t *testing.T, s store.Store) {
@@ -373,7 +344,7 @@ func testTokenProjects(t *testing.T, s store.Store) {
 	var p [5]int64
 	for i := range p {
 		key := fmt.Sprintf("project-%d", i)
-		p[i] = mustCreate(t, s, identity.Project{Key: key, Name: key, Visibility: identity.Private, Source: identity.SourceLocal}, store.Tx.CreateProject).ID
+		p[i] = newProject(t, s, key, identity.Private).ID
 	}
 	tok := mustCreate(t, s, orgToken("pipelines"), store.Tx.CreateToken)
 

@@ -26,7 +26,7 @@ var errDeliberate = errors.New("conformance: deliberate failure")
 
 func testTxRollback(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	alice := newUser(t, s, "alice")
 
 	err := s.Tx(ctx, func(tx store.Tx) error {
 		g, err := tx.CreateGroup(ctx, identity.Group{Name: "devs", Source: identity.SourceLocal})
@@ -137,7 +137,7 @@ func testTxReadsOwnWrites(t *testing.T, s store.Store) {
 
 func testTxDuplicateMidway(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	mustCreate(t, s, identity.Group{Name: "devs", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	newGroup(t, s, "devs")
 
 	err := s.Tx(ctx, func(tx store.Tx) error {
 		if _, err := tx.CreateGroup(ctx, identity.Group{Name: "fresh", Source: identity.SourceLocal}); err != nil {
@@ -154,7 +154,7 @@ func testTxDuplicateMidway(t *testing.T, s store.Store) {
 	wantErrIs(t, "GetGroupByName of a group created before the duplicate", err, identity.ErrNotFound)
 
 	// A failed transaction must not leave the store unusable.
-	mustCreate(t, s, identity.Group{Name: "after", Source: identity.SourceLocal}, store.Tx.CreateGroup)
+	newGroup(t, s, "after")
 }
 
 // writeGroupWithAudit is the small write transaction of the concurrency
@@ -180,7 +180,7 @@ func concurrencyUsers(t *testing.T, s store.Store) []identity.User {
 	t.Helper()
 	var users []identity.User
 	for _, login := range []string{"alice", "bob", "carol"} {
-		users = append(users, mustCreate(t, s, identity.User{Login: login, Name: login, Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser))
+		users = append(users, newUser(t, s, login))
 	}
 	return users
 }

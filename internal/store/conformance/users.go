@@ -51,7 +51,7 @@ func testUserCreateAndGet(t *testing.T, s store.Store) {
 	noErr(t, "GetUserByLogin", err)
 	assertEqual(t, "GetUserByLogin", want, got)
 
-	other := mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	other := newUser(t, s, "bob")
 	if other.ID == created.ID {
 		t.Errorf("two users were given the same id %d", other.ID)
 	}
@@ -117,8 +117,8 @@ func testUserUpdate(t *testing.T, s store.Store) {
 }
 
 func testUserUpdateToTakenLogin(t *testing.T, s store.Store) {
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
-	mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	alice := newUser(t, s, "alice")
+	newUser(t, s, "bob")
 
 	renamed := alice
 	renamed.Login = "bob"
@@ -134,9 +134,9 @@ func testUserUpdateToTakenLogin(t *testing.T, s store.Store) {
 
 func testUserLoginCaseSensitive(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	lower := mustCreate(t, s, identity.User{Login: "bob", Name: "Bob", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	lower := newUser(t, s, "bob")
 	// Logins are case-sensitive, as in SonarQube: "Bob" is another user.
-	upper := mustCreate(t, s, identity.User{Login: "Bob", Name: "Bob Upper", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	upper := newUser(t, s, "Bob")
 
 	err := tryCreate(t, s, identity.User{Login: "bob", Name: "Bob Again", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
 	wantErrIs(t, "CreateUser with a duplicate login", err, identity.ErrAlreadyExists)
@@ -161,13 +161,10 @@ func testUserLoginCaseSensitive(t *testing.T, s store.Store) {
 
 func testUserNotFound(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	alice := newUser(t, s, "alice")
 	missing := alice.ID + 1000
 
-	cases := []struct {
-		name string
-		call func() error
-	}{
+	checkNotFound(t, []missingCall{
 		{"GetUser", func() error { _, err := s.GetUser(ctx, missing); return err }},
 		{"GetUserByLogin", func() error { _, err := s.GetUserByLogin(ctx, "ghost"); return err }},
 		{"GetUserByLogin in another case", func() error { _, err := s.GetUserByLogin(ctx, "ALICE"); return err }},
@@ -175,12 +172,7 @@ func testUserNotFound(t *testing.T, s store.Store) {
 			ghost := identity.User{ID: missing, Login: "ghost", Name: "Ghost", Source: identity.SourceLocal, Active: true}
 			return tryUpdate(t, s, ghost, store.Tx.UpdateUser)
 		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			wantErrIs(t, tc.name, tc.call(), identity.ErrNotFound)
-		})
-	}
+	})
 }
 
 // seedUsers creates the population of the listing tests: every source, both
@@ -197,27 +189,16 @@ func seedUsers(t *testing.T, s store.Store) map[string]identity.User {
 		{Login: "svc-ci", Name: "Deploy bot", Source: identity.SourceSSO, ExternalID: "sso-9", Active: true},
 	}
 	users := make(map[string]identity.User, len(fixtures))
-	write(t, s, func(tx store.Tx) error {
-		for _, u := range fixtures {
-			created, err := tx.CreateUser(t.Context(), u)
-			if err != nil {
-				return err
-			}
-			users[u.Login] = created
-		}
-		return nil
-	})
+	for _, u := range createAll(t, s, fixtures, store.Tx.CreateUser) {
+		users[u.Login] = u
+	}
 	return users
 }
 
 func testListUsersFilters(t *testing.T, s store.Store) {
 	users := seedUsers(t, s)
 	all := []string{"alice", "bob", "carol", "dave", "erin", "svc_ci", "svc-ci"}
-	cases := []struct {
-		name   string
-		filter store.UserFilter
-		want   []string
-	}{
+	checkListCases(t, "ListUsers", []listCase[store.UserFilter]{
 		{"no filter", store.UserFilter{}, all},
 		{"query on login", store.UserFilter{Query: "SVC"}, []string{"svc_ci", "svc-ci"}},
 		{"query on name", store.UserFilter{Query: "builder"}, []string{"bob"}},
@@ -239,17 +220,7 @@ func testListUsersFilters(t *testing.T, s store.Store) {
 		{"source and external id", store.UserFilter{Source: identity.SourceSCIM, ExternalID: "scim-bob"}, []string{"bob"}},
 		{"source and other's external id", store.UserFilter{Source: identity.SourceLocal, ExternalID: "scim-bob"}, nil},
 		{"ids and inactive", store.UserFilter{IDs: []int64{users["alice"].ID, users["erin"].ID}, Active: new(false)}, []string{"erin"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, total, err := s.ListUsers(t.Context(), tc.filter)
-			noErr(t, "ListUsers", err)
-			checkKeys(t, "ListUsers", got, userLogin, tc.want)
-			if total != len(tc.want) {
-				t.Errorf("ListUsers total = %d, want %d", total, len(tc.want))
-			}
-		})
-	}
+	}, userLogin, s.ListUsers)
 }
 
 func testListUsersPaging(t *testing.T, s store.Store) {
@@ -265,7 +236,7 @@ func testListUsersPaging(t *testing.T, s store.Store) {
 
 func testTouchUserToken(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	alice := newUser(t, s, "alice")
 	for _, when := range []time.Time{at(5 * time.Minute), at(time.Hour)} {
 		write(t, s, func(tx store.Tx) error { return tx.TouchUserToken(ctx, alice.ID, when) })
 		got, err := s.GetUser(ctx, alice.ID)
