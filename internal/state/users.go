@@ -69,6 +69,11 @@ func (s *State) CreateUser(ctx context.Context, n NewUser) (identity.User, error
 		case err == nil && old.Active:
 			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "An active user with login '%s' already exists", n.Login)
 		case err == nil:
+			// Reactivating must not turn a user of a source into someone
+			// else's: only that source may bring it back.
+			if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
+				return audit{}, nil, err
+			}
 			u.ID, u.CreatedAt = old.ID, old.CreatedAt
 			u.UpdatedAt = s.now()
 			if err := tx.UpdateUser(ctx, u); err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
@@ -23,8 +24,18 @@ const (
 )
 
 // authenticate resolves the request's credential, if any. Credentials that
-// are present but wrong answer 401 even on public routes, as SonarQube does.
-func (a *API) authenticate(c *call) error {
+// are present but wrong answer 401 even on public routes, as SonarQube does,
+// except on routes that judge credentials themselves (api/authentication/
+// validate answers {"valid":false}): there a bad credential is anonymous.
+func (a *API) authenticate(c *call) (err error) {
+	if c.route.badCredentialsAnonymous() {
+		defer func() {
+			if err != nil {
+				c.principal, c.authed, err = authz.Principal{}, false, nil
+				c.w.Header().Del("Retry-After")
+			}
+		}()
+	}
 	r := c.r
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, _ := strings.Cut(h, " ")
