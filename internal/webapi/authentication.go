@@ -1,4 +1,74 @@
 package webapi
 
-// authenticationRoutes is filled in by its endpoint group.
-func (a *API) authenticationRoutes() []Route { return nil }
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+func (a *API) authenticationRoutes() []Route {
+	return []Route{
+		{Method: "POST", Path: "api/authentication/login", Summary: "Sign in with a login and a password; sets the session cookie and the XSRF-TOKEN cookie. Answers 200 with an empty body, 401 on bad credentials.",
+			Access: public, Response: "text", Params: []Param{
+				{Name: "login", Required: true, Desc: "Login of the user"},
+				{Name: "password", Required: true, Desc: "Password of the user"},
+			}, Handle: a.login},
+		{Method: "POST", Path: "api/authentication/logout", Summary: "Sign out: ends the session and expires its cookies. Answers 200 with an empty body.",
+			Access: public, Response: "text", Handle: a.logout},
+		{Method: "GET", Path: "api/authentication/validate", Summary: "Whether the request carries a working credential: {\"valid\":true|false}. A bad credential answers valid:false, not 401.",
+			Access: public, Handle: a.validateCredentials},
+	}
+}
+
+// badCredentialsAnonymous reports whether the route judges credentials
+// itself, so that the framework treats a bad one as no credential at all.
+func (r *Route) badCredentialsAnonymous() bool { return r.Path == "api/authentication/validate" }
+
+func (a *API) login(c *call) (any, error) {
+	login, pw := c.str("login"), c.str("password")
+	ip := clientIP(c.r)
+	if wait := a.limiter.blocked(login, ip); wait > 0 {
+		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
+		return nil, errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
+	}
+	_, u, err := a.st.CheckPassword(c.ctx, login, pw)
+	if errors.Is(err, identity.ErrUnauthenticated) {
+		a.limiter.fail(login, ip)
+		return nil, errorf(http.StatusUnauthorized, "Authentication failed")
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.limiter.succeed(login)
+	id, sess := a.sessions.create(u.ID)
+	if err := a.st.RecordLogin(c.ctx, u.ID); err != nil {
+		// The sign-in stands; only the "last connection" date is stale.
+		a.log.WarnContext(c.ctx, "record login", "user_id", u.ID, "err", err)
+	}
+	secure := c.r.TLS != nil
+	maxAge := int(a.opts.SessionTTL.Seconds())
+	http.SetCookie(c.w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+	// The web app reads this cookie and echoes it in X-XSRF-TOKEN, so it is
+	// not HttpOnly.
+	http.SetCookie(c.w, &http.Cookie{Name: xsrfCookie, Value: sess.csrf, Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteLaxMode})
+	c.w.WriteHeader(http.StatusOK)
+	return raw{}, nil
+}
+
+func (a *API) logout(c *call) (any, error) {
+	if ck, err := c.r.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		a.sessions.drop(ck.Value)
+	}
+	secure := c.r.TLS != nil
+	http.SetCookie(c.w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(c.w, &http.Cookie{Name: xsrfCookie, Value: "", Path: "/", MaxAge: -1, Secure: secure, SameSite: http.SameSiteLaxMode})
+	c.w.WriteHeader(http.StatusOK)
+	return raw{}, nil
+}
+
+// validateCredentials answers whether the caller authenticated. Anonymous
+// callers are not valid: Gatehouse always forces authentication.
+func (a *API) validateCredentials(c *call) (any, error) {
+	return map[string]bool{"valid": c.authed}, nil
+}

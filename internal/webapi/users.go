@@ -1,4 +1,543 @@
 package webapi
 
-// userRoutes is filled in by its endpoint group.
-func (a *API) userRoutes() []Route { return nil }
+import (
+	"crypto/md5" //nolint:gosec // Gravatar's avatar key is an MD5 of the e-mail; not a security use.
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// selectedValues are SonarQube's selection modes for membership listings.
+var selectedValues = []string{"all", "deselected", "selected"}
+
+// errManagedInstance is SonarQube's answer to a local edit of what an
+// external identity source manages.
+var errManagedInstance = identity.Errorf(identity.ErrManaged, "Operation not allowed when the instance is externally managed.")
+
+func (a *API) userRoutes() []Route {
+	return []Route{
+		{Method: "GET", Path: "api/users/search", Summary: "Search users. email, groups, tokensCount, externalIdentity, lastConnectionDate and managed are shown only to administrators and to the user itself.",
+			Access: authenticated, Params: append(pagingParams(50, 500),
+				Param{Name: "q", MinLen: 2, Desc: "Filter on login, name and email (case-insensitive substring)"},
+				Param{Name: "deactivated", Values: boolValues, Default: "false", Desc: "Return deactivated users instead of active users"},
+				Param{Name: "managed", Values: boolValues, Desc: "Return managed or non-managed users; only on externally managed instances"},
+				Param{Name: "externalIdentity", Desc: "Find a user by its login in its identity provider (Admin)"},
+				Param{Name: "lastConnectedAfter", Desc: "Users who connected at or after this datetime (Admin)"},
+				Param{Name: "lastConnectedBefore", Desc: "Users who never connected or connected at or before this datetime (Admin)"},
+				Param{Name: "slLastConnectedAfter", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
+				Param{Name: "slLastConnectedBefore", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
+			), Handle: a.searchUsers},
+		{Method: "POST", Path: "api/users/create", Summary: "Create a local user, or reactivate a deactivated one of the same login.",
+			Access: admin, Params: []Param{
+				{Name: "login", Required: true, MinLen: identity.MinLoginLen, MaxLen: identity.MaxLoginLen, Desc: "User login"},
+				{Name: "name", Required: true, MaxLen: identity.MaxUserNameLen, Desc: "User name"},
+				{Name: "email", MaxLen: identity.MaxEmailLen, Desc: "User email"},
+				{Name: "password", Desc: "User password; mandatory for local users"},
+				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; only local users can be created here"},
+				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
+			}, Handle: a.createUser},
+		{Method: "POST", Path: "api/users/update", Summary: "Update a user's name, email or SCM accounts.",
+			Access: admin, Params: []Param{
+				{Name: "login", Required: true, MaxLen: identity.MaxLoginLen, Desc: "User login"},
+				{Name: "name", MaxLen: identity.MaxUserNameLen, Desc: "User name"},
+				{Name: "email", MaxLen: identity.MaxEmailLen, Desc: "User email"},
+				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
+			}, Handle: a.updateUser},
+		{Method: "POST", Path: "api/users/update_login", Summary: "Change a local user's login.",
+			Access: admin, Response: "empty", Params: []Param{
+				{Name: "login", Required: true, Desc: "Current login"},
+				{Name: "newLogin", Required: true, MinLen: identity.MinLoginLen, MaxLen: identity.MaxLoginLen, Desc: "New login"},
+			}, Handle: a.updateLogin},
+		{Method: "POST", Path: "api/users/deactivate", Summary: "Deactivate a user: its sessions end and its tokens stop working at once (they are kept for audit).",
+			Access: admin, Params: []Param{
+				{Name: "login", Required: true, Desc: "User login"},
+				{Name: "anonymize", Values: boolValues, Default: "false", Desc: "Also anonymize the user"},
+			}, Handle: a.deactivateUser},
+		{Method: "POST", Path: "api/users/anonymize", Summary: "Anonymize a deactivated local user: login and name become a random sq-removed-… value, email and SCM accounts are cleared.",
+			Access: admin, Response: "empty", Params: []Param{
+				{Name: "login", Required: true, Desc: "User login"},
+			}, Handle: a.anonymizeUser},
+		{Method: "GET", Path: "api/users/groups", Summary: "List the groups a user belongs to.",
+			Access: admin, Params: append(pagingParams(25, 500),
+				Param{Name: "login", Required: true, Desc: "User login"},
+				Param{Name: "q", Desc: "Filter on group names"},
+				Param{Name: "selected", Values: selectedValues, Default: "selected", Desc: "selected: the user's groups; deselected: the others; all: both"},
+			), Handle: a.userGroups},
+		{Method: "POST", Path: "api/users/change_password", Summary: "Change a local user's password: one's own with previousPassword, another's as administrator. Ends the user's sessions.",
+			Access: authenticated, Response: "empty", Params: []Param{
+				{Name: "login", Required: true, Desc: "User login"},
+				{Name: "password", Required: true, MinLen: state.MinPasswordLen, Desc: "New password"},
+				{Name: "previousPassword", Desc: "Previous password; required when changing one's own password"},
+			}, Handle: a.changePassword},
+	}
+}
+
+// userJSON is a user in api/users/search.
+type userJSON struct {
+	Login              string   `json:"login"`
+	Name               string   `json:"name"`
+	Active             bool     `json:"active"`
+	Email              string   `json:"email,omitempty"`
+	Groups             []string `json:"groups,omitempty"`
+	TokensCount        *int     `json:"tokensCount,omitempty"`
+	Local              bool     `json:"local"`
+	ExternalIdentity   string   `json:"externalIdentity,omitempty"`
+	ExternalProvider   string   `json:"externalProvider"`
+	Avatar             string   `json:"avatar,omitempty"`
+	LastConnectionDate *string  `json:"lastConnectionDate,omitempty"`
+	Managed            *bool    `json:"managed,omitempty"`
+	ScmAccounts        []string `json:"scmAccounts,omitempty"`
+}
+
+// userDetailJSON is the user of api/users/update and deactivate.
+type userDetailJSON struct {
+	Login            string   `json:"login"`
+	Name             string   `json:"name"`
+	Email            string   `json:"email,omitempty"`
+	Active           bool     `json:"active"`
+	Local            bool     `json:"local"`
+	ExternalIdentity string   `json:"externalIdentity"`
+	ExternalProvider string   `json:"externalProvider"`
+	Groups           []string `json:"groups"`
+	ScmAccounts      []string `json:"scmAccounts"`
+}
+
+// createdUserJSON is the user of api/users/create.
+type createdUserJSON struct {
+	Login       string   `json:"login"`
+	Name        string   `json:"name"`
+	Email       string   `json:"email,omitempty"`
+	ScmAccounts []string `json:"scmAccounts"`
+	Active      bool     `json:"active"`
+	Local       bool     `json:"local"`
+}
+
+// externalIdentity is the user's login in its identity provider; a local
+// user is its own.
+func externalIdentity(u identity.User) string {
+	if u.ExternalID != "" {
+		return u.ExternalID
+	}
+	return u.Login
+}
+
+// externalProvider names who authenticates the user: "sonarqube" for local
+// users as in SonarQube, else the identity source.
+func externalProvider(u identity.User) string {
+	if !u.Source.Managed() {
+		return "sonarqube"
+	}
+	return string(u.Source)
+}
+
+func avatar(email string) string {
+	if email == "" {
+		return ""
+	}
+	sum := md5.Sum([]byte(strings.ToLower(email))) //nolint:gosec // see the import
+	return hex.EncodeToString(sum[:])
+}
+
+// lastConnection is the latest interactive sign-in or token use.
+func lastConnection(u identity.User) time.Time {
+	if u.LastTokenAt.After(u.LastLoginAt) {
+		return u.LastTokenAt
+	}
+	return u.LastLoginAt
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// groupsOf returns the group names a user shows: its explicit groups and, for
+// an active user, sonar-users, sorted.
+func (a *API) groupsOf(c *call, users []identity.User) (map[int64][]string, error) {
+	ids := make([]int64, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	names, err := a.st.GroupNamesByUser(c.ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		if u.Active {
+			gs := append(names[u.ID], identity.GroupUsers)
+			slices.SortFunc(gs, func(x, y string) int { return strings.Compare(strings.ToLower(x), strings.ToLower(y)) })
+			names[u.ID] = gs
+		}
+	}
+	return names, nil
+}
+
+func (a *API) userDetail(c *call, u identity.User) (userDetailJSON, error) {
+	groups, err := a.groupsOf(c, []identity.User{u})
+	if err != nil {
+		return userDetailJSON{}, err
+	}
+	return userDetailJSON{
+		Login: u.Login, Name: u.Name, Email: u.Email, Active: u.Active, Local: !u.Source.Managed(),
+		ExternalIdentity: externalIdentity(u), ExternalProvider: externalProvider(u),
+		Groups: nonNil(groups[u.ID]), ScmAccounts: nonNil(u.SCMAccounts),
+	}, nil
+}
+
+// parseSonarDateTime accepts SonarQube's datetime or a date (its start, UTC).
+func parseSonarDateTime(name, v string) (time.Time, error) {
+	for _, layout := range []string{sonarTime, time.RFC3339, sonarDate} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, badRequest(fmt.Sprintf("'%s' cannot be parsed as either a date or date+time", v))
+}
+
+// adminOnlySearchParams are the api/users/search filters reserved to
+// administrators.
+var adminOnlySearchParams = []string{"lastConnectedAfter", "lastConnectedBefore", "slLastConnectedAfter", "slLastConnectedBefore", "externalIdentity"}
+
+func (a *API) searchUsers(c *call) (any, error) {
+	isAdmin := c.isAdmin()
+	if !isAdmin {
+		for _, p := range adminOnlySearchParams {
+			if c.form.Get(p) != "" {
+				return nil, errorf(http.StatusForbidden, "parameter "+p+" requires Administer System permission.")
+			}
+		}
+	}
+	p, ps := c.page()
+	deactivated, _ := c.boolean("deactivated")
+	active := !deactivated
+	f := store.UserFilter{Query: c.str("q"), Active: &active}
+	if managed, set := c.boolean("managed"); set {
+		ext, err := a.st.ExternallyManaged(c.ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ext {
+			return nil, badRequest("The 'managed' parameter is only available for managed instances.")
+		}
+		f.Managed = &managed
+	}
+	// Filters the store cannot apply run in memory over every match.
+	var keep []func(identity.User) bool
+	for _, df := range []struct {
+		param  string
+		after  bool
+		client bool // SonarLint: Gatehouse has no such date, so users "never connected"
+	}{{"lastConnectedAfter", true, false}, {"lastConnectedBefore", false, false}, {"slLastConnectedAfter", true, true}, {"slLastConnectedBefore", false, true}} {
+		v := c.str(df.param)
+		if v == "" {
+			continue
+		}
+		t, err := parseSonarDateTime(df.param, v)
+		if err != nil {
+			return nil, err
+		}
+		keep = append(keep, func(u identity.User) bool {
+			var last time.Time
+			if !df.client {
+				last = lastConnection(u)
+			}
+			if df.after {
+				return !last.IsZero() && !last.Before(t)
+			}
+			return last.IsZero() || !last.After(t)
+		})
+	}
+	if ext := c.str("externalIdentity"); ext != "" {
+		keep = append(keep, func(u identity.User) bool { return externalIdentity(u) == ext })
+	}
+	var users []identity.User
+	var total int
+	var err error
+	if len(keep) == 0 {
+		f.Page = store.Page{Number: p, Size: ps}
+		users, total, err = a.st.Store().ListUsers(c.ctx, f)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		all, _, err := a.st.Store().ListUsers(c.ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		matched := all[:0]
+		for _, u := range all {
+			if allOf(keep, u) {
+				matched = append(matched, u)
+			}
+		}
+		total = len(matched)
+		users = pageOf(matched, p, ps)
+	}
+	// Details go to administrators and to the user itself only.
+	var detailed []identity.User
+	for _, u := range users {
+		if isAdmin || u.ID == c.principal.UserID {
+			detailed = append(detailed, u)
+		}
+	}
+	groups, err := a.groupsOf(c, detailed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]userJSON, 0, len(users))
+	for _, u := range users {
+		j := userJSON{
+			Login: u.Login, Name: u.Name, Active: u.Active, Local: !u.Source.Managed(),
+			ExternalProvider: externalProvider(u), Avatar: avatar(u.Email), ScmAccounts: u.SCMAccounts,
+		}
+		if isAdmin || u.ID == c.principal.UserID {
+			n, err := a.st.UserTokenCount(c.ctx, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			managed := u.Source.Managed()
+			j.Email, j.Groups, j.TokensCount, j.Managed = u.Email, groups[u.ID], &n, &managed
+			j.ExternalIdentity = externalIdentity(u)
+			j.LastConnectionDate = optTime(lastConnection(u))
+		}
+		out = append(out, j)
+	}
+	return map[string]any{"paging": paging{PageIndex: p, PageSize: ps, Total: total}, "users": out}, nil
+}
+
+func allOf[T any](preds []func(T) bool, v T) bool {
+	for _, p := range preds {
+		if !p(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// pageOf returns page p (1-based) of size ps of xs.
+func pageOf[T any](xs []T, p, ps int) []T {
+	start := (p - 1) * ps
+	if start >= len(xs) || start < 0 {
+		return nil
+	}
+	return xs[start:min(start+ps, len(xs))]
+}
+
+func (a *API) createUser(c *call) (any, error) {
+	local, _ := c.boolean("local")
+	pw := c.form.Get("password")
+	switch {
+	case !local && pw != "":
+		return nil, badRequest("Password should only be set on local user")
+	case !local:
+		// Users of an identity provider are created by it (SCIM, GitLab,
+		// LDAP, SSO); a local copy would hijack the account.
+		return nil, badRequest("Only local users can be created through this API: users who sign in through an identity provider are provisioned by it")
+	case pw == "":
+		return nil, badRequest("Password is mandatory and must not be empty")
+	}
+	u, err := a.st.CreateUser(c.ctx, state.NewUser{
+		Login: c.str("login"), Name: c.str("name"), Email: c.str("email"), Password: pw,
+		SCMAccounts: c.all("scmAccount"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": createdUserJSON{
+		Login: u.Login, Name: u.Name, Email: u.Email, ScmAccounts: nonNil(u.SCMAccounts),
+		Active: u.Active, Local: !u.Source.Managed(),
+	}}, nil
+}
+
+// activeUser loads an active user, or answers 404 with msg (a format with
+// one %s for the login).
+func (a *API) activeUser(c *call, login, msg string) (identity.User, error) {
+	u, err := a.st.Store().GetUserByLogin(c.ctx, login)
+	if errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active {
+		return identity.User{}, identity.Errorf(identity.ErrNotFound, msg, login)
+	}
+	return u, err
+}
+
+func (a *API) updateUser(c *call) (any, error) {
+	login := c.str("login")
+	if _, err := a.activeUser(c, login, "User '%s' doesn't exist"); err != nil {
+		return nil, err
+	}
+	var upd state.UserUpdate
+	upd.Name = c.opt("name")
+	upd.Email = c.opt("email")
+	if c.has("scmAccount") {
+		scm := c.all("scmAccount")
+		upd.SCMAccounts = &scm
+	}
+	u, err := a.st.UpdateUser(c.ctx, login, upd)
+	if err != nil {
+		return nil, err
+	}
+	j, err := a.userDetail(c, u)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": j}, nil
+}
+
+func (a *API) updateLogin(c *call) (any, error) {
+	login, newLogin := c.str("login"), c.str("newLogin")
+	u, err := a.activeUser(c, login, "User '%s' doesn't exist")
+	if err != nil {
+		return nil, err
+	}
+	if u.Source.Managed() {
+		return nil, errManagedInstance
+	}
+	if _, err := a.st.Store().GetUserByLogin(c.ctx, newLogin); err == nil {
+		return nil, badRequest(fmt.Sprintf("A user with login '%s' already exists", newLogin))
+	} else if !errors.Is(err, identity.ErrNotFound) {
+		return nil, err
+	}
+	_, err = a.st.UpdateUser(c.ctx, login, state.UserUpdate{Login: &newLogin})
+	return nil, err
+}
+
+func (a *API) deactivateUser(c *call) (any, error) {
+	login := c.str("login")
+	if c.principal.UserID != 0 && a.st.Index().Login(c.principal.UserID) == login {
+		return nil, badRequest("Self-deactivation is not possible")
+	}
+	old, err := a.st.Store().GetUserByLogin(c.ctx, login)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old.Source.Managed() {
+		return nil, errManagedInstance
+	}
+	u, err := a.st.SetUserActive(c.ctx, login, false)
+	if err != nil {
+		return nil, err
+	}
+	a.sessions.dropUser(u.ID)
+	if anon, _ := c.boolean("anonymize"); anon {
+		if u, err = a.anonymize(c, u); err != nil {
+			return nil, err
+		}
+	}
+	j, err := a.userDetail(c, u)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": j}, nil
+}
+
+func (a *API) anonymizeUser(c *call) (any, error) {
+	login := c.str("login")
+	u, err := a.st.Store().GetUserByLogin(c.ctx, login)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Active {
+		return nil, badRequest(fmt.Sprintf("User '%s' is not deactivated", login))
+	}
+	_, err = a.anonymize(c, u)
+	return nil, err
+}
+
+// anonymize replaces a deactivated local user's personal data with a random
+// login, as SonarQube does; the audit log keeps the link to the old login.
+func (a *API) anonymize(c *call, u identity.User) (identity.User, error) {
+	if u.Source.Managed() {
+		return u, errManagedInstance
+	}
+	login := "sq-removed-" + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(randomString(12)))
+	empty := ""
+	scm := []string{}
+	return a.st.UpdateUser(c.ctx, u.Login, state.UserUpdate{Login: &login, Name: &login, Email: &empty, ExternalID: &empty, SCMAccounts: &scm})
+}
+
+type userGroupJSON struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Selected    bool   `json:"selected"`
+	Default     bool   `json:"default"`
+}
+
+func (a *API) userGroups(c *call) (any, error) {
+	u, err := a.activeUser(c, c.str("login"), "Unknown user: %s")
+	if err != nil {
+		return nil, err
+	}
+	p, ps := c.page()
+	groups, _, err := a.st.Store().ListGroups(c.ctx, store.GroupFilter{Query: c.str("q")})
+	if err != nil {
+		return nil, err
+	}
+	ms, err := a.st.Store().ListMemberships(c.ctx, u.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	member := make(map[int64]bool, len(ms))
+	for _, m := range ms {
+		member[m.GroupID] = true
+	}
+	sel := c.str("selected")
+	var matched []userGroupJSON
+	for _, g := range groups {
+		in := member[g.ID] || g.Name == identity.GroupUsers
+		if sel == "selected" && !in || sel == "deselected" && in {
+			continue
+		}
+		matched = append(matched, userGroupJSON{ID: idString(g.ID), Name: g.Name, Description: g.Description, Selected: in, Default: g.Name == identity.GroupUsers})
+	}
+	return map[string]any{
+		"paging": paging{PageIndex: p, PageSize: ps, Total: len(matched)},
+		"groups": nonNilSlice(pageOf(matched, p, ps)),
+	}, nil
+}
+
+func nonNilSlice[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}
+
+func (a *API) changePassword(c *call) (any, error) {
+	login := c.str("login")
+	u, err := a.activeUser(c, login, "User with login '%s' has not been found")
+	if err != nil {
+		return nil, err
+	}
+	var previous *string
+	if c.principal.UserID == u.ID {
+		prev := c.form.Get("previousPassword")
+		if prev == "" {
+			return nil, badRequest("The 'previousPassword' parameter is missing")
+		}
+		previous = &prev
+	} else if !c.isAdmin() {
+		return nil, errForbidden
+	}
+	if err := a.st.SetPassword(c.ctx, login, c.form.Get("password"), previous); err != nil {
+		return nil, err
+	}
+	// A new password ends every sign-in made with the old one.
+	a.sessions.dropUser(u.ID)
+	return nil, nil
+}

@@ -1,0 +1,221 @@
+package webapi
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+)
+
+// authnLogin signs in through api/authentication/login and returns the
+// cookies and the XSRF value.
+func authnLogin(t *testing.T, s *testServer, login, pw string) ([]*http.Cookie, string) {
+	t.Helper()
+	r := s.post("api/authentication/login", cred{}, "login", login, "password", pw).must(t, 200)
+	var xsrf string
+	for _, ck := range r.cookies {
+		if ck.Name == xsrfCookie {
+			xsrf = ck.Value
+		}
+	}
+	if len(r.cookies) != 2 || xsrf == "" {
+		t.Fatalf("login cookies = %v", r.cookies)
+	}
+	return r.cookies, xsrf
+}
+
+func authnValid(t *testing.T, s *testServer, c cred) bool {
+	t.Helper()
+	var out map[string]any
+	s.get("api/authentication/validate", c).must(t, 200).json(t, &out)
+	if len(out) != 1 {
+		t.Fatalf("validate answered %v", out)
+	}
+	v, ok := out["valid"].(bool)
+	if !ok {
+		t.Fatalf("validate answered %v", out)
+	}
+	return v
+}
+
+func TestAuthenticationLogin(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser("alice")
+	s.createUser("gone")
+	s.post("api/users/deactivate", asAdmin, "login", "gone").must(t, 200)
+
+	for _, tc := range []struct {
+		name, login, pw string
+		status          int
+		msg             string
+	}{
+		{"success", "alice", "alice-password-1", 200, ""},
+		{"wrong password", "alice", "nope-nope-nope", 401, "Authentication failed"},
+		{"unknown login", "nobody", "whatever-123456", 401, "Authentication failed"},
+		{"deactivated user", "gone", "gone-password-1", 401, "Authentication failed"},
+		{"missing password", "alice", "", 400, "The 'password' parameter is missing"},
+		{"missing login", "", "alice-password-1", 400, "The 'login' parameter is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.post("api/authentication/login", cred{}, "login", tc.login, "password", tc.pw).must(t, tc.status)
+			if tc.msg != "" {
+				if got := r.errMsg(t); got != tc.msg {
+					t.Fatalf("message %q, want %q", got, tc.msg)
+				}
+				if len(r.cookies) != 0 {
+					t.Fatalf("failed login set cookies %v", r.cookies)
+				}
+				return
+			}
+			if len(r.body) != 0 {
+				t.Fatalf("login body %q, want empty", r.body)
+			}
+			byName := map[string]*http.Cookie{}
+			for _, ck := range r.cookies {
+				byName[ck.Name] = ck
+			}
+			sess, xsrf := byName[sessionCookie], byName[xsrfCookie]
+			if sess == nil || xsrf == nil {
+				t.Fatalf("cookies %v", r.cookies)
+			}
+			if !sess.HttpOnly || sess.SameSite != http.SameSiteLaxMode || sess.Path != "/" || sess.Secure {
+				t.Fatalf("session cookie flags %+v", sess)
+			}
+			if xsrf.HttpOnly || xsrf.SameSite != http.SameSiteLaxMode || xsrf.Path != "/" || xsrf.Value == "" {
+				t.Fatalf("xsrf cookie flags %+v", xsrf)
+			}
+			u, err := s.st.Store().GetUserByLogin(context.Background(), "alice")
+			if err != nil || u.LastLoginAt.IsZero() {
+				t.Fatalf("last login not recorded: %v %v", u.LastLoginAt, err)
+			}
+		})
+	}
+	if msg := s.get("api/authentication/login", cred{}, "login", "alice", "password", "alice-password-1").must(t, 405).errMsg(t); msg != "HTTP method POST is required" {
+		t.Fatalf("405 message %q", msg)
+	}
+}
+
+func TestAuthenticationSessionCSRF(t *testing.T) {
+	s := newTestServer(t)
+	cookies, xsrf := authnLogin(t, s, "admin", adminPassword)
+
+	if !authnValid(t, s, cred{cookies: cookies}) {
+		t.Fatal("session not valid")
+	}
+	// A cookie-authenticated change needs the XSRF header.
+	for _, tc := range []struct {
+		name   string
+		xsrf   string
+		status int
+	}{
+		{"no header", "", 403},
+		{"wrong header", "forged", 403},
+		{"right header", xsrf, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.post("api/user_groups/create", cred{cookies: cookies, xsrf: tc.xsrf}, "name", "csrf-"+tc.name).must(t, tc.status)
+		})
+	}
+	// Reads need no header.
+	s.get("api/users/search", cred{cookies: cookies}).must(t, 200)
+}
+
+func TestAuthenticationLogout(t *testing.T) {
+	s := newTestServer(t)
+	cookies, _ := authnLogin(t, s, "admin", adminPassword)
+	r := s.post("api/authentication/logout", cred{cookies: cookies}).must(t, 200)
+	if len(r.body) != 0 {
+		t.Fatalf("logout body %q", r.body)
+	}
+	expired := 0
+	for _, ck := range r.cookies {
+		if (ck.Name == sessionCookie || ck.Name == xsrfCookie) && ck.MaxAge < 0 {
+			expired++
+		}
+	}
+	if expired != 2 {
+		t.Fatalf("logout cookies %v, want both expired", r.cookies)
+	}
+	// The old cookie no longer signs in.
+	if authnValid(t, s, cred{cookies: cookies}) {
+		t.Fatal("session still valid after logout")
+	}
+	s.get("api/users/groups", cred{cookies: cookies}, "login", "admin").must(t, 401)
+	// Logging out without a session is harmless.
+	s.post("api/authentication/logout", cred{}).must(t, 200)
+}
+
+func TestAuthenticationRateLimit(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser("alice")
+	for i := range 10 {
+		if r := s.post("api/authentication/login", cred{}, "login", "alice", "password", "wrong-password-x"); r.status != 401 {
+			t.Fatalf("attempt %d: status %d", i+1, r.status)
+		}
+	}
+	// The 11th attempt is refused unchecked, even with the right password.
+	r := s.post("api/authentication/login", cred{}, "login", "alice", "password", "alice-password-1").must(t, 429)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	// Basic auth shares the limiter.
+	s.get("api/users/search", cred{login: "alice", pw: "alice-password-1"}).must(t, 429)
+	// Other logins are not affected.
+	s.post("api/authentication/login", cred{}, "login", "admin", "password", adminPassword).must(t, 200)
+}
+
+func TestAuthenticationValidate(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser("alice")
+	tok := s.userToken("alice", "ci")
+	ctx := context.Background()
+	orgTok, _, err := s.st.GenerateOrgToken(ctx, state.OrgTokenSpec{Name: "org", Permissions: []identity.Permission{identity.PermScan}, Set: identity.SetAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		c     cred
+		valid bool
+	}{
+		{"anonymous", cred{}, false},
+		{"basic login and password", cred{login: "alice", pw: "alice-password-1"}, true},
+		{"basic wrong password", cred{login: "alice", pw: "wrong-password-1"}, false},
+		{"bearer user token", bearer(tok), true},
+		{"basic token as login, empty password", cred{basicToken: tok}, true},
+		{"unknown bearer token", bearer("gtu_notatoken"), false},
+		{"organization token", bearer(orgTok), true},
+		{"organization token in basic auth", cred{basicToken: orgTok}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := authnValid(t, s, tc.c); got != tc.valid {
+				t.Fatalf("valid = %v, want %v", got, tc.valid)
+			}
+		})
+	}
+}
+
+// TestAuthenticationFreshness checks SPEC §5 over HTTP: a membership removal
+// or a deactivation reaches the very next request of an existing token.
+func TestAuthenticationFreshness(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser("ops")
+	s.post("api/user_groups/add_user", asAdmin, "name", identity.GroupAdministrators, "login", "ops").must(t, 204)
+	tok := s.userToken("ops", "automation")
+
+	s.get("api/users/groups", bearer(tok), "login", "admin").must(t, 200)
+	s.get("api/users/groups", cred{basicToken: tok}, "login", "admin").must(t, 200)
+
+	s.post("api/user_groups/remove_user", asAdmin, "name", identity.GroupAdministrators, "login", "ops").must(t, 204)
+	s.get("api/users/groups", bearer(tok), "login", "admin").must(t, 403)
+	// The token itself still works for what the user may do.
+	s.get("api/user_tokens/search", bearer(tok)).must(t, 200)
+
+	s.post("api/users/deactivate", asAdmin, "login", "ops").must(t, 200)
+	s.get("api/user_tokens/search", bearer(tok)).must(t, 401)
+	if authnValid(t, s, bearer(tok)) {
+		t.Fatal("token of a deactivated user is valid")
+	}
+}
