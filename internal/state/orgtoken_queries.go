@@ -46,9 +46,18 @@ func (s *State) CreateProjects(ctx context.Context, ps []identity.Project) ([]id
 			if err != nil {
 				return audit{}, nil, err
 			}
-			grants, err := applyTemplate(ctx, tx, pickTemplate(ts, def, created.Key), created, 0)
-			if err != nil {
-				return audit{}, nil, err
+			// A new project has no grants to clear, unlike applyTemplate's
+			// callers, so the template's grants are added directly.
+			var grants []identity.Grant
+			for _, tg := range pickTemplate(ts, def, created.Key).Grants {
+				g := identity.Grant{Subject: tg.Subject, ProjectID: created.ID, Permission: tg.Permission}
+				if tg.Subject.Kind == identity.SubjectCreator || identity.ValidateGrant(g, &created) != nil {
+					continue
+				}
+				if _, err := tx.AddGrant(ctx, g); err != nil {
+					return audit{}, nil, err
+				}
+				grants = append(grants, g)
 			}
 			all = append(all, grants...)
 			out = append(out, created)

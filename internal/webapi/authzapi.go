@@ -1,4 +1,111 @@
 package webapi
 
-// authzRoutes is filled in by its endpoint group.
-func (a *API) authzRoutes() []Route { return nil }
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+// authzPermissionValues are the keys api/authz accepts: every global and
+// project permission. Whether a key fits the question's level (global or
+// project) is checked against the index.
+var authzPermissionValues = func() []string {
+	var out []string
+	seen := map[identity.Permission]bool{}
+	for _, ps := range [][]identity.Permission{identity.GlobalPermissions, identity.ProjectPermissions} {
+		for _, p := range ps {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, string(p))
+			}
+		}
+	}
+	return out
+}()
+
+func (a *API) authzRoutes() []Route {
+	params := []Param{
+		{Name: "permission", Required: true, Values: authzPermissionValues, Desc: "A global permission (no projectKey) or a project permission (with projectKey)."},
+		{Name: "projectKey", MaxLen: 400, Desc: "The project; absent for a global question."},
+		{Name: "tokenId", Int: true, Desc: "Administrators only: judge this token instead of the caller's credential."},
+	}
+	return []Route{
+		{Method: "GET", Path: "api/authz/check", Access: authenticated, Params: params, Handle: a.authzCheck,
+			Summary: "May the caller's credential (or, for administrators, token tokenId) use permission on projectKey, or globally? Always 200 for a valid question: {allowed, permission, projectKey (\"\" for a global question), reason}. Unknown project: 404; a permission that does not exist at that level: 400."},
+		{Method: "GET", Path: "api/authz/explain", Access: authenticated, Params: params, Handle: a.authzExplain,
+			Summary: "The same question as api/authz/check, with the chain behind the answer (token → user → group → grant, each {kind, name, detail}) or the missing link: {allowed, permission, projectKey, reason, chain, missing?}."},
+	}
+}
+
+// errAuthzTokenID answers a non-admin asking about another token.
+var errAuthzTokenID = errorf(http.StatusForbidden, "Insufficient privileges: only administrators may ask about another token (tokenId)")
+
+// authzQuestion reads the principal, permission and project of a check or
+// explain call, and rejects questions the index cannot answer: an unknown
+// project (404) or a permission that does not exist at that level (400).
+// It reads only memory.
+func (c *call) authzQuestion() (authz.Principal, identity.Permission, string, authz.Decision, error) {
+	p := c.principal
+	if s := c.form.Get("tokenId"); s != "" {
+		if !c.isAdmin() {
+			return p, "", "", authz.Decision{}, errAuthzTokenID
+		}
+		id, _ := strconv.ParseInt(s, 10, 64) // validated by the route
+		var err error
+		if p, err = c.api.st.Index().TokenPrincipal(id); err != nil {
+			return p, "", "", authz.Decision{}, err
+		}
+	}
+	perm := identity.Permission(c.form.Get("permission"))
+	key := c.form.Get("projectKey")
+	d := c.api.st.Index().Decide(p, perm, key)
+	switch d.Reason {
+	case authz.ReasonUnknownProject:
+		return p, perm, key, d, identity.Errorf(identity.ErrNotFound, "Project '%s' not found", key)
+	case authz.ReasonInvalidPermission:
+		if key == "" {
+			return p, perm, key, d, badRequest("'" + string(perm) + "' is not a global permission; global permissions are admin, gateadmin, profileadmin, provisioning and scan")
+		}
+		return p, perm, key, d, badRequest("'" + string(perm) + "' is not a project permission; project permissions are admin, codeviewer, issueadmin, securityhotspotadmin, scan and user")
+	}
+	c.api.metrics.decision(d.Allowed)
+	return p, perm, key, d, nil
+}
+
+// authzCheckJSON is the answer of api/authz/check.
+type authzCheckJSON struct {
+	Allowed    bool   `json:"allowed"`
+	Permission string `json:"permission"`
+	ProjectKey string `json:"projectKey"`
+	Reason     string `json:"reason"`
+}
+
+func (a *API) authzCheck(c *call) (any, error) {
+	p, perm, key, _, err := c.authzQuestion()
+	if err != nil {
+		return nil, err
+	}
+	allowed, reason := a.st.Index().ReasonText(p, perm, key)
+	return &authzCheckJSON{Allowed: allowed, Permission: string(perm), ProjectKey: key, Reason: reason}, nil
+}
+
+// authzExplainJSON is the answer of api/authz/explain.
+type authzExplainJSON struct {
+	Allowed    bool         `json:"allowed"`
+	Permission string       `json:"permission"`
+	ProjectKey string       `json:"projectKey"`
+	Reason     string       `json:"reason"`
+	Chain      []authz.Link `json:"chain"`
+	Missing    string       `json:"missing,omitempty"`
+}
+
+func (a *API) authzExplain(c *call) (any, error) {
+	p, perm, key, _, err := c.authzQuestion()
+	if err != nil {
+		return nil, err
+	}
+	e := a.st.Index().Explain(p, perm, key)
+	return &authzExplainJSON{Allowed: e.Allowed, Permission: string(perm), ProjectKey: key, Reason: e.Reason, Chain: e.Chain, Missing: e.Missing}, nil
+}
