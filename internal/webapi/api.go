@@ -183,15 +183,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, a.log, r, errorf(http.StatusMethodNotAllowed, "HTTP method "+rt.Method+" is required"))
 		return
 	}
+	// Credentials first, as SonarQube does: an anonymous or under-privileged
+	// caller learns nothing about parameters.
 	c, err := a.newCall(sw, r, rt)
-	if err == nil {
-		err = rt.validate(c.form)
-	}
 	if err == nil {
 		err = a.authenticate(c)
 	}
 	if err == nil {
 		err = a.authorize(c)
+	}
+	if err == nil {
+		err = rt.validate(c.form)
 	}
 	var body any
 	if err == nil {

@@ -302,3 +302,11 @@ func prune(ts []time.Time, now time.Time) []time.Time {
 	}
 	return ts[i:]
 }
+
+// reset forgets every failure; tests that deliberately fail logins use it.
+func (l *loginLimiter) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.login)
+	clear(l.ip)
+}
