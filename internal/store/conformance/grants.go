@@ -48,17 +48,7 @@ func testAddGrantIdempotent(t *testing.T, s store.Store) {
 	var want []identity.Grant
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for i, wantAdded := range []bool{true, false} {
-				var added bool
-				write(t, s, func(tx store.Tx) error {
-					var err error
-					added, err = tx.AddGrant(t.Context(), tc.grant)
-					return err
-				})
-				if added != wantAdded {
-					t.Errorf("AddGrant call %d reported added=%v, want %v", i+1, added, wantAdded)
-				}
-			}
+			checkTwice(t, "AddGrant", s, func(tx store.Tx) (bool, error) { return tx.AddGrant(t.Context(), tc.grant) })
 		})
 		want = append(want, tc.grant)
 	}
@@ -75,17 +65,7 @@ func testRemoveGrant(t *testing.T, s store.Store) {
 	addGrants(t, s, global, project, anyone)
 
 	for _, g := range []identity.Grant{project, anyone} {
-		for i, want := range []bool{true, false} {
-			var removed bool
-			write(t, s, func(tx store.Tx) error {
-				var err error
-				removed, err = tx.RemoveGrant(t.Context(), g)
-				return err
-			})
-			if removed != want {
-				t.Errorf("RemoveGrant(%s) call %d reported removed=%v, want %v", grantKey(g), i+1, removed, want)
-			}
-		}
+		checkTwice(t, "RemoveGrant("+grantKey(g)+")", s, func(tx store.Tx) (bool, error) { return tx.RemoveGrant(t.Context(), g) })
 	}
 	got, err := s.ListGrants(t.Context(), store.GrantFilter{})
 	noErr(t, "ListGrants", err)

@@ -226,17 +226,7 @@ func testAddMemberIdempotent(t *testing.T, s store.Store) {
 	alice := newUser(t, s, "alice")
 	devs := newGroup(t, s, "devs")
 
-	for i, want := range []bool{true, false} {
-		var added bool
-		write(t, s, func(tx store.Tx) error {
-			var err error
-			added, err = tx.AddMember(ctx, alice.ID, devs.ID)
-			return err
-		})
-		if added != want {
-			t.Errorf("AddMember call %d reported added=%v, want %v", i+1, added, want)
-		}
-	}
+	checkTwice(t, "AddMember", s, func(tx store.Tx) (bool, error) { return tx.AddMember(ctx, alice.ID, devs.ID) })
 	ms, err := s.ListMemberships(ctx, 0, 0)
 	noErr(t, "ListMemberships", err)
 	checkMemberships(t, "memberships after adding twice", ms, []identity.Membership{{UserID: alice.ID, GroupID: devs.ID}})
@@ -249,17 +239,7 @@ func testRemoveMember(t *testing.T, s store.Store) {
 	ops := newGroup(t, s, "ops")
 	addMembers(t, s, identity.Membership{UserID: alice.ID, GroupID: devs.ID}, identity.Membership{UserID: alice.ID, GroupID: ops.ID})
 
-	for i, want := range []bool{true, false} {
-		var removed bool
-		write(t, s, func(tx store.Tx) error {
-			var err error
-			removed, err = tx.RemoveMember(ctx, alice.ID, devs.ID)
-			return err
-		})
-		if removed != want {
-			t.Errorf("RemoveMember call %d reported removed=%v, want %v", i+1, removed, want)
-		}
-	}
+	checkTwice(t, "RemoveMember", s, func(tx store.Tx) (bool, error) { return tx.RemoveMember(ctx, alice.ID, devs.ID) })
 	ms, err := s.ListMemberships(ctx, 0, 0)
 	noErr(t, "ListMemberships", err)
 	checkMemberships(t, "memberships after RemoveMember", ms, []identity.Membership{{UserID: alice.ID, GroupID: ops.ID}})

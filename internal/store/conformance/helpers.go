@@ -127,6 +127,24 @@ func addGrants(t *testing.T, s store.Store, grants ...identity.Grant) {
 	})
 }
 
+// checkTwice runs op twice, each time in a transaction of its own, and wants
+// it to report a change (a row added or removed) the first time only: the
+// second call finds the work done.
+func checkTwice(t *testing.T, what string, s store.Store, op func(tx store.Tx) (bool, error)) {
+	t.Helper()
+	for i, want := range []bool{true, false} {
+		var changed bool
+		write(t, s, func(tx store.Tx) error {
+			var err error
+			changed, err = op(tx)
+			return err
+		})
+		if changed != want {
+			t.Errorf("%s call %d reported %v, want %v", what, i+1, changed, want)
+		}
+	}
+}
+
 // noErr stops the test when err is not nil.
 func noErr(t *testing.T, what string, err error) {
 	t.Helper()
