@@ -195,7 +195,7 @@ func (a *API) userDetail(c *call, u identity.User) (userDetailJSON, error) {
 }
 
 // parseSonarDateTime accepts SonarQube's datetime or a date (its start, UTC).
-func parseSonarDateTime(name, v string) (time.Time, error) {
+func parseSonarDateTime(v string) (time.Time, error) {
 	for _, layout := range []string{sonarTime, time.RFC3339, sonarDate} {
 		if t, err := time.Parse(layout, v); err == nil {
 			return t, nil
@@ -242,7 +242,7 @@ func (a *API) searchUsers(c *call) (any, error) {
 		if v == "" {
 			continue
 		}
-		t, err := parseSonarDateTime(df.param, v)
+		t, err := parseSonarDateTime(v)
 		if err != nil {
 			return nil, err
 		}
