@@ -142,19 +142,6 @@ func (c *call) may(perm identity.Permission, projectKey string) bool {
 	return d.Allowed
 }
 
-// currentUser loads the calling user; nil for token principals without one.
-func (c *call) currentUser() (*identity.User, error) {
-	if c.user != nil || c.principal.UserID == 0 {
-		return c.user, nil
-	}
-	u, err := c.api.st.Store().GetUser(c.ctx, c.principal.UserID)
-	if err != nil {
-		return nil, err
-	}
-	c.user = &u
-	return c.user, nil
-}
-
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
-	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 // access is who may call a route; finer checks (project admin, self) are the
@@ -69,8 +68,6 @@ type call struct {
 	principal authz.Principal
 	// authed is false for anonymous calls.
 	authed bool
-	// user is the calling user, when the principal is one.
-	user *identity.User
 }
 
 // str returns a parameter's value, or its default.
