@@ -2,11 +2,20 @@ package webapi
 
 import (
 	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/dataset"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 )
 
 // authzFixture is a small instance: alice scans "app" through group devs,
@@ -134,4 +143,141 @@ func TestAuthzExplain(t *testing.T) {
 	}
 	f.s.get("api/authz/explain", bearer(f.alice), "permission", "scan", "projectKey", "nope").must(t, 404)
 	f.s.get("api/authz/explain", bearer(f.alice), "permission", "scan", "tokenId", f.orgID).must(t, 403)
+}
+
+// authzBenchAPI serves dataset.Standard (loaded into SQLite) through the
+// Web API, in process, and returns its requests' secrets and keys.
+func authzBenchAPI(b *testing.B) (*API, []string, []string) {
+	b.Helper()
+	ctx := context.Background()
+	set, err := dataset.Generate(dataset.Standard, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "g.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := dataset.Load(ctx, db, set); err != nil {
+		b.Fatal(err)
+	}
+	st, err := state.New(ctx, db, state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var secrets, keys []string
+	for i, t := range set.Snapshot.Tokens {
+		if t.Type == identity.TokenUser {
+			secrets = append(secrets, set.Secrets[i])
+		}
+	}
+	for _, p := range set.Snapshot.Projects {
+		keys = append(keys, p.Key)
+	}
+	return New(st, Options{}), secrets, keys
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so the benchmark
+// measures the server's work rather than a recorder's.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkAuthzCheck measures one api/authz/check request through the
+// whole Web API (routing, parameters, token resolution, decision, reason,
+// JSON, metrics) without the network, on dataset.Standard.
+func BenchmarkAuthzCheck(b *testing.B) {
+	api, secrets, keys := authzBenchAPI(b)
+	h := api.Handler()
+	rng := rand.New(rand.NewPCG(1, 2))
+	reqs := make([]*http.Request, 4096)
+	for i := range reqs {
+		r := httptest.NewRequest("GET", "/api/authz/check?permission=scan&projectKey="+url.QueryEscape(keys[rng.IntN(len(keys))]), nil)
+		r.Header.Set("Authorization", "Bearer "+secrets[rng.IntN(len(secrets))])
+		reqs[i] = r
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		// ServeHTTP parses the query into r.Form; a fresh shallow copy
+		// keeps each iteration's parsing work.
+		r := *reqs[i&(len(reqs)-1)]
+		r.Form = nil
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, &r)
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+}
+
+// TestAuthzReasonMatchesIndex pins the hot path's own wording of reasons to
+// the index's: identical for every reason it writes itself but a missing
+// grant, which leaves out the list of groups.
+func TestAuthzReasonMatchesIndex(t *testing.T) {
+	f := newAuthzFixture(t)
+	ix := f.s.st.Index()
+	var principals []authz.Principal
+	for _, secret := range []string{f.alice, f.bob} {
+		p, err := f.s.st.Authenticate(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		principals = append(principals, p)
+	}
+	orgID, _ := strconv.ParseInt(f.orgID, 10, 64)
+	org, err := ix.TokenPrincipal(orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gus holds global scan and a direct grant on app.
+	gus, _ := orgTokUser(t, f.s, "gus")
+	app, err := f.s.st.Store().GetProjectByKey(context.Background(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []identity.Grant{
+		{Subject: identity.UserSubject(gus.ID), Permission: identity.PermScan},
+		{Subject: identity.UserSubject(gus.ID), ProjectID: app.ID, Permission: identity.PermIssueAdmin},
+	} {
+		if err := f.s.st.AddGrant(context.Background(), g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	principals = append(principals, org, authz.Principal{UserID: 1}, authz.Principal{UserID: gus.ID})
+	seen := map[authz.Reason]bool{}
+	for _, p := range principals {
+		for _, key := range []string{"", "app", "site"} {
+			for _, perm := range authzPermissionValues {
+				d := ix.Decide(p, identity.Permission(perm), key)
+				if d.Reason == authz.ReasonInvalidPermission {
+					continue
+				}
+				seen[d.Reason] = true
+				got := f.s.api.authzReason(p, identity.Permission(perm), key, d)
+				_, want := ix.ReasonText(p, identity.Permission(perm), key)
+				if d.Reason == authz.ReasonNoGrant {
+					prefix, _, _ := strings.Cut(want, "to any of its groups")
+					if !strings.HasPrefix(got, prefix) {
+						t.Errorf("%+v %s %q: %q, want it to start with %q", p, perm, key, got, prefix)
+					}
+					continue
+				}
+				if got != want {
+					t.Errorf("%+v %s %q: %q, want %q", p, perm, key, got, want)
+				}
+			}
+		}
+	}
+	for _, r := range []authz.Reason{authz.ReasonNoGrant, authz.ReasonUserGrant, authz.ReasonGroupGrant, authz.ReasonPublicProject, authz.ReasonGlobalScan, authz.ReasonTokenScope} {
+		if !seen[r] {
+			t.Errorf("reason %d not exercised", r)
+		}
+	}
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# authz-check.sh: load-test GET /api/authz/check on the standard data set.
+#
+# Builds bench/serve-dataset and bench/loadgen, starts a server on 127.0.0.1
+# over a fresh SQLite store loaded with dataset.Standard (10,000 users, 1,000
+# groups, 5,000 projects, 100k memberships, 200k grants, one user token per
+# user), then runs the load generator against
+#   GET /api/authz/check?permission=scan&projectKey=<key>
+# with user-token bearers and project keys drawn at random from the data set.
+# It prints throughput, latency percentiles and the CPU split between server
+# and load generator over the measured window (utime+stime from
+# /proc/<pid>/stat of both processes, read by the load generator at the
+# window's start and end).
+#
+# Environment: CONNS (32), DURATION (10s), WARMUP (2s), LOADGEN_PROCS (1),
+# PORT (9123), SERVER_PROCS (GOMAXPROCS of the server; all cores when empty),
+# PERMISSION (scan), CPUPROFILE (a file for the server's CPU profile),
+# LOADGEN=wrk to use wrk instead (if installed).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+CONNS=${CONNS:-32}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+LOADGEN_PROCS=${LOADGEN_PROCS:-1}
+PORT=${PORT:-9123}
+PERMISSION=${PERMISSION:-scan}
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+	if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill "$server_pid"
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== building"
+go build -o "$work/serve-dataset" ./bench/serve-dataset
+go build -o "$work/loadgen" ./bench/loadgen
+
+echo "== loading dataset.Standard into a fresh SQLite store and starting the server"
+GOMAXPROCS=${SERVER_PROCS:-$(nproc)} "$work/serve-dataset" -addr "127.0.0.1:$PORT" -data-dir "$work/data" ${CPUPROFILE:+-cpuprofile "$CPUPROFILE"} >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 600); do
+	grep -q '^serving on' "$work/server.log" && break
+	kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }
+	sleep 0.2
+done
+grep -q '^serving on' "$work/server.log" || { echo "server did not start"; cat "$work/server.log"; exit 1; }
+cat "$work/server.log"
+echo "machine: $(nproc) cores, $(go version | cut -d' ' -f3), $(uname -sr)"
+
+path="/api/authz/check?permission=$PERMISSION&projectKey=%KEY%"
+if [[ "${LOADGEN:-}" == wrk ]]; then
+	command -v wrk >/dev/null || { echo "wrk is not installed"; exit 1; }
+	cat >"$work/check.lua" <<LUA
+local keys, secrets = {}, {}
+for l in io.lines("$work/data/keys.txt") do keys[#keys+1] = l end
+for l in io.lines("$work/data/secrets.txt") do secrets[#secrets+1] = l end
+request = function()
+  local k = keys[math.random(#keys)]:gsub(":", "%%3A")
+  return wrk.format("GET", "/api/authz/check?permission=$PERMISSION&projectKey=" .. k,
+    { ["Authorization"] = "Bearer " .. secrets[math.random(#secrets)] })
+end
+LUA
+	s0=$(awk '{print $14+$15}' "/proc/$server_pid/stat")
+	wrk -t "$LOADGEN_PROCS" -c "$CONNS" -d "$DURATION" --latency -s "$work/check.lua" "http://127.0.0.1:$PORT"
+	s1=$(awk '{print $14+$15}' "/proc/$server_pid/stat")
+	echo "server cpu: $(( (s1 - s0) * 10 )) ms (includes wrk's warm-up)"
+else
+	echo "== load: GET $path, $CONNS connections, $DURATION"
+	"$work/loadgen" -url "http://127.0.0.1:$PORT" -path "$path" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
+		-procs "$LOADGEN_PROCS" -keys "$work/data/keys.txt" -secrets "$work/data/secrets.txt" -server-pid "$server_pid"
+fi
