@@ -12,17 +12,21 @@
 # /proc/<pid>/stat of both processes, read by the load generator at the
 # window's start and end).
 #
-# Environment: CONNS (32), DURATION (10s), WARMUP (2s), LOADGEN_PROCS (1),
+# The load runs once per value of CONNS: by default a low-concurrency run
+# (latency) and a high-concurrency one (throughput), since on a small machine
+# the generator and the server share the cores and one cannot have both.
+#
+# Environment: CONNS ("8 64"), DURATION (10s), WARMUP (2s), LOADGEN_PROCS (2),
 # PORT (9123), SERVER_PROCS (GOMAXPROCS of the server; all cores when empty),
 # PERMISSION (scan), CPUPROFILE (a file for the server's CPU profile),
 # LOADGEN=wrk to use wrk instead (if installed).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-CONNS=${CONNS:-32}
+CONNS=${CONNS:-8 64}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
-LOADGEN_PROCS=${LOADGEN_PROCS:-1}
+LOADGEN_PROCS=${LOADGEN_PROCS:-2}
 PORT=${PORT:-9123}
 PERMISSION=${PERMISSION:-scan}
 
@@ -67,11 +71,13 @@ request = function()
 end
 LUA
 	s0=$(awk '{print $14+$15}' "/proc/$server_pid/stat")
-	wrk -t "$LOADGEN_PROCS" -c "$CONNS" -d "$DURATION" --latency -s "$work/check.lua" "http://127.0.0.1:$PORT"
+	wrk -t "$LOADGEN_PROCS" -c "${CONNS##* }" -d "$DURATION" --latency -s "$work/check.lua" "http://127.0.0.1:$PORT"
 	s1=$(awk '{print $14+$15}' "/proc/$server_pid/stat")
 	echo "server cpu: $(( (s1 - s0) * 10 )) ms (includes wrk's warm-up)"
 else
-	echo "== load: GET $path, $CONNS connections, $DURATION"
-	"$work/loadgen" -url "http://127.0.0.1:$PORT" -path "$path" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" \
-		-procs "$LOADGEN_PROCS" -keys "$work/data/keys.txt" -secrets "$work/data/secrets.txt" -server-pid "$server_pid"
+	for c in $CONNS; do
+		echo "== load: GET $path, $c connections, $DURATION"
+		"$work/loadgen" -url "http://127.0.0.1:$PORT" -path "$path" -c "$c" -d "$DURATION" -warmup "$WARMUP" \
+			-procs "$LOADGEN_PROCS" -keys "$work/data/keys.txt" -secrets "$work/data/secrets.txt" -server-pid "$server_pid"
+	done
 fi
