@@ -269,6 +269,16 @@ func TestOrgTokenRotate(t *testing.T) {
 			if got := old.status == 200; got != tc.oldValid {
 				t.Fatalf("old secret: status %d, want valid=%v", old.status, tc.oldValid)
 			}
+			// CI tooling verifies a token with api/authentication/validate.
+			for secret, want := range map[string]bool{out.Token: true, tok.Token: tc.oldValid} {
+				var v struct {
+					Valid bool `json:"valid"`
+				}
+				s.get("api/authentication/validate", bearer(secret)).must(t, 200).json(t, &v)
+				if v.Valid != want {
+					t.Fatalf("validate: %v, want %v", v.Valid, want)
+				}
+			}
 		})
 	}
 	s.post("api/organization_tokens/rotate", asAdmin, "id", "999999").must(t, 404)
