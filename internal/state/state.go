@@ -95,30 +95,53 @@ func (s *State) Store() store.Reader { return s.store }
 func (s *State) Now() time.Time { return s.now() }
 
 // Run records token uses in the background until ctx ends; without it, uses
-// are dropped (decisions do not depend on them).
+// are dropped (decisions do not depend on them). Uses that arrive together
+// are written in one transaction, so a burst of first uses after a start-up
+// costs a few writes rather than one per token.
 func (s *State) Run(ctx context.Context) {
+	batch := make([]tokenUse, 0, maxUseBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case u := <-s.touches:
-			s.recordUse(ctx, u)
+			batch = append(batch[:0], u)
 		}
+	drain:
+		for len(batch) < maxUseBatch {
+			select {
+			case u := <-s.touches:
+				batch = append(batch, u)
+			default:
+				break drain
+			}
+		}
+		s.recordUses(ctx, batch)
 	}
 }
 
-func (s *State) recordUse(ctx context.Context, u tokenUse) {
+const maxUseBatch = 512
+
+func (s *State) recordUses(ctx context.Context, uses []tokenUse) {
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
-		if err := tx.TouchToken(ctx, u.tokenID, u.at); err != nil {
-			return err
+		users := make(map[int64]time.Time, len(uses))
+		for _, u := range uses {
+			if err := tx.TouchToken(ctx, u.tokenID, u.at); err != nil && !errors.Is(err, identity.ErrNotFound) {
+				return err
+			}
+			if u.userID != 0 && u.at.After(users[u.userID]) {
+				users[u.userID] = u.at
+			}
 		}
-		if u.userID != 0 {
-			return tx.TouchUserToken(ctx, u.userID, u.at)
+		for id, at := range users {
+			if err := tx.TouchUserToken(ctx, id, at); err != nil && !errors.Is(err, identity.ErrNotFound) {
+				return err
+			}
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, identity.ErrNotFound) && ctx.Err() == nil {
-		s.log.Warn("record token use", "token_id", u.tokenID, "err", err)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("record token uses", "count", len(uses), "err", err)
 	}
 }
 

@@ -102,7 +102,8 @@ func Generate(t identity.TokenType) (string, Hash, error) {
 		}
 	}
 	body := b.String()
-	secret := body + checksum(body)
+	sum := checksum(body)
+	secret := body + string(sum[:])
 	return secret, HashOf(secret), nil
 }
 
@@ -121,8 +122,8 @@ func Parse(secret string) (identity.TokenType, Hash, error) {
 			return "", Hash{}, ErrMalformed
 		}
 	}
-	body := secret[:secretLen-checksumLen]
-	if checksum(body) != secret[secretLen-checksumLen:] {
+	sum := checksum(secret[:secretLen-checksumLen])
+	if string(sum[:]) != secret[secretLen-checksumLen:] {
 		return "", Hash{}, ErrChecksum
 	}
 	return t, HashOf(secret), nil
@@ -144,12 +145,12 @@ func isBase62(c byte) bool {
 
 // checksum encodes the CRC32 (IEEE) of body in 6 base62 digits, zero padded;
 // 62^6 > 2^32, so every checksum fits.
-func checksum(body string) string {
+func checksum(body string) [checksumLen]byte {
 	v := crc32.ChecksumIEEE([]byte(body))
 	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = alphabet[v%62]
 		v /= 62
 	}
-	return string(out[:])
+	return out
 }

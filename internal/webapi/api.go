@@ -1,7 +1,6 @@
 package webapi
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -96,20 +95,16 @@ func (a *API) Routes() []*Route { return a.ordered }
 // and the metrics endpoint.
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/", a)
-	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
-	mux.Handle("GET /metrics", a.metrics.handler())
+	a.Register(mux)
 	return mux
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
-// RequestID returns the request id of ctx, if any.
-func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
+// Register adds the API's routes to mux, so that a server with other
+// routes (health probes) dispatches through one mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("/api/", a)
+	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
+	mux.Handle("GET /metrics", a.metrics.handler())
 }
 
 func newRequestID() string {
@@ -146,8 +141,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rid = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", rid)
-	ctx := context.WithValue(r.Context(), requestIDKey, rid)
-	r = r.WithContext(ctx)
+	ctx := r.Context()
 	sw := &statusWriter{ResponseWriter: w}
 
 	path := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/")
@@ -160,7 +154,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rec := recover(); rec != nil {
 			a.log.ErrorContext(ctx, "panic in handler", "route", label, "panic", fmt.Sprint(rec), "request_id", rid)
 			if sw.status == 0 {
-				writeError(sw, a.log, r, errors.New("panic"))
+				writeError(sw, a.log, r, rid, errors.New("panic"))
 			}
 		}
 		d := time.Since(start)
@@ -176,11 +170,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	if rt == nil {
-		writeError(sw, a.log, r, errorf(http.StatusNotFound, "Unknown url : /"+path))
+		writeError(sw, a.log, r, rid, errorf(http.StatusNotFound, "Unknown url : /"+path))
 		return
 	}
 	if r.Method != rt.Method {
-		writeError(sw, a.log, r, errorf(http.StatusMethodNotAllowed, "HTTP method "+rt.Method+" is required"))
+		writeError(sw, a.log, r, rid, errorf(http.StatusMethodNotAllowed, "HTTP method "+rt.Method+" is required"))
 		return
 	}
 	// Credentials first, as SonarQube does: an anonymous or under-privileged
@@ -197,11 +191,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body any
 	if err == nil {
-		c.ctx = state.WithActor(c.ctx, a.actor(c, rid))
+		if rt.Method == http.MethodPost {
+			// Only POST actions write, so only they need the actor for the
+			// audit log; reads skip building it.
+			c.ctx = state.WithActor(c.ctx, a.actor(c, rid))
+		}
 		body, err = rt.Handle(c)
 	}
 	if err != nil {
-		writeError(sw, a.log, r, err)
+		writeError(sw, a.log, r, rid, err)
 		return
 	}
 	switch b := body.(type) {

@@ -55,7 +55,7 @@ type errorMsg struct {
 
 // writeError answers with SonarQube's error shape. A 500 never shows its
 // cause to the client; the log gets it.
-func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) int {
+func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, requestID string, err error) int {
 	status := statusOf(err)
 	msg := identity.Message(err)
 	var ae *apiError
@@ -63,7 +63,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 		msg = ae.msg
 	}
 	if status >= 500 {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "An error has occurred. Please contact your administrator"
 	}
 	writeJSON(w, status, errorBody{Errors: []errorMsg{{Msg: msg}}})
@@ -71,7 +71,13 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Answers are built from plain structs and maps; this cannot happen
+		// short of a programming error, which must not become a half answer.
+		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"msg":"An error has occurred. Please contact your administrator"}]}`)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
 }
