@@ -69,19 +69,25 @@ func (s *State) templateFor(ctx context.Context, r store.Reader, key string) (id
 	if err != nil {
 		return identity.Template{}, err
 	}
+	def, err := s.defaultTemplate(ctx, r)
+	if err != nil {
+		return identity.Template{}, err
+	}
+	return pickTemplate(ts, def, key), nil
+}
+
+// pickTemplate is [State.templateFor] over templates already read. A pattern
+// that no longer compiles (validated on write) matches nothing.
+func pickTemplate(ts []identity.Template, def identity.Template, key string) identity.Template {
 	for _, t := range ts {
 		if t.KeyPattern == "" {
 			continue
 		}
-		re, err := identity.CompileKeyPattern(t.KeyPattern)
-		if err != nil {
-			continue // validated on write; an old bad pattern matches nothing
-		}
-		if re.MatchString(key) {
-			return t, nil
+		if re, err := identity.CompileKeyPattern(t.KeyPattern); err == nil && re.MatchString(key) {
+			return t
 		}
 	}
-	return s.defaultTemplate(ctx, r)
+	return def
 }
 
 func (s *State) defaultTemplate(ctx context.Context, r store.Reader) (identity.Template, error) {

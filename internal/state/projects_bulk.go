@@ -77,16 +77,3 @@ func (s *State) CreateProjects(ctx context.Context, ps []identity.Project) ([]id
 	}
 	return out, nil
 }
-
-// pickTemplate is [State.templateFor] over templates already read.
-func pickTemplate(ts []identity.Template, def identity.Template, key string) identity.Template {
-	for _, t := range ts {
-		if t.KeyPattern == "" {
-			continue
-		}
-		if re, err := identity.CompileKeyPattern(t.KeyPattern); err == nil && re.MatchString(key) {
-			return t
-		}
-	}
-	return def
-}
