@@ -25,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// SyncInterval is how often Run checks whether another replica changed
+	// the store; 500 ms when 0 (SPEC §8: other replicas within 1 s).
+	SyncInterval time.Duration
 }
 
 // State coordinates the store and the authorization index.
@@ -39,6 +42,13 @@ type State struct {
 	writeMu sync.Mutex
 
 	touches chan tokenUse
+
+	// revision is the store's change counter as the index reflects it:
+	// every write bumps the counter in its transaction, so a replica that
+	// finds another value knows a peer has written and reloads. Guarded by
+	// writeMu.
+	revision  int64
+	syncEvery time.Duration
 }
 
 type tokenUse struct {
@@ -56,11 +66,15 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 		opts.Now = time.Now
 	}
 	s := &State{
-		store:   st,
-		index:   authz.NewIndex(opts.Now),
-		log:     opts.Logger,
-		now:     opts.Now,
-		touches: make(chan tokenUse, 4096),
+		store:     st,
+		index:     authz.NewIndex(opts.Now),
+		log:       opts.Logger,
+		now:       opts.Now,
+		touches:   make(chan tokenUse, 4096),
+		syncEvery: opts.SyncInterval,
+	}
+	if s.syncEvery <= 0 {
+		s.syncEvery = 500 * time.Millisecond
 	}
 	if err := s.ensureBuiltins(ctx); err != nil {
 		return nil, fmt.Errorf("create built-ins: %w", err)
@@ -75,6 +89,16 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 func (s *State) Reload(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	return s.reload(ctx)
+}
+
+func (s *State) reload(ctx context.Context) error {
+	// The revision is read before the snapshot: a write landing in between
+	// is in the snapshot and merely causes one more reload later.
+	rev, err := s.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
 	snap, err := s.store.Snapshot(ctx)
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
@@ -82,7 +106,33 @@ func (s *State) Reload(ctx context.Context) error {
 	if err := s.index.Load(snap); err != nil {
 		return fmt.Errorf("build index: %w", err)
 	}
+	s.revision = rev
 	return nil
+}
+
+// syncPeers reloads the index when another replica has written since the
+// last write or reload of this one.
+func (s *State) syncPeers(ctx context.Context) {
+	rev, err := s.store.Revision(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("check store revision", "err", err)
+		}
+		return
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if rev == s.revision {
+		return
+	}
+	start := time.Now()
+	if err := s.reload(ctx); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("reload index after a peer's write", "err", err)
+		}
+		return
+	}
+	s.log.Info("index reloaded after a peer's write", "duration", time.Since(start))
 }
 
 // Index returns the authorization index, for decisions.
@@ -94,16 +144,22 @@ func (s *State) Store() store.Reader { return s.store }
 // Now returns the state's clock reading.
 func (s *State) Now() time.Time { return s.now() }
 
-// Run records token uses in the background until ctx ends; without it, uses
-// are dropped (decisions do not depend on them). Uses that arrive together
-// are written in one transaction, so a burst of first uses after a start-up
-// costs a few writes rather than one per token.
+// Run does the coordinator's background work until ctx ends: it records
+// token uses (without it they are dropped; decisions do not depend on them)
+// and reloads the index when another replica sharing the store has written.
+// Uses that arrive together are written in one transaction, so a burst of
+// first uses after a start-up costs a few writes rather than one per token.
 func (s *State) Run(ctx context.Context) {
+	tick := time.NewTicker(s.syncEvery)
+	defer tick.Stop()
 	batch := make([]tokenUse, 0, maxUseBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			s.syncPeers(ctx)
+			continue
 		case u := <-s.touches:
 			batch = append(batch[:0], u)
 		}
@@ -187,6 +243,7 @@ func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), 
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var apply func()
+	var rev int64
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
 		a, ap, err := fn(tx)
 		if err != nil {
@@ -196,10 +253,26 @@ func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), 
 		if a.Action == "" {
 			return nil
 		}
-		return s.appendAudit(ctx, tx, a)
+		if err := s.appendAudit(ctx, tx, a); err != nil {
+			return err
+		}
+		// The bump tells the other replicas to reload.
+		rev, err = tx.BumpRevision(ctx)
+		return err
 	})
 	if err != nil {
 		return err
+	}
+	if rev != 0 && rev != s.revision+1 {
+		// A peer wrote since this replica last looked: applying only this
+		// change would leave the peer's out, so rebuild from the store, which
+		// holds both.
+		if err := s.reload(ctx); err == nil {
+			return nil
+		}
+		s.log.Error("reload index after a peer's write", "err", err)
+	} else if rev != 0 {
+		s.revision = rev
 	}
 	if apply != nil {
 		apply()

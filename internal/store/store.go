@@ -127,6 +127,11 @@ type Reader interface {
 
 	// GetSetting returns a setting's value, or identity.ErrNotFound.
 	GetSetting(ctx context.Context, key string) (string, error)
+
+	// Revision returns the store's change counter: the number of
+	// BumpRevision calls ever committed. Replicas sharing a store compare it
+	// to tell whether a peer has written.
+	Revision(ctx context.Context) (int64, error)
 }
 
 // Writer is the write side; it is only reachable inside a transaction.
@@ -184,6 +189,12 @@ type Writer interface {
 	UpdateSyncRun(ctx context.Context, r identity.SyncRun) error
 
 	SetSetting(ctx context.Context, key, value string) error
+
+	// BumpRevision increments the change counter atomically and returns the
+	// new value as this transaction sees it: concurrent transactions never
+	// lose an increment, so a writer whose new value is not its last known
+	// value plus one knows that a peer wrote in between.
+	BumpRevision(ctx context.Context) (int64, error)
 }
 
 // Tx is a transaction: reads see its own writes.

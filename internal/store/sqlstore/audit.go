@@ -182,3 +182,22 @@ func (t *txn) SetSetting(ctx context.Context, key, value string) error {
 	}
 	return nil
 }
+
+// Revision returns the change counter.
+func (r *reader) Revision(ctx context.Context) (int64, error) {
+	var n int64
+	if err := r.queryRow(ctx, "SELECT n FROM revision WHERE id = 1").Scan(&n); err != nil {
+		return 0, fmt.Errorf("read revision: %w", err)
+	}
+	return n, nil
+}
+
+// BumpRevision increments the change counter. The increment is one UPDATE,
+// so the row lock serialises concurrent writers and none is lost.
+func (t *txn) BumpRevision(ctx context.Context) (int64, error) {
+	var n int64
+	if err := t.queryRow(ctx, "UPDATE revision SET n = n + 1 WHERE id = 1 RETURNING n").Scan(&n); err != nil {
+		return 0, fmt.Errorf("bump revision: %w", err)
+	}
+	return n, nil
+}

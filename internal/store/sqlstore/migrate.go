@@ -176,6 +176,17 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// The change counter replicas compare to notice each other's writes.
+		version: 2,
+		statements: []string{
+			`CREATE TABLE revision (
+				id INTEGER PRIMARY KEY,
+				n BIGINT NOT NULL
+			)`,
+			`INSERT INTO revision (id, n) VALUES (1, 0)`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and
