@@ -13,6 +13,9 @@ var (
 	ErrInvalid         = errors.New("invalid argument")
 	ErrForbidden       = errors.New("insufficient privileges")
 	ErrUnauthenticated = errors.New("authentication is required")
+	// ErrUnavailable marks a request refused because the server is busy;
+	// the client should retry shortly.
+	ErrUnavailable = errors.New("temporarily unavailable")
 	// ErrManaged marks an edit refused because the object is owned by an
 	// external identity source (SPEC §6). It is also an ErrInvalid (400).
 	ErrManaged = fmt.Errorf("%w: externally managed", ErrInvalid)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ type State struct {
 	writeMu sync.Mutex
 
 	touches chan tokenUse
+	// kdf bounds concurrent password hashes: each argon2id call holds about
+	// 19 MiB, so an unbounded burst of sign-ins could exhaust memory.
+	kdf chan struct{}
 
 	// revision is the store's change counter as the index reflects it:
 	// every write bumps the counter in its transaction, so a replica that
@@ -71,6 +75,7 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 		log:       opts.Logger,
 		now:       opts.Now,
 		touches:   make(chan tokenUse, 4096),
+		kdf:       make(chan struct{}, 2*runtime.NumCPU()),
 		syncEvery: opts.SyncInterval,
 	}
 	if s.syncEvery <= 0 {
@@ -245,6 +250,14 @@ func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), 
 	var apply func()
 	var rev int64
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		// The bump comes first: its row lock serialises writers across
+		// replicas sharing the store, so every read below sees the last
+		// committed write (no lost update under READ COMMITTED), and the
+		// new value tells the other replicas to reload.
+		var err error
+		if rev, err = tx.BumpRevision(ctx); err != nil {
+			return err
+		}
 		a, ap, err := fn(tx)
 		if err != nil {
 			return err
@@ -253,17 +266,12 @@ func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), 
 		if a.Action == "" {
 			return nil
 		}
-		if err := s.appendAudit(ctx, tx, a); err != nil {
-			return err
-		}
-		// The bump tells the other replicas to reload.
-		rev, err = tx.BumpRevision(ctx)
-		return err
+		return s.appendAudit(ctx, tx, a)
 	})
 	if err != nil {
 		return err
 	}
-	if rev != 0 && rev != s.revision+1 {
+	if rev != s.revision+1 {
 		// A peer wrote since this replica last looked: applying only this
 		// change would leave the peer's out, so rebuild from the store, which
 		// holds both.
@@ -271,7 +279,7 @@ func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), 
 			return nil
 		}
 		s.log.Error("reload index after a peer's write", "err", err)
-	} else if rev != 0 {
+	} else {
 		s.revision = rev
 	}
 	if apply != nil {

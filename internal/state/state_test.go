@@ -128,10 +128,27 @@ func TestWritesSeenByNextDecision(t *testing.T) {
 			t.Fatalf("token of a deactivated user: %v", err)
 		}
 	}
-	// Tokens are kept for audit.
+	// Tokens are kept for audit, revoked: reactivating the account must not
+	// revive them.
 	uid := alice.ID
-	if ts, _, err := e.s.Store().ListTokens(e.ctx, store.TokenFilter{UserID: &uid}); err != nil || len(ts) != 2 {
-		t.Fatalf("tokens of deactivated user: %d, %v", len(ts), err)
+	ts, _, err := e.s.Store().ListTokens(e.ctx, store.TokenFilter{UserID: &uid, IncludeRevoked: true})
+	if err != nil || len(ts) != 2 || !ts[0].Revoked() || !ts[1].Revoked() {
+		t.Fatalf("tokens of deactivated user: %+v, %v", ts, err)
+	}
+	// Local users also leave their groups (SonarQube semantics).
+	if ms, _ := e.db.ListMemberships(e.ctx, alice.ID, 0); len(ms) != 0 {
+		t.Fatalf("deactivated local user still in %d groups", len(ms))
+	}
+	if _, err := e.s.CreateUser(e.ctx, NewUser{Login: "alice", Name: "Alice", Password: "a-long-password-again"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{userTok, scanTok} {
+		if _, err := e.s.Authenticate(tok); err == nil {
+			t.Fatal("a token of the deactivated account works again after reactivation")
+		}
+	}
+	if alicePrincipal, err := e.s.Index().UserPrincipal(alice.ID); err != nil || e.s.Index().Decide(alicePrincipal, identity.PermAdmin, "").Allowed {
+		t.Fatalf("reactivated user regained admin: %v", err)
 	}
 	// A restart (index rebuilt from the store) agrees.
 	e2 := newEnvOn(t, e.ctx, e.db)
@@ -403,3 +420,31 @@ func TestTemplatesOnProjectCreation(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestPasswordChecksAreBounded fills every argon2id slot and checks that a
+// further sign-in is refused as busy instead of queueing without bound, and
+// that an account without a password costs the same hash as one with.
+func TestPasswordChecksAreBounded(t *testing.T) {
+	e := newEnv(t)
+	e.user("bob")
+	for range cap(e.s.kdf) {
+		e.s.kdf <- struct{}{}
+	}
+	_, _, err := e.s.CheckPassword(e.ctx, "bob", "a-long-password-bob")
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, identity.ErrUnavailable) {
+		t.Fatalf("CheckPassword with every slot taken = %v, want ErrBusy", err)
+	}
+	for range cap(e.s.kdf) {
+		<-e.s.kdf
+	}
+	if _, _, err := e.s.CheckPassword(e.ctx, "bob", "a-long-password-bob"); err != nil {
+		t.Fatalf("after the slots freed: %v", err)
+	}
+	scim := WithActor(e.ctx, Actor{Name: "connector:scim", Source: identity.SourceSCIM})
+	if _, err := e.s.CreateUser(scim, NewUser{Login: "sam", Name: "Sam", Source: identity.SourceSCIM}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.s.CheckPassword(e.ctx, "sam", ""); !errors.Is(err, identity.ErrUnauthenticated) {
+		t.Fatalf("password sign-in of a managed user without password = %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -56,7 +57,7 @@ func (s *State) CreateUser(ctx context.Context, n NewUser) (identity.User, error
 		if err := checkPasswordRules(n.Password); err != nil {
 			return identity.User{}, err
 		}
-		h, err := password.Hash(n.Password)
+		h, err := s.hashPassword(ctx, n.Password)
 		if err != nil {
 			return identity.User{}, err
 		}
@@ -171,13 +172,87 @@ func (s *State) SetUserActive(ctx context.Context, login string, active bool) (i
 			return audit{}, nil, err
 		}
 		out = u
-		action := "user.deactivate"
-		if active {
-			action = "user.activate"
+		action := "user.activate"
+		var gone deactivation
+		if !active {
+			action = "user.deactivate"
+			if gone, err = s.deactivate(ctx, tx, u); err != nil {
+				return audit{}, nil, err
+			}
 		}
-		return audit{Action: action, Target: "user:" + login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(out) }, nil
+		apply := func() {
+			s.index.PutUser(out)
+			gone.apply(s, out.ID)
+		}
+		after := map[string]any{"user": viewUser(u), "tokensRevoked": len(gone.tokens), "groupsLeft": len(gone.groups), "grantsRemoved": len(gone.grants)}
+		return audit{Action: action, Target: "user:" + login, Before: viewUser(old), After: after}, apply, nil
 	})
 	return out, err
+}
+
+// deactivation is what deactivating a user took away.
+type deactivation struct {
+	tokens []int64
+	groups []int64
+	grants []identity.Grant
+}
+
+// deactivate revokes every live token of u (kept for audit, never to work
+// again: reactivating the account must not revive a leaked token) and, for
+// a local user, removes its memberships and direct grants as SonarQube does.
+// A managed user keeps them: its source owns them and re-syncs them.
+func (s *State) deactivate(ctx context.Context, tx store.Tx, u identity.User) (deactivation, error) {
+	var d deactivation
+	uid := u.ID
+	ts, _, err := tx.ListTokens(ctx, store.TokenFilter{UserID: &uid})
+	if err != nil {
+		return d, err
+	}
+	for _, t := range ts {
+		t.RevokedAt = s.now()
+		t.PrevHash, t.PrevValidUntil = nil, time.Time{}
+		if err := tx.UpdateToken(ctx, t); err != nil {
+			return d, err
+		}
+		d.tokens = append(d.tokens, t.ID)
+	}
+	if u.Source.Managed() {
+		return d, nil
+	}
+	ms, err := tx.ListMemberships(ctx, u.ID, 0)
+	if err != nil {
+		return d, err
+	}
+	for _, m := range ms {
+		if _, err := tx.RemoveMember(ctx, m.UserID, m.GroupID); err != nil {
+			return d, err
+		}
+		d.groups = append(d.groups, m.GroupID)
+	}
+	sub := identity.UserSubject(u.ID)
+	gs, err := tx.ListGrants(ctx, store.GrantFilter{Subject: &sub})
+	if err != nil {
+		return d, err
+	}
+	for _, g := range gs {
+		if _, err := tx.RemoveGrant(ctx, g); err != nil {
+			return d, err
+		}
+		d.grants = append(d.grants, g)
+	}
+	return d, nil
+}
+
+func (d deactivation) apply(s *State, userID int64) {
+	for _, id := range d.tokens {
+		s.index.RemoveToken(id)
+	}
+	for _, g := range d.groups {
+		s.index.RemoveMember(userID, g)
+	}
+	for _, g := range d.grants {
+		s.index.RemoveGrant(g)
+	}
 }
 
 // SetPassword replaces a local user's password. When previous is non-nil it
@@ -186,7 +261,7 @@ func (s *State) SetPassword(ctx context.Context, login, pw string, previous *str
 	if err := checkPasswordRules(pw); err != nil {
 		return err
 	}
-	h, err := password.Hash(pw)
+	h, err := s.hashPassword(ctx, pw)
 	if err != nil {
 		return err
 	}
@@ -229,23 +304,58 @@ func checkPasswordRules(pw string) error {
 // password.
 var errBadCredentials = identity.Errorf(identity.ErrUnauthenticated, "Authentication failed")
 
+// ErrBusy is returned when too many password checks run at once; the caller
+// should answer "try again" (429) rather than queue without bound.
+var ErrBusy = identity.Errorf(identity.ErrUnavailable, "Too many sign-ins at once. Please try again in a moment.")
+
 // CheckPassword authenticates a local user by login and password.
 func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Principal, identity.User, error) {
 	u, err := s.store.GetUserByLogin(ctx, login)
-	if err != nil {
-		if errors.Is(err, identity.ErrNotFound) {
-			// Spend the same time as a real check so that timing does not
-			// reveal which logins exist.
-			_ = password.Verify(dummyHash, pw)
-			return authz.Principal{}, identity.User{}, errBadCredentials
-		}
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return authz.Principal{}, identity.User{}, err
 	}
-	if u.PasswordHash == "" || password.Verify(u.PasswordHash, pw) != nil || !u.Active {
+	// Every path spends one hash, so that timing reveals neither which
+	// logins exist nor which have no password (managed users).
+	hash := u.PasswordHash
+	if hash == "" {
+		hash = dummyHash
+	}
+	verr, err := s.verifyPassword(ctx, hash, pw)
+	if err != nil {
+		return authz.Principal{}, identity.User{}, err
+	}
+	if u.ID == 0 || u.PasswordHash == "" || verr != nil || !u.Active {
 		return authz.Principal{}, identity.User{}, errBadCredentials
 	}
 	p, err := s.index.UserPrincipal(u.ID)
 	return p, u, err
+}
+
+// verifyPassword runs one bounded argon2id check: it waits at most a second
+// for a slot, then gives up with ErrBusy. verr is the check's verdict.
+func (s *State) verifyPassword(ctx context.Context, hash, pw string) (verr, err error) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case s.kdf <- struct{}{}:
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.kdf }()
+	return password.Verify(hash, pw), nil
+}
+
+// hashPassword hashes under the same bound as verifyPassword.
+func (s *State) hashPassword(ctx context.Context, pw string) (string, error) {
+	select {
+	case s.kdf <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-s.kdf }()
+	return password.Hash(pw)
 }
 
 var dummyHash = func() string {
@@ -253,16 +363,10 @@ var dummyHash = func() string {
 	return h
 }()
 
-// RecordLogin stores the time of an interactive sign-in.
+// RecordLogin stores the time of an interactive sign-in. It writes that one
+// column: a full-row write could undo a concurrent deactivation.
 func (s *State) RecordLogin(ctx context.Context, userID int64) error {
-	return s.store.Tx(ctx, func(tx store.Tx) error {
-		u, err := tx.GetUser(ctx, userID)
-		if err != nil {
-			return err
-		}
-		u.LastLoginAt = s.now()
-		return tx.UpdateUser(ctx, u)
-	})
+	return s.store.Tx(ctx, func(tx store.Tx) error { return tx.TouchUserLogin(ctx, userID, s.now()) })
 }
 
 // UserGroups returns the explicit groups of a user, sorted by name.

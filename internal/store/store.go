@@ -142,6 +142,10 @@ type Writer interface {
 	UpdateUser(ctx context.Context, u identity.User) error // by ID; login may change
 	// TouchUserToken records the last token use of a user.
 	TouchUserToken(ctx context.Context, userID int64, at time.Time) error
+	// TouchUserLogin records the last interactive sign-in of a user. Like
+	// TouchUserToken it writes that one column, so it cannot undo a
+	// concurrent change of the user's other fields.
+	TouchUserLogin(ctx context.Context, userID int64, at time.Time) error
 
 	CreateGroup(ctx context.Context, g identity.Group) (identity.Group, error)
 	UpdateGroup(ctx context.Context, g identity.Group) error

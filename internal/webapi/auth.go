@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"crypto/rand"
+	"errors"
 	"crypto/subtle"
 	"encoding/base64"
 	"net"
@@ -98,9 +99,12 @@ func (a *API) usePassword(c *call, login, pw string) error {
 		return errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
 	}
 	p, _, err := a.st.CheckPassword(c.ctx, login, pw)
-	if err != nil {
+	if errors.Is(err, identity.ErrUnauthenticated) {
 		a.limiter.fail(login, ip)
 		return errorf(http.StatusUnauthorized, "Authentication failed")
+	}
+	if err != nil {
+		return err // busy (503) or a store failure
 	}
 	a.limiter.succeed(login)
 	c.principal, c.authed = p, true

@@ -41,6 +41,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, identity.ErrForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, identity.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -62,7 +64,9 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, reques
 	if errors.As(err, &ae) {
 		msg = ae.msg
 	}
-	if status >= 500 {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	} else if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "An error has occurred. Please contact your administrator"
 	}

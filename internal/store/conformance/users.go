@@ -18,6 +18,7 @@ var userTests = []test{
 	{"ListFilters", testListUsersFilters},
 	{"ListPaging", testListUsersPaging},
 	{"TouchUserToken", testTouchUserToken},
+	{"TouchUserLogin", testTouchUserLogin},
 }
 
 func testUserCreateAndGet(t *testing.T, s store.Store) {
@@ -247,4 +248,32 @@ func testTouchUserToken(t *testing.T, s store.Store) {
 		want.UpdatedAt = got.UpdatedAt
 		assertEqual(t, "GetUser after TouchUserToken", want, got)
 	}
+}
+
+// testTouchUserLogin checks that recording a sign-in writes only the login
+// time: it must not undo a concurrent change such as a deactivation.
+func testTouchUserLogin(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Source: identity.SourceLocal, Active: true, PasswordHash: "old"}, store.Tx.CreateUser)
+	when := time.Date(2026, 11, 25, 10, 30, 0, 123456000, time.UTC)
+	write(t, s, func(tx store.Tx) error {
+		// Another writer deactivates alice and changes her password in the
+		// same transaction window; the touch must keep both.
+		u, err := tx.GetUser(ctx, alice.ID)
+		if err != nil {
+			return err
+		}
+		u.Active, u.PasswordHash = false, "new"
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return tx.TouchUserLogin(ctx, alice.ID, when)
+	})
+	got, err := s.GetUser(ctx, alice.ID)
+	noErr(t, "GetUser", err)
+	if !got.LastLoginAt.Equal(when) || got.Active || got.PasswordHash != "new" {
+		t.Fatalf("after TouchUserLogin: lastLogin %v active %v hash %q", got.LastLoginAt, got.Active, got.PasswordHash)
+	}
+	err = s.Tx(ctx, func(tx store.Tx) error { return tx.TouchUserLogin(ctx, 424242, when) })
+	wantErrIs(t, "TouchUserLogin of a missing user", err, identity.ErrNotFound)
 }

@@ -132,6 +132,15 @@ func (t *txn) UpdateUser(ctx context.Context, u identity.User) error {
 	return nil
 }
 
+// TouchUserLogin records the last interactive sign-in of a user.
+func (t *txn) TouchUserLogin(ctx context.Context, userID int64, at time.Time) error {
+	n, err := t.execAffected(ctx, "UPDATE users SET last_login_at = ? WHERE id = ?", micros(at), userID)
+	if err := mustAffect(n, err, "user", userID); err != nil {
+		return fmt.Errorf("touch user login: %w", err)
+	}
+	return nil
+}
+
 // TouchUserToken records the last token use of a user.
 func (t *txn) TouchUserToken(ctx context.Context, userID int64, at time.Time) error {
 	n, err := t.execAffected(ctx, "UPDATE users SET last_token_at = ? WHERE id = ?", micros(at), userID)
