@@ -2,9 +2,9 @@ package webapi
 
 import (
 	"crypto/rand"
-	"errors"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
