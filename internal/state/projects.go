@@ -172,13 +172,32 @@ func (s *State) SetVisibility(ctx context.Context, key string, v identity.Visibi
 		if err != nil {
 			return audit{}, nil, err
 		}
-		var dropped []identity.Grant
+		var dropped, added []identity.Grant
+		holders := map[identity.Subject]bool{}
 		for _, g := range gs {
 			if identity.ValidateGrant(g, &p) != nil {
 				if _, err := tx.RemoveGrant(ctx, g); err != nil {
 					return audit{}, nil, err
 				}
 				dropped = append(dropped, g)
+				continue
+			}
+			holders[g.Subject] = true
+		}
+		if v == identity.Private {
+			// As SonarQube does: whoever held a permission on the public
+			// project keeps browsing it once private.
+			for sub := range holders {
+				for _, perm := range []identity.Permission{identity.PermUser, identity.PermCodeViewer} {
+					g := identity.Grant{Subject: sub, ProjectID: p.ID, Permission: perm}
+					ok, err := tx.AddGrant(ctx, g)
+					if err != nil {
+						return audit{}, nil, err
+					}
+					if ok {
+						added = append(added, g)
+					}
+				}
 			}
 		}
 		apply := func() {
@@ -186,8 +205,42 @@ func (s *State) SetVisibility(ctx context.Context, key string, v identity.Visibi
 			for _, g := range dropped {
 				s.index.RemoveGrant(g)
 			}
+			for _, g := range added {
+				s.index.AddGrant(g)
+			}
 		}
 		return audit{Action: "project.update_visibility", Target: "project:" + key, Before: viewProject(old), After: viewProject(p)}, apply, nil
+	})
+}
+
+// SetProjectKey renames a project's key. Grants and explicit token scopes
+// follow the project (they hold its id); key patterns are matched against
+// the new key from the next decision on.
+func (s *State) SetProjectKey(ctx context.Context, from, to string) error {
+	if err := identity.ValidateProjectKey(to); err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		old, err := getProject(ctx, tx, from)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if err := mayEdit(ctx, old.Source, "Operation not allowed when the project is externally managed."); err != nil {
+			return audit{}, nil, err
+		}
+		if from == to {
+			return audit{}, nil, nil
+		}
+		p := old
+		p.Key, p.UpdatedAt = to, s.now()
+		err = tx.UpdateProject(ctx, p)
+		if errors.Is(err, identity.ErrAlreadyExists) {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Impossible to update key: a component with key \"%s\" already exists.", to)
+		}
+		if err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "project.update_key", Target: "project:" + from, Before: viewProject(old), After: viewProject(p)}, func() { s.index.PutProject(p) }, nil
 	})
 }
 
@@ -226,6 +279,11 @@ func (s *State) editGrant(ctx context.Context, g identity.Grant, add bool) error
 				return audit{}, nil, err
 			}
 			proj, view.Project = &p, p.Key
+		}
+		if add && proj != nil && proj.Visibility == identity.Public && g.Permission.ImplicitOnPublic() {
+			// Everyone already holds it: SonarQube answers such an add as
+			// done, and clients (the Terraform provider) rely on that.
+			return audit{}, nil, nil
 		}
 		if err := identity.ValidateGrant(g, proj); err != nil {
 			return audit{}, nil, err

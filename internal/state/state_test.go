@@ -448,3 +448,66 @@ func TestPasswordChecksAreBounded(t *testing.T) {
 		t.Fatalf("password sign-in of a managed user without password = %v", err)
 	}
 }
+
+// TestVisibilityChanges follows SonarQube: going private drops Anyone's
+// grants and gives browse and code viewing to every other holder; going
+// public drops the grants of the now implicit permissions.
+func TestVisibilityChanges(t *testing.T) {
+	e := newEnv(t)
+	bob := e.user("bob", "devs")
+	carol := e.user("carol")
+	devs := mustGroup(t, e, "devs")
+	// An empty template, so that only the grants below exist on the project.
+	if _, err := e.s.CreateTemplate(e.ctx, identity.Template{Name: "none", KeyPattern: "lib"}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.project("lib", identity.Public, 0)
+	for _, g := range []identity.Grant{
+		{Subject: identity.GroupSubject(devs.ID), ProjectID: p.ID, Permission: identity.PermScan},
+		{Subject: identity.Anyone, ProjectID: p.ID, Permission: identity.PermIssueAdmin},
+	} {
+		if err := e.s.AddGrant(e.ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Adding an implicit right on a public project is a no-op, not an error.
+	if err := e.s.AddGrant(e.ctx, identity.Grant{Subject: identity.UserSubject(carol.ID), ProjectID: p.ID, Permission: identity.PermUser}); err != nil {
+		t.Fatalf("implicit add on public: %v", err)
+	}
+	if err := e.s.SetVisibility(e.ctx, "lib", identity.Private); err != nil {
+		t.Fatal(err)
+	}
+	bobP, _ := e.s.Index().UserPrincipal(bob.ID)
+	carolP, _ := e.s.Index().UserPrincipal(carol.ID)
+	cases := []struct {
+		name    string
+		p       authz.Principal
+		perm    identity.Permission
+		allowed bool
+	}{
+		{"holder group keeps browsing", bobP, identity.PermUser, true},
+		{"holder group keeps code viewing", bobP, identity.PermCodeViewer, true},
+		{"holder group keeps scan", bobP, identity.PermScan, true},
+		{"non-holder loses browsing", carolP, identity.PermUser, false},
+		{"Anyone's grant is gone", carolP, identity.PermIssueAdmin, false},
+	}
+	for _, tc := range cases {
+		if got := e.s.Index().Decide(tc.p, tc.perm, "lib").Allowed; got != tc.allowed {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.allowed)
+		}
+	}
+	// And back to public: the explicit browse grants go, the rights stay implicit.
+	if err := e.s.SetVisibility(e.ctx, "lib", identity.Public); err != nil {
+		t.Fatal(err)
+	}
+	pid := p.ID
+	gs, _ := e.db.ListGrants(e.ctx, store.GrantFilter{ProjectID: &pid})
+	for _, g := range gs {
+		if g.Permission.ImplicitOnPublic() {
+			t.Errorf("implicit grant %+v kept on a public project", g)
+		}
+	}
+	if !e.s.Index().Decide(carolP, identity.PermUser, "lib").Allowed {
+		t.Error("browse not implicit again on the public project")
+	}
+}

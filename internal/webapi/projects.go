@@ -51,6 +51,10 @@ func (a *API) projectRoutes() []Route {
 			{Name: "project", Required: true, Desc: "Project key"},
 			{Name: "visibility", Required: true, Values: visibilityValues, Desc: "New visibility"},
 		}, Response: "empty", Handle: a.projUpdateVisibility},
+		{Method: http.MethodPost, Path: "api/projects/update_key", Summary: "Change a project's key (Admin or project admin); grants and token scopes follow the project.", Access: authenticated, Params: []Param{
+			{Name: "from", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Current project key"},
+			{Name: "to", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "New project key"},
+		}, Response: "empty", Handle: a.projUpdateKey},
 	}, a.componentRoutes()...)
 }
 
@@ -220,6 +224,21 @@ func (a *API) projUpdateVisibility(c *call) (any, error) {
 		return nil, errForbidden
 	}
 	return nil, a.st.SetVisibility(c.ctx, p.Key, identity.Visibility(c.str("visibility")))
+}
+
+func (a *API) projUpdateKey(c *call) (any, error) {
+	key := c.str("from")
+	p, err := a.st.Store().GetProjectByKey(c.ctx, key)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !c.permMayAdminister(&p) {
+		return nil, errForbidden
+	}
+	return nil, a.st.SetProjectKey(c.ctx, key, c.str("to"))
 }
 
 func (a *API) componentRoutes() []Route {
