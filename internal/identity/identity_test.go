@@ -141,7 +141,11 @@ func TestCompileKeyPatternIsAnchored(t *testing.T) {
 			t.Errorf("%q on %q = %v, want %v", tc.pattern, tc.key, got, tc.match)
 		}
 	}
-	for _, bad := range []string{`(`, `[a-`, strings.Repeat("a", MaxPatternLen+1)} {
+	for _, bad := range []string{`(`, `[a-`, strings.Repeat("a", MaxPatternLen+1),
+		`prod-.*)|(x`,                    // would escape the anchoring group
+		strings.Repeat(`.{0,999}`, 60),   // tiny text, huge program
+		`((((a{1,100}){1,100}){1,100}))`, // nested counted repetition
+	} {
 		if _, err := CompileKeyPattern(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CompileKeyPattern(%.20q) = %v, want ErrInvalid", bad, err)
 		}

@@ -3,6 +3,7 @@ package identity
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
 )
@@ -147,14 +148,35 @@ func ValidateProject(p Project) error {
 	return nil
 }
 
+// MaxPatternInsts bounds the compiled size of a key pattern: a short pattern
+// with nested counted repetitions (`.{0,999}` sixty times) would otherwise
+// compile to megabytes and cost milliseconds per match, inside decisions.
+const MaxPatternInsts = 5000
+
 // CompileKeyPattern compiles a project key pattern anchored on the whole key.
 func CompileKeyPattern(pattern string) (*regexp.Regexp, error) {
 	if len(pattern) > MaxPatternLen {
 		return nil, Errorf(ErrInvalid, "The project key pattern is longer than %d characters", MaxPatternLen)
 	}
+	bad := func() error {
+		return Errorf(ErrInvalid, "The 'projectKeyPattern' parameter must be a valid Java regular expression. '%s' was passed", pattern)
+	}
+	// Parsed alone first, so that a pattern such as `a)|(b` cannot close the
+	// anchoring group and escape it.
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, bad()
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return nil, bad()
+	}
+	if len(prog.Inst) > MaxPatternInsts {
+		return nil, Errorf(ErrInvalid, "The project key pattern '%.60s' is too complex", pattern)
+	}
 	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
 	if err != nil {
-		return nil, Errorf(ErrInvalid, "The 'projectKeyPattern' parameter must be a valid Java regular expression. '%s' was passed", pattern)
+		return nil, bad()
 	}
 	return re, nil
 }

@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -19,10 +20,14 @@ type Page struct {
 	Size   int
 }
 
-// Offset returns the number of rows to skip.
+// Offset returns the number of rows to skip. A page past any possible row
+// count saturates instead of overflowing into a negative offset.
 func (p Page) Offset() int {
 	if p.Number <= 1 || p.Size <= 0 {
 		return 0
+	}
+	if p.Number-1 > math.MaxInt32/p.Size {
+		return math.MaxInt32
 	}
 	return (p.Number - 1) * p.Size
 }

@@ -238,12 +238,8 @@ func (a *API) newCall(w http.ResponseWriter, r *http.Request, rt *Route) (*call,
 		}
 		return nil, badRequest("The request parameters cannot be parsed: " + safeParseError(err))
 	}
+	// ParseMultipartForm already merged multipart values into r.Form.
 	form := r.Form
-	if r.MultipartForm != nil {
-		for k, v := range r.MultipartForm.Value {
-			form[k] = append(form[k], v...)
-		}
-	}
 	return &call{ctx: r.Context(), r: r, w: w, api: a, form: form, route: rt}, nil
 }
 

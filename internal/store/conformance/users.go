@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ var userTests = []test{
 	{"ListPaging", testListUsersPaging},
 	{"TouchUserToken", testTouchUserToken},
 	{"TouchUserLogin", testTouchUserLogin},
+	{"PageFarBeyondTheEnd", testPageFarBeyondTheEnd},
 }
 
 func testUserCreateAndGet(t *testing.T, s store.Store) {
@@ -276,4 +278,15 @@ func testTouchUserLogin(t *testing.T, s store.Store) {
 	}
 	err = s.Tx(ctx, func(tx store.Tx) error { return tx.TouchUserLogin(ctx, 424242, when) })
 	wantErrIs(t, "TouchUserLogin of a missing user", err, identity.ErrNotFound)
+}
+
+// testPageFarBeyondTheEnd asks for a page whose offset would overflow: an
+// empty page, not an error.
+func testPageFarBeyondTheEnd(t *testing.T, s store.Store) {
+	newUser(t, s, "alice")
+	us, total, err := s.ListUsers(t.Context(), store.UserFilter{Page: store.Page{Number: math.MaxInt, Size: 500}})
+	noErr(t, "ListUsers far beyond the end", err)
+	if len(us) != 0 || total != 1 {
+		t.Fatalf("got %d users, total %d; want none of 1", len(us), total)
+	}
 }
