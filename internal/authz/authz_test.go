@@ -450,3 +450,25 @@ func TestHasGlobalHolderWithout(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredBadPatternFailsClosed loads a token whose pattern no longer
+// compiles: the index loads, and the pattern covers nothing.
+func TestStoredBadPatternFailsClosed(t *testing.T) {
+	ix := NewIndex(nil)
+	secret, hash, _ := token.Generate(identity.TokenOrganization)
+	err := ix.Load(store.Snapshot{
+		Projects: []identity.Project{{ID: 1, Key: "web", Visibility: identity.Private}},
+		Tokens: []identity.Token{{ID: 1, Name: "old", Type: identity.TokenOrganization, Hash: hash[:],
+			Permissions: []identity.Permission{identity.PermScan}, Scope: identity.TokenScope{Patterns: []string{"web)|(x", "w.*"}}}},
+	})
+	if err != nil {
+		t.Fatalf("Load with a stale pattern: %v", err)
+	}
+	p, _, err := ix.Resolve(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ix.Decide(p, identity.PermScan, "web").Allowed {
+		t.Fatal("the valid pattern beside the stale one stopped working")
+	}
+}

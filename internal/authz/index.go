@@ -330,11 +330,12 @@ func (ix *Index) putToken(t identity.Token, projects []int64) error {
 		e.expiresAt = t.ExpiresAt.UnixNano()
 	}
 	for _, p := range t.Scope.Patterns {
-		re, err := identity.CompileKeyPattern(p)
-		if err != nil {
-			return err
+		// Patterns are validated when written; one that no longer compiles
+		// (stricter rules since) matches nothing rather than keeping the
+		// whole index from loading: the token fails closed.
+		if re, err := identity.CompileKeyPattern(p); err == nil {
+			e.patterns = append(e.patterns, re)
 		}
-		e.patterns = append(e.patterns, re)
 	}
 	if len(projects) > 0 {
 		e.projects = make(map[int64]struct{}, len(projects))
