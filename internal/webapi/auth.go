@@ -111,8 +111,23 @@ func (a *API) usePassword(c *call, login, pw string) error {
 	return nil
 }
 
-// authorize enforces the route's access level.
+// authorize enforces the route's access level, and what each token type
+// may reach at all: a token can only narrow its principal's rights.
 func (a *API) authorize(c *call) error {
+	if c.authed && c.route.Access != public {
+		switch c.principal.TokenType {
+		case identity.TokenSCIM:
+			return errorf(http.StatusForbidden, "A SCIM token can only be used on the SCIM endpoint (/scim/v2)")
+		case identity.TokenOrganization:
+			if !c.route.OrgToken {
+				return errorf(http.StatusForbidden, "An organization token cannot be used for this action")
+			}
+		case identity.TokenGlobalAnalysis, identity.TokenProjectAnalysis:
+			if c.route.UserOnly {
+				return errorf(http.StatusForbidden, "An analysis token cannot be used for this action: use a user token or sign in")
+			}
+		}
+	}
 	switch c.route.Access {
 	case public:
 		return nil

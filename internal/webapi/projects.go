@@ -27,7 +27,7 @@ func (a *API) projectRoutes() []Route {
 			{Name: "newCodeDefinitionType", Desc: "New code definition type (accepted, not used by Gatehouse)"},
 			{Name: "newCodeDefinitionValue", Desc: "New code definition value (accepted, not used by Gatehouse)"},
 		}, Handle: a.projCreate},
-		{Method: http.MethodGet, Path: "api/projects/search", Summary: "Search projects (Admin); an organization token lists exactly the projects in its scope.", Access: authenticated, Params: append([]Param{
+		{Method: http.MethodGet, OrgToken: true, Path: "api/projects/search", Summary: "Search projects (Admin); an organization token lists exactly the projects in its scope.", Access: authenticated, Params: append([]Param{
 			{Name: "analyzedBefore", Desc: "Only projects last analysed before this date (YYYY-MM-DD or datetime)"},
 			{Name: "onProvisionedOnly", Values: boolValues, Default: "false", Desc: "Only projects never analysed"},
 			{Name: "projectKeys", MaxValues: 1000, Desc: "Comma-separated project keys"},
@@ -243,7 +243,7 @@ func (a *API) projUpdateKey(c *call) (any, error) {
 
 func (a *API) componentRoutes() []Route {
 	return []Route{
-		{Method: http.MethodGet, Path: "api/components/show", Summary: "A project the caller may browse; an organization token sees the projects in its scope.", Access: authenticated, Params: []Param{
+		{Method: http.MethodGet, OrgToken: true, Path: "api/components/show", Summary: "A project the caller may browse; an organization token sees the projects in its scope.", Access: authenticated, Params: []Param{
 			{Name: "component", Required: true, Desc: "Project key"},
 			{Name: "branch", Desc: "Branch key (Gatehouse knows no branches)"},
 			{Name: "pullRequest", Desc: "Pull request id (Gatehouse knows no pull requests)"},

@@ -54,6 +54,12 @@ type Route struct {
 	// Response documents the success answer for OpenAPI: "json", "text" or
 	// "empty" (204).
 	Response string
+	// OrgToken admits organization tokens; other non-public routes refuse
+	// them, since such a token holds project permissions only.
+	OrgToken bool
+	// UserOnly refuses analysis tokens: managing one's own tokens or
+	// password needs the full user, and a token may only narrow its rights.
+	UserOnly bool
 	Handle   func(c *call) (any, error)
 }
 

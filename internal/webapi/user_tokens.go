@@ -15,7 +15,7 @@ import (
 func (a *API) userTokenRoutes() []Route {
 	loginParam := Param{Name: "login", Desc: "User login; another user's needs Administer System. Default: the caller"}
 	return []Route{
-		{Method: "POST", Path: "api/user_tokens/generate", Summary: "Generate a user, global analysis or project analysis token. The secret is shown once. " +
+		{Method: "POST", UserOnly: true, Path: "api/user_tokens/generate", Summary: "Generate a user, global analysis or project analysis token. The secret is shown once. " +
 			"expirationDate is the first day (00:00 UTC) on which the token no longer works.",
 			Access: authenticated, Params: []Param{
 				loginParam,
@@ -24,12 +24,12 @@ func (a *API) userTokenRoutes() []Route {
 				{Name: "projectKey", Desc: "The only project a PROJECT_ANALYSIS_TOKEN can analyze"},
 				{Name: "expirationDate", Desc: "Expiration date, YYYY-MM-DD, at least tomorrow"},
 			}, Handle: a.generateUserToken},
-		{Method: "POST", Path: "api/user_tokens/revoke", Summary: "Revoke a user's token by name; it stops working at once.",
+		{Method: "POST", UserOnly: true, Path: "api/user_tokens/revoke", Summary: "Revoke a user's token by name; it stops working at once.",
 			Access: authenticated, Response: "empty", Params: []Param{
 				loginParam,
 				{Name: "name", Required: true, Desc: "Token name"},
 			}, Handle: a.revokeUserToken},
-		{Method: "GET", Path: "api/user_tokens/search", Summary: "List a user's tokens, never their secrets.",
+		{Method: "GET", UserOnly: true, Path: "api/user_tokens/search", Summary: "List a user's tokens, never their secrets.",
 			Access: authenticated, Params: []Param{loginParam}, Handle: a.searchUserTokens},
 	}
 }

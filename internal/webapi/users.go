@@ -44,7 +44,7 @@ func (a *API) userRoutes() []Route {
 				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; only local users can be created here"},
 				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
 			}, Handle: a.createUser},
-		{Method: "POST", Path: "api/users/update", Summary: "Update a user's name, email or SCM accounts.",
+		{Method: "POST", UserOnly: true, Path: "api/users/update", Summary: "Update a user's name, email or SCM accounts.",
 			Access: admin, Params: []Param{
 				{Name: "login", Required: true, MaxLen: identity.MaxLoginLen, Desc: "User login"},
 				{Name: "name", MaxLen: identity.MaxUserNameLen, Desc: "User name"},
@@ -71,7 +71,7 @@ func (a *API) userRoutes() []Route {
 				Param{Name: "q", Desc: "Filter on group names"},
 				Param{Name: "selected", Values: selectedValues, Default: "selected", Desc: "selected: the user's groups; deselected: the others; all: both"},
 			), Handle: a.userGroups},
-		{Method: "POST", Path: "api/users/change_password", Summary: "Change a local user's password: one's own with previousPassword, another's as administrator. Ends the user's sessions.",
+		{Method: "POST", UserOnly: true, Path: "api/users/change_password", Summary: "Change a local user's password: one's own with previousPassword, another's as administrator. Ends the user's sessions.",
 			Access: authenticated, Response: "empty", Params: []Param{
 				{Name: "login", Required: true, Desc: "User login"},
 				{Name: "password", Required: true, MinLen: state.MinPasswordLen, Desc: "New password"},
