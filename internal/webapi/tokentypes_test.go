@@ -2,8 +2,8 @@ package webapi
 
 import (
 	"context"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
