@@ -262,3 +262,20 @@ func (ix *Index) ProjectsInScope(tokenID int64) []int64 {
 	}
 	return ids
 }
+
+// Sees reports whether p may know that the project with key exists: it can
+// browse or scan it, or it lies in p's organization token scope. Answers
+// about projects p cannot see must not differ from answers about missing
+// ones.
+func (ix *Index) Sees(p Principal, key string) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	proj := ix.projectKeys[key]
+	if proj == nil {
+		return false
+	}
+	if t := ix.tokenIDs[p.TokenID]; t != nil && t.typ == identity.TokenOrganization {
+		return t.covers(proj)
+	}
+	return ix.decide(p, identity.PermUser, key).Allowed || ix.decide(p, identity.PermScan, key).Allowed
+}

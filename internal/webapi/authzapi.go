@@ -60,10 +60,18 @@ func (c *call) authzQuestion() (authz.Principal, identity.Permission, string, au
 	}
 	perm := identity.Permission(c.form.Get("permission"))
 	key := c.form.Get("projectKey")
-	d := c.api.st.Index().Decide(p, perm, key)
+	ix := c.api.st.Index()
+	d := ix.Decide(p, perm, key)
+	notFound := identity.Errorf(identity.ErrNotFound, "Project '%s' not found", key)
+	switch {
+	case d.Reason == authz.ReasonUnknownProject:
+		return p, perm, key, d, notFound
+	case !d.Allowed && key != "" && c.form.Get("tokenId") == "" && !ix.Sees(p, key) && !c.isAdmin():
+		// A caller that cannot see the project learns nothing about it, as
+		// api/components/show answers.
+		return p, perm, key, d, notFound
+	}
 	switch d.Reason {
-	case authz.ReasonUnknownProject:
-		return p, perm, key, d, identity.Errorf(identity.ErrNotFound, "Project '%s' not found", key)
 	case authz.ReasonInvalidPermission:
 		if key == "" {
 			return p, perm, key, d, badRequest("'" + string(perm) + "' is not a global permission; global permissions are admin, gateadmin, profileadmin, provisioning and scan")

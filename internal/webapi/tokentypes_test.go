@@ -82,3 +82,50 @@ func TestTokenTypesOnlyNarrow(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckHidesUnseenProjects checks that api/authz/check answers the same
+// 404 for a project the caller cannot see as for a missing one, while an
+// administrator and callers who can see it get the decision.
+func TestCheckHidesUnseenProjects(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	// An empty template for the private project: the default one would let
+	// every user (sonar-users) browse it.
+	if _, err := s.st.CreateTemplate(ctx, identity.Template{Name: "none", KeyPattern: "secret-.*"}); err != nil {
+		t.Fatal(err)
+	}
+	s.post("api/projects/create", asAdmin, "project", "secret-app", "name", "Secret", "visibility", "private").must(t, 200)
+	s.post("api/projects/create", asAdmin, "project", "docs", "name", "Docs", "visibility", "public").must(t, 200)
+	if _, err := s.st.CreateUser(ctx, state.NewUser{Login: "mallory", Name: "Mallory", Password: "mallory-password-1"}); err != nil {
+		t.Fatal(err)
+	}
+	mallory := bearer(s.tokenFor("mallory"))
+	org, _, err := s.st.GenerateOrgToken(ctx, state.OrgTokenSpec{Name: "docs-only", Permissions: []identity.Permission{identity.PermScan}, Patterns: []string{"docs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		cred   cred
+		key    string
+		status int
+	}{
+		{"user, unseen private project", mallory, "secret-app", 404},
+		{"user, missing project", mallory, "no-such-app", 404},
+		{"user, public project", mallory, "docs", 200},
+		{"org token, out of scope", bearer(org), "secret-app", 404},
+		{"org token, in scope", bearer(org), "docs", 200},
+		{"admin, private project", asAdmin, "secret-app", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.get("api/authz/check", tc.cred, "permission", "admin", "projectKey", tc.key)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if tc.status == 404 && r.errMsg(t) != "Project '"+tc.key+"' not found" {
+				t.Fatalf("message %q", r.errMsg(t))
+			}
+		})
+	}
+}
