@@ -145,9 +145,14 @@ func writeFixtures(dir string, set *dataset.Set) error {
 	}); err != nil {
 		return err
 	}
+	// Only public projects: every user can see them, so every question gets
+	// a full decision. A private project the asking user cannot see answers
+	// 404 by design (no existence leak), which is not the path to measure.
 	return write("keys.txt", func(w *bufio.Writer) {
 		for _, p := range set.Snapshot.Projects {
-			fmt.Fprintln(w, p.Key)
+			if p.Visibility == identity.Public {
+				fmt.Fprintln(w, p.Key)
+			}
 		}
 	})
 }

@@ -446,3 +446,13 @@ func (ix *Index) Login(userID int64) string {
 	}
 	return ""
 }
+
+// GroupName returns the name of a group id, or "" when unknown.
+func (ix *Index) GroupName(groupID int64) string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if g := ix.groups[groupID]; g != nil {
+		return g.name
+	}
+	return ""
+}

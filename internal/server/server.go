@@ -79,8 +79,11 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	api.Register(mux)
 	s.http = &http.Server{
 		Handler:           mux,
+		// No ReadTimeout: it resets a deadline on every request, measurable
+		// on the decision path. Slow headers are bounded by
+		// ReadHeaderTimeout; the Web API bounds the time to read a body
+		// itself, only for requests that have one.
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,

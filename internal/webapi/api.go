@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/state"
@@ -28,6 +30,8 @@ type Options struct {
 	SessionTTL time.Duration
 	// AccessLog logs one line per request at info level; otherwise at debug.
 	AccessLog bool
+	// BodyReadTimeout bounds reading a request body; 30 s when 0.
+	BodyReadTimeout time.Duration
 }
 
 // API is the Web API handler.
@@ -40,6 +44,9 @@ type API struct {
 	sessions *sessions
 	limiter  *loginLimiter
 	metrics  *metrics
+
+	ridPrefix string
+	ridSeq    atomic.Uint64
 }
 
 // New builds the Web API over st.
@@ -53,6 +60,9 @@ func New(st *state.State, opts Options) *API {
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = 24 * time.Hour
 	}
+	if opts.BodyReadTimeout == 0 {
+		opts.BodyReadTimeout = 30 * time.Second
+	}
 	a := &API{
 		st:       st,
 		log:      opts.Logger,
@@ -62,6 +72,9 @@ func New(st *state.State, opts Options) *API {
 		limiter:  newLoginLimiter(st.Now),
 		metrics:  newMetrics(),
 	}
+	var prefix [6]byte
+	_, _ = rand.Read(prefix[:])
+	a.ridPrefix = hex.EncodeToString(prefix[:])
 	for _, group := range [][]Route{
 		a.systemRoutes(),
 		a.authenticationRoutes(),
@@ -81,6 +94,7 @@ func New(st *state.State, opts Options) *API {
 			if _, dup := a.routes[rt.Path]; dup {
 				panic("webapi: duplicate route " + rt.Path) // a programming error caught by every test
 			}
+			rt.series = a.metrics.forRoute(rt.Path)
 			a.routes[rt.Path] = rt
 			a.ordered = append(a.ordered, rt)
 		}
@@ -107,10 +121,15 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", a.metrics.handler())
 }
 
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newRequestID returns this process's random prefix and a sequence number:
+// unique across restarts and replicas, and free of a system call per
+// request.
+func (a *API) newRequestID() string {
+	b := make([]byte, 0, 24)
+	b = append(b, a.ridPrefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, a.ridSeq.Add(1), 36)
+	return string(b)
 }
 
 // statusWriter remembers the status written.
@@ -126,6 +145,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -138,7 +160,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := r.Header.Get("X-Request-Id")
 	if rid == "" || len(rid) > 64 || strings.ContainsFunc(rid, func(c rune) bool { return c < '!' || c > '~' }) {
-		rid = newRequestID()
+		rid = a.newRequestID()
 	}
 	w.Header().Set("X-Request-Id", rid)
 	ctx := r.Context()
@@ -158,7 +180,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d := time.Since(start)
-		a.metrics.observe(label, sw.status, d)
+		var series *routeSeries
+		if rt != nil {
+			series = rt.series
+		}
+		a.metrics.observe(label, series, sw.status, d)
 		level := slog.LevelDebug
 		if a.opts.AccessLog || sw.status >= 500 {
 			level = slog.LevelInfo
@@ -223,6 +249,11 @@ type text string
 type raw struct{}
 
 func (a *API) newCall(w http.ResponseWriter, r *http.Request, rt *Route) (*call, error) {
+	if r.ContentLength != 0 {
+		// A client trickling a body must not hold the connection forever;
+		// body-less requests skip the cost of a deadline.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.opts.BodyReadTimeout))
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)
 	ct := r.Header.Get("Content-Type")
 	var err error

@@ -2,9 +2,14 @@ package webapi
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestMultipartForm checks that parameters sent as multipart/form-data, as
@@ -48,5 +53,27 @@ func TestHugePageNumber(t *testing.T) {
 		if r.status >= 500 {
 			t.Errorf("%s: status %d: %s", path, r.status, r.body)
 		}
+	}
+}
+
+// TestSlowBodyIsBounded promises a body and never sends it: the server gives
+// up after its body read bound instead of holding the connection.
+func TestSlowBodyIsBounded(t *testing.T) {
+	s := newTestServer(t)
+	s.api.opts.BodyReadTimeout = 200 * time.Millisecond
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/user_groups/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nname=")
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	reply, _ := io.ReadAll(conn) // an error answer, then the close
+	if time.Since(start) > 4*time.Second {
+		t.Fatalf("connection held for %v", time.Since(start))
+	}
+	if len(reply) > 0 && !strings.Contains(string(reply), " 400 ") {
+		t.Fatalf("reply %q", reply)
 	}
 }

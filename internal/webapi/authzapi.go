@@ -118,6 +118,10 @@ func (a *API) authzReason(p authz.Principal, perm identity.Permission, key strin
 		return "denied: " + missing
 	case authz.ReasonUserGrant:
 		return "allowed: granted to user " + a.st.Index().Login(p.UserID) + " " + where
+	case authz.ReasonGroupGrant:
+		return "allowed: " + string(perm) + " " + where + " through group " + a.st.Index().GroupName(d.GroupID)
+	case authz.ReasonAnyoneGrant:
+		return "allowed: " + string(perm) + " " + where + " through group " + identity.GroupAnyone
 	case authz.ReasonPublicProject:
 		return "allowed: public: " + string(perm) + " is implicit for everyone"
 	case authz.ReasonGlobalScan:

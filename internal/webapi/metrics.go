@@ -18,6 +18,8 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	decisions   *prometheus.CounterVec
 	resolutions *prometheus.CounterVec
+
+	allowed, denied, validTokens, invalidTokens prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -37,6 +39,8 @@ func newMetrics() *metrics {
 			Name: "gatehouse_token_resolutions_total", Help: "Token resolutions by result.",
 		}, []string{"result"}),
 	}
+	m.allowed, m.denied = m.decisions.WithLabelValues("allowed"), m.decisions.WithLabelValues("denied")
+	m.validTokens, m.invalidTokens = m.resolutions.WithLabelValues("valid"), m.resolutions.WithLabelValues("invalid")
 	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.resolutions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -46,23 +50,49 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-func (m *metrics) observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+// routeSeries are a route's series resolved once: looking labels up on
+// every request costs a hash and a lock per series on the hot path.
+type routeSeries struct {
+	latency prometheus.Observer
+	byCode  map[int]prometheus.Counter // the statuses routes commonly answer
+}
+
+var commonStatuses = []int{200, 204, 400, 401, 403, 404}
+
+func (m *metrics) forRoute(route string) *routeSeries {
+	rs := &routeSeries{latency: m.latency.WithLabelValues(route), byCode: make(map[int]prometheus.Counter, len(commonStatuses))}
+	for _, code := range commonStatuses {
+		rs.byCode[code] = m.requests.WithLabelValues(route, strconv.Itoa(code))
+	}
+	return rs
+}
+
+func (m *metrics) observe(route string, rs *routeSeries, status int, d time.Duration) {
+	if rs == nil {
+		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		m.latency.WithLabelValues(route).Observe(d.Seconds())
+		return
+	}
+	if c, ok := rs.byCode[status]; ok {
+		c.Inc()
+	} else {
+		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	}
+	rs.latency.Observe(d.Seconds())
 }
 
 func (m *metrics) decision(allowed bool) {
 	if allowed {
-		m.decisions.WithLabelValues("allowed").Inc()
+		m.allowed.Inc()
 	} else {
-		m.decisions.WithLabelValues("denied").Inc()
+		m.denied.Inc()
 	}
 }
 
 func (m *metrics) tokenResolution(ok bool) {
 	if ok {
-		m.resolutions.WithLabelValues("valid").Inc()
+		m.validTokens.Inc()
 	} else {
-		m.resolutions.WithLabelValues("invalid").Inc()
+		m.invalidTokens.Inc()
 	}
 }

@@ -61,6 +61,8 @@ type Route struct {
 	// password needs the full user, and a token may only narrow its rights.
 	UserOnly bool
 	Handle   func(c *call) (any, error)
+
+	series *routeSeries // resolved by New
 }
 
 // call is one request being served.
