@@ -78,7 +78,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler: mux,
 		// No ReadTimeout: it resets a deadline on every request, measurable
 		// on the decision path. Slow headers are bounded by
 		// ReadHeaderTimeout; the Web API bounds the time to read a body
