@@ -36,6 +36,9 @@ type Config struct {
 	AccessLog bool
 	// ShutdownTimeout bounds the graceful shutdown (GATEHOUSE_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// SecureCookies marks session cookies Secure on plain HTTP too, for a
+	// server behind a TLS-terminating proxy (GATEHOUSE_SECURE_COOKIES).
+	SecureCookies bool
 }
 
 // DefaultConfig returns the defaults of SPEC §7: port 9000, SQLite under
@@ -68,15 +71,23 @@ func (c *Config) Flags(fs *flag.FlagSet, getenv func(string) string) error {
 	str(&c.LogFormat, "log-format", "GATEHOUSE_LOG_FORMAT", d.LogFormat, "log format: text or json")
 	c.AdminPassword = getenv("GATEHOUSE_ADMIN_PASSWORD")
 
-	access := d.AccessLog
-	if v := getenv("GATEHOUSE_ACCESS_LOG"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("GATEHOUSE_ACCESS_LOG=%q: %w", v, err)
+	boolean := func(p *bool, name, env string, def bool, usage string) error {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+			def = b
 		}
-		access = b
+		fs.BoolVar(p, name, def, usage+" ($"+env+")")
+		return nil
 	}
-	fs.BoolVar(&c.AccessLog, "access-log", access, "log every request at info level ($GATEHOUSE_ACCESS_LOG)")
+	if err := boolean(&c.AccessLog, "access-log", "GATEHOUSE_ACCESS_LOG", d.AccessLog, "log every request at info level"); err != nil {
+		return err
+	}
+	if err := boolean(&c.SecureCookies, "secure-cookies", "GATEHOUSE_SECURE_COOKIES", false, "mark session cookies Secure on plain HTTP too (behind a TLS proxy)"); err != nil {
+		return err
+	}
 	timeout := d.ShutdownTimeout
 	if v := getenv("GATEHOUSE_SHUTDOWN_TIMEOUT"); v != "" {
 		t, err := time.ParseDuration(v)

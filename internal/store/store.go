@@ -35,13 +35,16 @@ func (p Page) Offset() int {
 // UserFilter narrows ListUsers. Zero values do not filter.
 type UserFilter struct {
 	// Query matches login, name or email, case-insensitively, as a substring.
-	Query      string
-	Active     *bool
-	Managed    *bool // source != local
-	Source     identity.Source
-	ExternalID string
-	IDs        []int64
-	Page       Page
+	Query string
+	// QueryWithoutEmail makes Query match login and name only: callers who
+	// may not see e-mail addresses must not be able to probe them.
+	QueryWithoutEmail bool
+	Active            *bool
+	Managed           *bool // source != local
+	Source            identity.Source
+	ExternalID        string
+	IDs               []int64
+	Page              Page
 }
 
 // GroupFilter narrows ListGroups.

@@ -32,6 +32,10 @@ type Options struct {
 	AccessLog bool
 	// BodyReadTimeout bounds reading a request body; 30 s when 0.
 	BodyReadTimeout time.Duration
+	// SecureCookies marks session cookies Secure even on plain HTTP, for a
+	// server behind a TLS-terminating proxy (they are always Secure when
+	// the server itself speaks TLS).
+	SecureCookies bool
 }
 
 // API is the Web API handler.

@@ -77,3 +77,19 @@ func TestSlowBodyIsBounded(t *testing.T) {
 		t.Fatalf("reply %q", reply)
 	}
 }
+
+// TestSecureCookiesOption checks that the option marks the session and XSRF
+// cookies Secure on plain HTTP (a server behind a TLS proxy).
+func TestSecureCookiesOption(t *testing.T) {
+	s := newTestServer(t)
+	s.api.opts.SecureCookies = true
+	r := s.post("api/authentication/login", cred{}, "login", "admin", "password", adminPassword).must(t, 200)
+	if len(r.cookies) < 2 {
+		t.Fatalf("cookies %v", r.cookies)
+	}
+	for _, ck := range r.cookies {
+		if !ck.Secure {
+			t.Errorf("cookie %s not Secure", ck.Name)
+		}
+	}
+}

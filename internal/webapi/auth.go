@@ -283,22 +283,39 @@ func (l *loginLimiter) fail(login, ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	// Bound the number of tracked keys: an attacker spraying logins must not
-	// grow memory without limit.
-	if len(l.login) > 100_000 {
-		clear(l.login)
+	if ts := track(l.login, login, now); ts != nil {
+		l.login[login] = ts
 	}
-	if len(l.ip) > 100_000 {
-		clear(l.ip)
+	if ts := track(l.ip, ip, now); ts != nil {
+		l.ip[ip] = ts
 	}
-	l.login[login] = append(prune(l.login[login], now), now)
-	l.ip[ip] = append(prune(l.ip[ip], now), now)
 }
 
 func (l *loginLimiter) succeed(login string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.login, login)
+}
+
+// maxTrackedKeys bounds the limiter's memory: an attacker spraying logins
+// or addresses must not grow it without limit.
+const maxTrackedKeys = 100_000
+
+// track records a failure for key. When the map is full, expired keys are
+// swept first; only if that frees nothing is a new key left untracked —
+// keys already tracked (a targeted login) are never forgotten early.
+func track(m map[string][]time.Time, key string, now time.Time) []time.Time {
+	if _, ok := m[key]; !ok && len(m) >= maxTrackedKeys {
+		for k, ts := range m {
+			if len(prune(ts, now)) == 0 {
+				delete(m, k)
+			}
+		}
+		if len(m) >= maxTrackedKeys {
+			return nil
+		}
+	}
+	return append(prune(m[key], now), now)
 }
 
 func prune(ts []time.Time, now time.Time) []time.Time {

@@ -62,3 +62,22 @@ func TestLoginLimiter(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginLimiterIsBounded sprays more logins than the limiter tracks: a
+// login already under attack stays tracked, and memory stays bounded.
+func TestLoginLimiterIsBounded(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	l := newLoginLimiter(func() time.Time { return now })
+	for range maxFailsPerLogin {
+		l.fail("victim", "10.9.9.9")
+	}
+	for i := range maxTrackedKeys + 10 {
+		l.fail(fmt.Sprintf("spray%d", i), fmt.Sprintf("ip%d", i))
+	}
+	if len(l.login) > maxTrackedKeys || len(l.ip) > maxTrackedKeys {
+		t.Fatalf("tracking %d logins, %d addresses", len(l.login), len(l.ip))
+	}
+	if l.blocked("victim", "10.1.1.1") == 0 {
+		t.Fatal("the targeted login was forgotten by the spray")
+	}
+}

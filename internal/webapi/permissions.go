@@ -178,6 +178,10 @@ func (a *API) permEditGroup(c *call, add bool) (any, error) {
 	if proj != nil {
 		g.ProjectID = proj.ID
 		switch {
+		case proj.Source.Managed() && !c.isAdmin():
+			// As for users: a managed project's permissions are its
+			// source's; only an administrator may add to them locally.
+			return nil, badRequest(msgManagedProject)
 		case !add && proj.Visibility == identity.Public && perm.ImplicitOnPublic():
 			return nil, badRequest(fmt.Sprintf("Permission %s can't be removed from a public component", perm))
 		case !add && proj.Visibility == identity.Private && sub.Kind == identity.SubjectAnyone:

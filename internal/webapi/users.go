@@ -220,7 +220,10 @@ func (a *API) searchUsers(c *call) (any, error) {
 	p, ps := c.page()
 	deactivated, _ := c.boolean("deactivated")
 	active := !deactivated
-	f := store.UserFilter{Query: c.str("q"), Active: &active}
+	// E-mail addresses are hidden from non-administrators, so their search
+	// must not match on them either (one could probe an address letter by
+	// letter).
+	f := store.UserFilter{Query: c.str("q"), QueryWithoutEmail: !c.isAdmin(), Active: &active}
 	if managed, set := c.boolean("managed"); set {
 		ext, err := a.st.ExternallyManaged(c.ctx)
 		if err != nil {

@@ -21,6 +21,7 @@ var userTests = []test{
 	{"TouchUserToken", testTouchUserToken},
 	{"TouchUserLogin", testTouchUserLogin},
 	{"PageFarBeyondTheEnd", testPageFarBeyondTheEnd},
+	{"QueryWithoutEmail", testQueryWithoutEmail},
 }
 
 func testUserCreateAndGet(t *testing.T, s store.Store) {
@@ -288,5 +289,25 @@ func testPageFarBeyondTheEnd(t *testing.T, s store.Store) {
 	noErr(t, "ListUsers far beyond the end", err)
 	if len(us) != 0 || total != 1 {
 		t.Fatalf("got %d users, total %d; want none of 1", len(us), total)
+	}
+}
+
+// testQueryWithoutEmail checks that the flag keeps e-mail out of the match.
+func testQueryWithoutEmail(t *testing.T, s store.Store) {
+	mustCreate(t, s, identity.User{Login: "alice", Name: "Alice", Email: "secret@corp.example", Source: identity.SourceLocal, Active: true}, store.Tx.CreateUser)
+	for _, tc := range []struct {
+		query   string
+		noEmail bool
+		want    int
+	}{
+		{"secret@corp", false, 1},
+		{"secret@corp", true, 0},
+		{"ali", true, 1},
+	} {
+		_, total, err := s.ListUsers(t.Context(), store.UserFilter{Query: tc.query, QueryWithoutEmail: tc.noEmail})
+		noErr(t, "ListUsers", err)
+		if total != tc.want {
+			t.Errorf("query %q without email %v: %d users, want %d", tc.query, tc.noEmail, total, tc.want)
+		}
 	}
 }

@@ -65,7 +65,11 @@ func (r *reader) ListUsers(ctx context.Context, f store.UserFilter) ([]identity.
 	var w filter
 	if f.Query != "" {
 		p := containsPattern(f.Query)
-		w.add("("+likeCond("login")+" OR "+likeCond("name")+" OR "+likeCond("email")+")", p, p, p)
+		if f.QueryWithoutEmail {
+			w.add("("+likeCond("login")+" OR "+likeCond("name")+")", p, p)
+		} else {
+			w.add("("+likeCond("login")+" OR "+likeCond("name")+" OR "+likeCond("email")+")", p, p, p)
+		}
 	}
 	if f.Active != nil {
 		w.add("active = ?", *f.Active)
