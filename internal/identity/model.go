@@ -90,6 +90,12 @@ type Project struct {
 	Source       Source // local or gitlab
 	ExternalID   string // GitLab project id
 	ExternalPath string // GitLab path with namespace
+	// Tags are SonarQube project tags: lower case, set with
+	// api/project_tags/set.
+	Tags []string
+	// BadgeToken lets badge URLs of a private project be embedded; it grants
+	// nothing else. Empty until first asked for.
+	BadgeToken string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }

@@ -234,3 +234,30 @@ func ValidateGrant(g Grant, project *Project) error {
 	}
 	return nil
 }
+
+// SonarQube's tag rule: lower-case letters, digits and + # - . only.
+var tagRe = regexp.MustCompile(`^[a-z0-9+#\-.]+$`)
+
+// MaxTags bounds the tags of one project.
+const MaxTags = 100
+
+// NormalizeTags lower-cases, validates and de-duplicates project tags.
+func NormalizeTags(tags []string) ([]string, error) {
+	if len(tags) > MaxTags {
+		return nil, Errorf(ErrInvalid, "A project can have at most %d tags", MaxTags)
+	}
+	seen := map[string]bool{}
+	out := []string{}
+	for _, t := range tags {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t == "" || seen[t] {
+			continue
+		}
+		if len(t) > 255 || !tagRe.MatchString(t) {
+			return nil, Errorf(ErrInvalid, "Tag '%s' is invalid. Tags accept only the characters: a-z, 0-9, '+', '-', '#', '.'", t)
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	return out, nil
+}

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -242,6 +244,67 @@ func (s *State) SetProjectKey(ctx context.Context, from, to string) error {
 		}
 		return audit{Action: "project.update_key", Target: "project:" + from, Before: viewProject(old), After: viewProject(p)}, func() { s.index.PutProject(p) }, nil
 	})
+}
+
+// SetProjectTags replaces a project's tags (lower-cased, validated).
+func (s *State) SetProjectTags(ctx context.Context, key string, tags []string) error {
+	tags, err := identity.NormalizeTags(tags)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		old, err := getProject(ctx, tx, key)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		p := old
+		p.Tags, p.UpdatedAt = tags, s.now()
+		if err := tx.UpdateProject(ctx, p); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "project.set_tags", Target: "project:" + key, Before: old.Tags, After: tags}, nil, nil
+	})
+}
+
+// ProjectBadgeToken returns a project's badge token, creating it on first
+// use; renew replaces it, so badge URLs holding the old one stop working.
+func (s *State) ProjectBadgeToken(ctx context.Context, key string, renew bool) (string, error) {
+	// Reading an existing token is no write: a write bumps the revision,
+	// which makes every peer replica reload.
+	if !renew {
+		p, err := getProject(ctx, s.store, key)
+		if err != nil {
+			return "", err
+		}
+		if p.BadgeToken != "" {
+			return p.BadgeToken, nil
+		}
+	}
+	var out string
+	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		p, err := getProject(ctx, tx, key)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if p.BadgeToken != "" && !renew {
+			out = p.BadgeToken
+			return audit{}, nil, nil
+		}
+		var b [20]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return audit{}, nil, err
+		}
+		p.BadgeToken, p.UpdatedAt = hex.EncodeToString(b[:]), s.now()
+		if err := tx.UpdateProject(ctx, p); err != nil {
+			return audit{}, nil, err
+		}
+		out = p.BadgeToken
+		// The badge token is not a credential of the API: it only unlocks
+		// badge images, which SonarQube shows in READMEs. Still, the audit
+		// names the change without the value.
+		return audit{Action: "project.badge_token", Target: "project:" + key, After: map[string]bool{"renewed": renew}}, nil, nil
+	})
+	return out, err
 }
 
 func getProject(ctx context.Context, r store.Reader, key string) (identity.Project, error) {

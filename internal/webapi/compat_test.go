@@ -1077,3 +1077,39 @@ func TestCompatUserToken(t *testing.T) {
 		})
 	})
 }
+
+// TestCompatProjectTagsAndBadge replays sonarqube_project's create and read:
+// tags set (empty included) and read back from components/show, and the
+// badge token read on every refresh, stable until renewed.
+func TestCompatProjectTagsAndBadge(t *testing.T) {
+	s := newTestServer(t)
+	tf := tfCreds(t, s)["password"]
+	tf.do(t, tfPost("api/projects/create", http.StatusOK, "name", "Tagged", "project", "tf-tagged", "visibility", "private"), nil)
+	tf.do(t, tfPost("api/project_tags/set", http.StatusNoContent, "project", "tf-tagged", "tags", ""), nil)
+	tf.do(t, tfPost("api/project_tags/set", http.StatusNoContent, "project", "tf-tagged", "tags", "Java,team-a,java"), nil)
+	var show struct {
+		Component struct {
+			Key  string   `json:"key"`
+			Tags []string `json:"tags,omitempty"`
+		} `json:"component"`
+	}
+	tf.do(t, tfGet("api/components/show", "component", "tf-tagged"), &show)
+	if strings.Join(show.Component.Tags, ",") != "java,team-a" {
+		t.Fatalf("tags read back %v", show.Component.Tags)
+	}
+	var b1, b2 struct {
+		Token string `json:"token"`
+	}
+	tf.do(t, tfGet("api/project_badges/token", "project", "tf-tagged"), &b1)
+	tf.do(t, tfGet("api/project_badges/token", "project", "tf-tagged"), &b2)
+	if b1.Token == "" || b1.Token != b2.Token {
+		t.Fatalf("badge tokens %q then %q: want one stable token", b1.Token, b2.Token)
+	}
+	tf.do(t, tfPost("api/project_badges/renew_token", http.StatusNoContent, "project", "tf-tagged"), nil)
+	tf.do(t, tfGet("api/project_badges/token", "project", "tf-tagged"), &b2)
+	if b2.Token == b1.Token {
+		t.Fatal("renew_token kept the old token")
+	}
+	tf.fails(t, tfPost("api/project_tags/set", http.StatusNoContent, "project", "tf-tagged", "tags", "bad tag!"), http.StatusBadRequest)
+	tf.fails(t, tfGet("api/project_badges/token", "project", "no-such"), http.StatusNotFound)
+}

@@ -55,6 +55,16 @@ func (a *API) projectRoutes() []Route {
 			{Name: "from", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Current project key"},
 			{Name: "to", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "New project key"},
 		}, Response: "empty", Handle: a.projUpdateKey},
+		{Method: http.MethodPost, Path: "api/project_tags/set", Summary: "Set a project's tags (Admin or project admin); an empty list removes them.", Access: authenticated, Params: []Param{
+			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
+			{Name: "tags", MaxValues: identity.MaxTags, Desc: "Comma-separated tags: a-z, 0-9, '+', '-', '#', '.'"},
+		}, Response: "empty", Handle: a.projSetTags},
+		{Method: http.MethodGet, Path: "api/project_badges/token", Summary: "A project's badge token (browse permission), created on first use.", Access: authenticated, Params: []Param{
+			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
+		}, Handle: a.projBadgeToken},
+		{Method: http.MethodPost, Path: "api/project_badges/renew_token", Summary: "Replace a project's badge token (Admin or project admin).", Access: authenticated, Params: []Param{
+			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
+		}, Response: "empty", Handle: a.projRenewBadgeToken},
 	}, a.componentRoutes()...)
 }
 
@@ -64,6 +74,12 @@ type projJSON struct {
 	Name       string `json:"name"`
 	Qualifier  string `json:"qualifier"`
 	Visibility string `json:"visibility"`
+}
+
+// componentJSON is a project as api/components/show answers it.
+type componentJSON struct {
+	projJSON
+	Tags []string `json:"tags"`
 }
 
 func viewProj(p identity.Project) projJSON {
@@ -241,6 +257,54 @@ func (a *API) projUpdateKey(c *call) (any, error) {
 	return nil, a.st.SetProjectKey(c.ctx, key, c.str("to"))
 }
 
+// projForAdmin loads a project the caller administers; a caller who cannot
+// browse it learns nothing of its existence.
+func (a *API) projForAdmin(c *call, key string) (*identity.Project, error) {
+	p, err := a.st.Store().GetProjectByKey(c.ctx, key)
+	if errors.Is(err, identity.ErrNotFound) || err == nil && !c.isAdmin() && !c.may(identity.PermUser, key) {
+		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !c.permMayAdminister(&p) {
+		return nil, errForbidden
+	}
+	return &p, nil
+}
+
+func (a *API) projSetTags(c *call) (any, error) {
+	p, err := a.projForAdmin(c, c.str("project"))
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.st.SetProjectTags(c.ctx, p.Key, c.list("tags"))
+}
+
+func (a *API) projBadgeToken(c *call) (any, error) {
+	key := c.str("project")
+	if !c.isAdmin() && !c.may(identity.PermUser, key) {
+		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
+	}
+	tok, err := a.st.ProjectBadgeToken(c.ctx, key, false)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"token": tok}, nil
+}
+
+func (a *API) projRenewBadgeToken(c *call) (any, error) {
+	p, err := a.projForAdmin(c, c.str("project"))
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.st.ProjectBadgeToken(c.ctx, p.Key, true)
+	return nil, err
+}
+
 func (a *API) componentRoutes() []Route {
 	return []Route{
 		{Method: http.MethodGet, OrgToken: true, Path: "api/components/show", Summary: "A project the caller may browse; an organization token sees the projects in its scope.", Access: authenticated, Params: []Param{
@@ -269,7 +333,13 @@ func (a *API) componentShow(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"component": viewProj(p)}, nil
+	// components/show also carries the tags, as SonarQube's does (the
+	// Terraform provider reads them there).
+	tags := p.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return map[string]any{"component": componentJSON{projJSON: viewProj(p), Tags: tags}}, nil
 }
 
 // componentVisible reports whether the caller may see a project: browse

@@ -339,7 +339,7 @@ func TestComponentsShow(t *testing.T) {
 		Component json.RawMessage `json:"component"`
 	}
 	s.get("api/components/show", permAs("dev"), "component", "priv").must(t, 200).json(t, &out)
-	if got := permKeys(t, out.Component); !slices.Equal(got, []string{"key", "name", "qualifier", "visibility"}) {
+	if got := permKeys(t, out.Component); !slices.Equal(got, []string{"key", "name", "qualifier", "tags", "visibility"}) {
 		t.Fatalf("keys %v", got)
 	}
 	var c projJSON

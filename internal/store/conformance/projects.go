@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ var projectTests = []test{
 	{"DeleteCascades", testProjectDeleteCascades},
 	{"ListFilters", testListProjectsFilters},
 	{"ListPaging", testListProjectsPaging},
+	{"TagsAndBadgeToken", testProjectTagsAndBadgeToken},
 }
 
 func testProjectCreateAndGet(t *testing.T, s store.Store) {
@@ -221,4 +223,31 @@ func testListProjectsPaging(t *testing.T, s store.Store) {
 		func(p store.Page) ([]identity.Project, int, error) {
 			return s.ListProjects(ctx, store.ProjectFilter{Visibility: identity.Public, Page: p})
 		})
+}
+
+// testProjectTagsAndBadgeToken checks that tags and the badge token
+// round-trip through create, update, get, list and the snapshot.
+func testProjectTagsAndBadgeToken(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	p := mustCreate(t, s, identity.Project{Key: "tagged", Name: "Tagged", Visibility: identity.Private, Source: identity.SourceLocal,
+		Tags: []string{"java", "team-a"}}, store.Tx.CreateProject)
+	got, err := s.GetProject(ctx, p.ID)
+	noErr(t, "GetProject", err)
+	if strings.Join(got.Tags, ",") != "java,team-a" || got.BadgeToken != "" {
+		t.Fatalf("created: tags %v badge %q", got.Tags, got.BadgeToken)
+	}
+	got.Tags, got.BadgeToken = []string{"go"}, "badge-123"
+	write(t, s, func(tx store.Tx) error { return tx.UpdateProject(ctx, got) })
+	byKey, err := s.GetProjectByKey(ctx, "tagged")
+	noErr(t, "GetProjectByKey", err)
+	if strings.Join(byKey.Tags, ",") != "go" || byKey.BadgeToken != "badge-123" {
+		t.Fatalf("updated: tags %v badge %q", byKey.Tags, byKey.BadgeToken)
+	}
+	got.Tags = nil
+	write(t, s, func(tx store.Tx) error { return tx.UpdateProject(ctx, got) })
+	ps, _, err := s.ListProjects(ctx, store.ProjectFilter{Keys: []string{"tagged"}})
+	noErr(t, "ListProjects", err)
+	if len(ps) != 1 || len(ps[0].Tags) != 0 || ps[0].BadgeToken != "badge-123" {
+		t.Fatalf("listed: %+v", ps)
+	}
 }

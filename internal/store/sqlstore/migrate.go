@@ -187,6 +187,15 @@ var migrations = []migration{
 			`INSERT INTO revision (id, n) VALUES (1, 0)`,
 		},
 	},
+	{
+		// Project tags and badge tokens (the Terraform provider's project
+		// resource sets the one and reads the other).
+		version: 3,
+		statements: []string{
+			`ALTER TABLE projects ADD COLUMN tags {text} NOT NULL DEFAULT '[]'`,
+			`ALTER TABLE projects ADD COLUMN badge_token {text} NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and

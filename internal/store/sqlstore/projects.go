@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const projectCols = "id, project_key, name, visibility, source, external_id, external_path, created_at, updated_at"
+const projectCols = "id, project_key, name, visibility, source, external_id, external_path, created_at, updated_at, tags, badge_token"
 
 const projectOrder = "LOWER(project_key), project_key, id"
 
@@ -18,9 +18,14 @@ func scanProject(sc scanner) (identity.Project, error) {
 		p                  identity.Project
 		visibility, source string
 		created, updated   sql.NullInt64
+		tags               string
 	)
-	if err := sc.Scan(&p.ID, &p.Key, &p.Name, &visibility, &source, &p.ExternalID, &p.ExternalPath, &created, &updated); err != nil {
+	if err := sc.Scan(&p.ID, &p.Key, &p.Name, &visibility, &source, &p.ExternalID, &p.ExternalPath, &created, &updated, &tags, &p.BadgeToken); err != nil {
 		return p, fmt.Errorf("scan project: %w", err)
+	}
+	var err error
+	if p.Tags, err = decodeList[string](tags); err != nil {
+		return p, fmt.Errorf("project %d tags: %w", p.ID, err)
 	}
 	p.Visibility, p.Source = identity.Visibility(visibility), identity.Source(source)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -75,11 +80,14 @@ func (r *reader) ListProjects(ctx context.Context, f store.ProjectFilter) ([]ide
 func (t *txn) CreateProject(ctx context.Context, p identity.Project) (identity.Project, error) {
 	n := now()
 	p.CreatedAt, p.UpdatedAt = orNow(p.CreatedAt, n), orNow(p.UpdatedAt, n)
-	var err error
+	tags, err := encodeList(p.Tags)
+	if err != nil {
+		return p, fmt.Errorf("create project %q: %w", p.Key, err)
+	}
 	p.ID, err = t.insertID(ctx, `INSERT INTO projects (project_key, name, visibility, source, external_id, external_path,
-		created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		created_at, updated_at, tags, badge_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Key, p.Name, string(p.Visibility), string(p.Source), p.ExternalID, p.ExternalPath,
-		micros(p.CreatedAt), micros(p.UpdatedAt))
+		micros(p.CreatedAt), micros(p.UpdatedAt), tags, p.BadgeToken)
 	if err != nil {
 		return p, fmt.Errorf("create project %q: %w", p.Key, err)
 	}
@@ -89,10 +97,14 @@ func (t *txn) CreateProject(ctx context.Context, p identity.Project) (identity.P
 // UpdateProject rewrites every field of project p.ID but CreatedAt; a zero
 // UpdatedAt becomes the current time.
 func (t *txn) UpdateProject(ctx context.Context, p identity.Project) error {
+	tags, err := encodeList(p.Tags)
+	if err != nil {
+		return fmt.Errorf("update project: %w", err)
+	}
 	n, err := t.execAffected(ctx, `UPDATE projects SET project_key = ?, name = ?, visibility = ?, source = ?,
-		external_id = ?, external_path = ?, updated_at = ? WHERE id = ?`,
+		external_id = ?, external_path = ?, updated_at = ?, tags = ?, badge_token = ? WHERE id = ?`,
 		p.Key, p.Name, string(p.Visibility), string(p.Source), p.ExternalID, p.ExternalPath,
-		micros(orNow(p.UpdatedAt, now())), p.ID)
+		micros(orNow(p.UpdatedAt, now())), tags, p.BadgeToken, p.ID)
 	if err := mustAffect(n, err, "project", p.ID); err != nil {
 		return fmt.Errorf("update project: %w", err)
 	}
