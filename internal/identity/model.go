@@ -96,8 +96,8 @@ type Project struct {
 	// BadgeToken lets badge URLs of a private project be embedded; it grants
 	// nothing else. Empty until first asked for.
 	BadgeToken string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // SubjectKind says what a grant is given to.
