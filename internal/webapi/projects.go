@@ -228,33 +228,19 @@ func (a *API) projBulkDelete(c *call) (any, error) {
 }
 
 func (a *API) projUpdateVisibility(c *call) (any, error) {
-	key := c.str("project")
-	p, err := a.st.Store().GetProjectByKey(c.ctx, key)
-	if errors.Is(err, identity.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
-	}
+	p, err := a.projForAdmin(c, c.str("project"))
 	if err != nil {
 		return nil, err
-	}
-	if !c.permMayAdminister(&p) {
-		return nil, errForbidden
 	}
 	return nil, a.st.SetVisibility(c.ctx, p.Key, identity.Visibility(c.str("visibility")))
 }
 
 func (a *API) projUpdateKey(c *call) (any, error) {
-	key := c.str("from")
-	p, err := a.st.Store().GetProjectByKey(c.ctx, key)
-	if errors.Is(err, identity.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
-	}
+	p, err := a.projForAdmin(c, c.str("from"))
 	if err != nil {
 		return nil, err
 	}
-	if !c.permMayAdminister(&p) {
-		return nil, errForbidden
-	}
-	return nil, a.st.SetProjectKey(c.ctx, key, c.str("to"))
+	return nil, a.st.SetProjectKey(c.ctx, p.Key, c.str("to"))
 }
 
 // projForAdmin loads a project the caller administers; a caller who cannot
