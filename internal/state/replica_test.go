@@ -104,3 +104,18 @@ func TestReplicasSeeEachOthersWrites(t *testing.T) {
 		return a.Index().Stats().Groups == b.Index().Stats().Groups
 	})
 }
+
+// TestStartDoesNotWrite checks that starting on an existing store writes
+// nothing: a write would bump the revision and make every peer reload.
+func TestStartDoesNotWrite(t *testing.T) {
+	e := newEnv(t)
+	e.user("root", identity.GroupAdministrators)
+	before, err := e.db.Revision(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newEnvOn(t, e.ctx, e.db)
+	if after, _ := e.db.Revision(e.ctx); after != before {
+		t.Fatalf("revision %d → %d across a restart", before, after)
+	}
+}

@@ -81,13 +81,42 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 	if s.syncEvery <= 0 {
 		s.syncEvery = 500 * time.Millisecond
 	}
-	if err := s.ensureBuiltins(ctx); err != nil {
-		return nil, fmt.Errorf("create built-ins: %w", err)
-	}
 	if err := s.Reload(ctx); err != nil {
 		return nil, err
 	}
+	// Only a store without the built-ins is written to at start-up: a write
+	// bumps the revision, which would make every peer replica reload.
+	missing, err := s.builtinsMissing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if missing {
+		if err := s.ensureBuiltins(ctx); err != nil {
+			return nil, fmt.Errorf("create built-ins: %w", err)
+		}
+		if err := s.Reload(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// builtinsMissing reports whether the built-in groups or the default
+// template setting are absent.
+func (s *State) builtinsMissing(ctx context.Context) (bool, error) {
+	for _, name := range []string{identity.GroupAdministrators, identity.GroupUsers} {
+		if _, err := s.store.GetGroupByName(ctx, name); errors.Is(err, identity.ErrNotFound) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	if _, err := s.store.GetSetting(ctx, settingDefaultTemplate); errors.Is(err, identity.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // Reload rebuilds the authorization index from the store.
