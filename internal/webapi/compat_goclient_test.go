@@ -672,11 +672,7 @@ func TestGoClientUsers(t *testing.T) {
 	adaClient := gcTokenClient(s, tok)
 	adaClient.do(t, gcGet("authentication/validate", &gcAuthenticationValidation{}))
 
-	tests := []struct {
-		name  string
-		call  gcCall
-		check func(t *testing.T, result any)
-	}{
+	tests := []gcStep{
 		{"search q", gcGet("users/search", &gcUsersSearch{}, "q", "ada"), func(t *testing.T, r any) {
 			res := r.(*gcUsersSearch)
 			if len(res.Users) != 1 || res.Paging.Total != 1 || res.Paging.PageIndex != 1 || res.Paging.PageSize != 50 {
@@ -728,14 +724,7 @@ func TestGoClientUsers(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gc.do(t, tt.call)
-			if tt.check != nil {
-				tt.check(t, tt.call.result)
-			}
-		})
-	}
+	gcRunSteps(t, gc, tests)
 
 	// One's own password, as the client sends it with previousPassword.
 	gcNewClient(s, "ada", "ada-password-456").do(t, gcPost("users/change_password", nil,
@@ -796,11 +785,7 @@ func TestGoClientUserGroups(t *testing.T) {
 		t.Errorf("user_groups/create: %+v", g)
 	}
 
-	tests := []struct {
-		name  string
-		call  gcCall
-		check func(t *testing.T, result any)
-	}{
+	tests := []gcStep{
 		{"add_user ada", gcPost("user_groups/add_user", nil, "login", "ada", "name", "analysts"), nil},
 		{"add_user bob", gcPost("user_groups/add_user", nil, "login", "bob", "name", "analysts"), nil},
 		// SonarQube answers the group; the client's Update ignores it.
@@ -852,14 +837,7 @@ func TestGoClientUserGroups(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gc.do(t, tt.call)
-			if tt.check != nil {
-				tt.check(t, tt.call.result)
-			}
-		})
-	}
+	gcRunSteps(t, gc, tests)
 
 	// SearchAll and UsersAll: ps=500 (and a small page), pages until total.
 	var groups gcUserGroupsSearch
@@ -901,11 +879,7 @@ func TestGoClientPermissions(t *testing.T) {
 	gc.do(t, gcPost("user_groups/create", &gcUserGroupsCreate{}, "name", "devs"))
 	gc.do(t, gcPost("projects/create", &gcProjectsCreate{}, "name", "Perm", "project", "perm"))
 
-	tests := []struct {
-		name  string
-		call  gcCall
-		check func(t *testing.T, result any)
-	}{
+	tests := []gcStep{
 		{"add_user global", gcPost("permissions/add_user", nil, "login", "ada", "permission", "provisioning"), nil},
 		{"add_user project", gcPost("permissions/add_user", nil, "login", "ada", "permission", "issueadmin", "projectKey", "perm"), nil},
 		{"add_group global", gcPost("permissions/add_group", nil, "groupName", "devs", "permission", "scan"), nil},
@@ -950,14 +924,7 @@ func TestGoClientPermissions(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gc.do(t, tt.call)
-			if tt.check != nil {
-				tt.check(t, tt.call.result)
-			}
-		})
-	}
+	gcRunSteps(t, gc, tests)
 
 	// UsersAll and GroupsAll cap ps at 100.
 	var users gcPermissionsUsers
@@ -1005,11 +972,7 @@ func TestGoClientPermissionTemplates(t *testing.T) {
 	id := tp.ID
 	gc.do(t, gcPost("projects/create", &gcProjectsCreate{}, "name", "Ledger", "project", "ledger"))
 
-	tests := []struct {
-		name  string
-		call  gcCall
-		check func(t *testing.T, result any)
-	}{
+	tests := []gcStep{
 		{"update_template", gcPost("permissions/update_template", &gcPermissionsUpdateTemplate{}, "description", "Money", "id", id, "name", "finance-2"), func(t *testing.T, r any) {
 			u := r.(*gcPermissionsUpdateTemplate).PermissionTemplate
 			if u.ID != id || u.Name != "finance-2" || u.Description != "Money" || u.ProjectKeyPattern != `finance\..*` {
@@ -1080,14 +1043,7 @@ func TestGoClientPermissionTemplates(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gc.do(t, tt.call)
-			if tt.check != nil {
-				tt.check(t, tt.call.result)
-			}
-		})
-	}
+	gcRunSteps(t, gc, tests)
 
 	var tu gcPermissionsTemplateUsers
 	gcAll(t, gc, gcGet("permissions/template_users", &tu, "templateId", id), 100, func() ([]gcPermissionsTemplateUser, int64) { return tu.Users, tu.Paging.Total })
@@ -1128,11 +1084,7 @@ func TestGoClientProjects(t *testing.T) {
 	gc.do(t, gcPost("projects/create", &gcProjectsCreate{}, "mainBranch", "main", "name", "Beta", "project", "beta"))
 	gc.do(t, gcPost("projects/create", &gcProjectsCreate{}, "name", "Gamma", "project", "gamma"))
 
-	tests := []struct {
-		name  string
-		call  gcCall
-		check func(t *testing.T, result any)
-	}{
+	tests := []gcStep{
 		{"search", gcGet("projects/search", &gcProjectsSearch{}), func(t *testing.T, r any) {
 			res := r.(*gcProjectsSearch)
 			if len(res.Components) != 3 || res.Paging.Total != 3 || res.Paging.PageSize != 100 || res.Paging.PageIndex != 1 {
@@ -1166,14 +1118,7 @@ func TestGoClientProjects(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			gc.do(t, tt.call)
-			if tt.check != nil {
-				tt.check(t, tt.call.result)
-			}
-		})
-	}
+	gcRunSteps(t, gc, tests)
 
 	var res gcProjectsSearch
 	for _, ps := range []int{1, 500} {
@@ -1306,4 +1251,24 @@ func TestGoClientUserTokens(t *testing.T) {
 	gc.checkUnmapped(t, map[string][]string{"GET user_tokens/search": {"userTokens[].lastConnectionDate"}})
 	byToken.checkUnmapped(t, map[string][]string{"GET user_tokens/search": {"userTokens[].lastConnectionDate"}})
 	ada.checkUnmapped(t, map[string][]string{})
+}
+
+// gcStep is one call of a replayed sequence and the check of its answer.
+type gcStep struct {
+	name  string
+	call  gcCall
+	check func(t *testing.T, result any)
+}
+
+// gcRunSteps replays steps in order, each as a subtest.
+func gcRunSteps(t *testing.T, gc *gcClient, steps []gcStep) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			gc.do(t, st.call)
+			if st.check != nil {
+				st.check(t, st.call.result)
+			}
+		})
+	}
 }
