@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
 	"testing"
@@ -43,26 +44,14 @@ func TestUserGroupsCreate(t *testing.T) {
 			t.Fatalf("group %v", g)
 		}
 	})
-	for _, tc := range []struct {
-		name   string
-		c      cred
-		kv     []string
-		status int
-		msg    string
-	}{
+	s.expectRefusals(t, http.MethodPost, "api/user_groups/create", []refusal{
 		{"unauthenticated", cred{}, []string{"name", "g1"}, 401, "Authentication is required"},
 		{"not admin", userCred("bob"), []string{"name", "g1"}, 403, "Insufficient privileges"},
 		{"missing name", asAdmin, nil, 400, "The 'name' parameter is missing"},
 		{"Anyone reserved", asAdmin, []string{"name", "anyONE"}, 400, "Anyone group cannot be used"},
 		{"duplicate", asAdmin, []string{"name", "devs"}, 400, "Group 'devs' already exists"},
 		{"description too long", asAdmin, []string{"name", "g1", "description", string(make([]byte, 201))}, 400, "'description' length (201) is longer than the maximum authorized (200)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := s.post("api/user_groups/create", tc.c, tc.kv...).must(t, tc.status).errMsg(t); got != tc.msg {
-				t.Fatalf("message %q, want %q", got, tc.msg)
-			}
-		})
-	}
+	})
 }
 
 func TestUserGroupsUpdateDelete(t *testing.T) {
@@ -202,24 +191,12 @@ func TestUserGroupsSearch(t *testing.T) {
 			t.Fatalf("paging %+v, order %v", pg, order)
 		}
 	})
-	for _, tc := range []struct {
-		name   string
-		c      cred
-		kv     []string
-		status int
-		msg    string
-	}{
+	s.expectRefusals(t, http.MethodGet, "api/user_groups/search", []refusal{
 		{"unauthenticated", cred{}, nil, 401, "Authentication is required"},
 		{"not admin", userCred("alice"), nil, 403, "Insufficient privileges"},
 		{"bad field", asAdmin, []string{"f", "name,id"}, 400, "Value of parameter 'f' (id) must be one of: [name, description, membersCount, managed]"},
 		{"managed on an unmanaged instance", asAdmin, []string{"managed", "true"}, 400, "The 'managed' parameter is only available for managed instances."},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := s.get("api/user_groups/search", tc.c, tc.kv...).must(t, tc.status).errMsg(t); got != tc.msg {
-				t.Fatalf("message %q, want %q", got, tc.msg)
-			}
-		})
-	}
+	})
 	t.Run("managed instance", func(t *testing.T) {
 		identManagedGroup(t, s, "scim-group")
 		_, groups, order := groupsSearch(t, s, "managed", "true")

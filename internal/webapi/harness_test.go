@@ -208,3 +208,28 @@ func (s *testServer) userToken(login, name string) string {
 	s.post("api/user_tokens/generate", asAdmin, "login", login, "name", name).must(s.t, 200).json(s.t, &out)
 	return out.Token
 }
+
+// refusal is a request that must fail with status and, when msg is set,
+// SonarQube's error message msg.
+type refusal struct {
+	name   string
+	c      cred
+	kv     []string
+	status int
+	msg    string
+}
+
+// expectRefusals sends each refusal to path, one subtest each.
+func (s *testServer) expectRefusals(t *testing.T, method, path string, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(method, path, tc.c, values(tc.kv...)).must(t, tc.status)
+			if tc.msg != "" {
+				if got := r.errMsg(t); got != tc.msg {
+					t.Fatalf("message %q, want %q", got, tc.msg)
+				}
+			}
+		})
+	}
+}
