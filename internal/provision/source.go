@@ -1,0 +1,91 @@
+// Package provision is the engine of Gatehouse's pull sources (GitLab, LDAP):
+// it reads a complete snapshot of the desired state from a [Source], plans
+// the difference to the store's current managed state, guards against plans
+// that would hurt by accident, applies the rest through package state and
+// records the run.
+//
+// Connectors live in internal/connector/<name>. They implement [Source] (and
+// any optional capability interface below) and depend on this package only,
+// never the reverse and never on each other.
+package provision
+
+import (
+	"context"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+// Source reads the desired state of one identity source.
+//
+// Read returns a complete snapshot or an error: a read that could not see
+// everything (a failed page, a timeout, a rate limit that outlasted its
+// retries) must fail rather than return a smaller snapshot, because the
+// engine treats whatever is absent from a snapshot as removed.
+type Source interface {
+	Read(ctx context.Context) (Snapshot, error)
+}
+
+// Snapshot is the whole desired state of a source. Users, groups and projects
+// are identified by their external id, unique within the source; references
+// between them (memberships, permissions) use those ids.
+type Snapshot struct {
+	Users  []User
+	Groups []Group
+	// Memberships are the effective memberships: a connector resolves
+	// nesting and inheritance before it returns.
+	Memberships []Membership
+
+	// ManagesProjects says the source owns projects: Projects and
+	// Permissions are then the complete desired set, and managed projects
+	// missing from it are the engine's to retire. Sources that manage no
+	// projects (LDAP) leave it false, and the engine touches none.
+	ManagesProjects bool
+	Projects        []Project
+	Permissions     []ProjectPermission
+
+	// Warnings are things the connector skipped without making the
+	// snapshot incomplete (e.g. an entry without a login); they are shown
+	// in the run.
+	Warnings []string
+}
+
+// User is a user as the source sees it.
+type User struct {
+	ExternalID string
+	Login      string
+	Name       string
+	Email      string
+	// Active is false for accounts the source disables (e.g. Active
+	// Directory's userAccountControl bit 2): the engine deactivates them.
+	Active bool
+}
+
+// Group is a group as the source sees it. Name is the Gatehouse group name
+// (GitLab: the full path).
+type Group struct {
+	ExternalID string
+	Name       string
+}
+
+// Membership puts a user into a group, by external ids.
+type Membership struct {
+	UserExternalID  string
+	GroupExternalID string
+}
+
+// Project is a project owned by the source.
+type Project struct {
+	ExternalID   string
+	Key          string
+	Name         string
+	Visibility   identity.Visibility
+	ExternalPath string // e.g. GitLab's path with namespace
+}
+
+// ProjectPermission grants one project permission to one user, by external
+// ids.
+type ProjectPermission struct {
+	UserExternalID    string
+	ProjectExternalID string
+	Permission        identity.Permission
+}
