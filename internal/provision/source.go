@@ -89,3 +89,32 @@ type ProjectPermission struct {
 	ProjectExternalID string
 	Permission        identity.Permission
 }
+
+// Setting declares one setting of a connector. Settings are set by name
+// through api/provisioning/settings (and the configuration); the engine
+// stores them, encrypting those marked Secret, which are write-only.
+type Setting struct {
+	Name     string // e.g. "url", "ldap.bindPassword"
+	Desc     string
+	Default  string
+	Secret   bool
+	Required bool
+}
+
+// Connector makes a [Source] from its settings. The wiring registers one per
+// source name in an explicit map; there is no registration by init().
+type Connector interface {
+	// Settings declares the connector's settings, in display order.
+	Settings() []Setting
+	// Open checks the values (every declared setting is present, defaults
+	// filled in, secrets decrypted) and returns the source they describe.
+	// Invalid values are an identity.ErrInvalid naming the setting.
+	Open(ctx context.Context, values map[string]string) (Source, error)
+}
+
+// Checker is a connector that can verify its settings against the live
+// source before they are saved (GitLab: the token is valid and has
+// read_api; LDAP: each server answers). The error says what failed.
+type Checker interface {
+	Check(ctx context.Context, values map[string]string) error
+}
