@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
@@ -77,8 +78,9 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
+	scimAPI := scim.New(s.state, scim.Options{Logger: s.log})
 	s.http = &http.Server{
-		Handler: mux,
+		Handler: scimAPI.Wrap(mux),
 		// No ReadTimeout: it resets a deadline on every request, measurable
 		// on the decision path. Slow headers are bounded by
 		// ReadHeaderTimeout; the Web API bounds the time to read a body

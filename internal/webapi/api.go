@@ -89,6 +89,7 @@ func New(st *state.State, opts Options) *API {
 		a.projectRoutes(),
 		a.userTokenRoutes(),
 		a.orgTokenRoutes(),
+		a.scimTokenRoutes(),
 		a.authzRoutes(),
 		a.auditRoutes(),
 		a.settingsRoutes(),

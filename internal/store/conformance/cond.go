@@ -14,7 +14,9 @@ var condTests = []test{
 	{"untranslatable", testCondInvalid},
 }
 
-func cmp(op store.CondOp, f store.Field, v any) store.Cond { return store.Cond{Op: op, Field: f, Value: v} }
+func cmp(op store.CondOp, f store.Field, v any) store.Cond {
+	return store.Cond{Op: op, Field: f, Value: v}
+}
 
 func fold(c store.Cond) store.Cond { c.Fold = true; return c }
 
