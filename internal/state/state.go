@@ -53,6 +53,10 @@ type State struct {
 	// writeMu.
 	revision  int64
 	syncEvery time.Duration
+
+	// dir holds the directories (LDAP) that authenticate their own users
+	// and keep their groups fresh.
+	dir dirState
 }
 
 type tokenUse struct {

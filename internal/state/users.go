@@ -308,11 +308,17 @@ var errBadCredentials = identity.Errorf(identity.ErrUnauthenticated, "Authentica
 // should answer "try again" (429) rather than queue without bound.
 var ErrBusy = identity.Errorf(identity.ErrUnavailable, "Too many sign-ins at once. Please try again in a moment.")
 
-// CheckPassword authenticates a local user by login and password.
+// CheckPassword authenticates a user by login and password: a local user
+// by its password hash; a directory user (LDAP), or a login unknown here
+// while a directory is connected, by the directory, which creates the user
+// on its first sign-in and syncs its groups.
 func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Principal, identity.User, error) {
 	u, err := s.store.GetUserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return authz.Principal{}, identity.User{}, err
+	}
+	if (u.ID == 0 && s.hasDirectories()) || (u.ID != 0 && s.directory(u.Source) != nil) {
+		return s.signInDirectory(ctx, u, login, pw)
 	}
 	// Every path spends one hash, so that timing reveals neither which
 	// logins exist nor which have no password (managed users).
