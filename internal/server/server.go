@@ -73,6 +73,9 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if err := Bootstrap(ctx, s.state, s.cfg.AdminPassword, console); err != nil {
 		return fmt.Errorf("bootstrap administrator: %w", err)
 	}
+	if _, err := s.connectLDAP(); err != nil {
+		return err
+	}
 	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })

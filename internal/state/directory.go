@@ -202,8 +202,10 @@ func lastPrefix(last string) string {
 
 // syncDirectoryGroups makes the user's explicit memberships exactly the
 // groups the directory names (SonarQube's rule: the directory's membership
-// overrides local membership for its users), creating missing groups as
-// groups of src. Groups of another managed source are left alone. A user
+// overrides local membership for its users), mapping each name onto the
+// Gatehouse group of that name whatever its source and creating missing
+// ones as groups of src — the provisioning engine's rule for LDAP
+// (provision.Policy), so that a periodic sync and a re-read agree. A user
 // whose memberships already match costs no write.
 func (s *State) syncDirectoryGroups(ctx context.Context, src identity.Source, userID int64, names []string) error {
 	want := make([]string, 0, len(names))
@@ -259,10 +261,6 @@ func (s *State) syncDirectoryGroups(ctx context.Context, src identity.Source, us
 				created = append(created, g)
 			} else if err != nil {
 				return audit{}, nil, err
-			}
-			if g.Source.Managed() && g.Source != src {
-				s.log.Warn("directory group belongs to another source: skipped", "group", name, "source", src, "owner", g.Source)
-				continue
 			}
 			if _, err := tx.AddMember(ctx, userID, g.ID); err != nil {
 				return audit{}, nil, err

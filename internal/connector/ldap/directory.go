@@ -25,10 +25,22 @@ type Connector struct {
 }
 
 var (
-	_ provision.Connector = Connector{}
-	_ provision.Checker   = Connector{}
-	_ provision.Source    = (*Directory)(nil)
+	_ provision.Connector       = Connector{}
+	_ provision.Checker         = Connector{}
+	_ provision.PolicyConnector = Connector{}
+	_ provision.Source          = (*Directory)(nil)
+	_ provision.Scheduled       = (*Directory)(nil)
 )
+
+// Policy is SonarQube's LDAP rule: a directory group is the Gatehouse group
+// of that name, created when missing, and the directory's membership
+// overrides local membership for its users.
+func (Connector) Policy() provision.Policy {
+	return provision.Policy{UseExistingGroups: true, OwnAllMemberships: true}
+}
+
+// Interval is ldap.syncInterval.
+func (d *Directory) Interval() time.Duration { return d.cfg.SyncInterval }
 
 // Settings declares the connector's properties.
 func (Connector) Settings() []provision.Setting { return slices.Clone(settings) }
