@@ -64,7 +64,7 @@ func TestBadInput(t *testing.T) {
 		{"PATCH member sub-attribute", "PATCH", "/Groups/" + gid, patch(op("replace", `members[value eq "x"].display`, "y")), 400, "mutability"},
 		{"PATCH remove displayName", "PATCH", "/Groups/" + gid, patch(op("remove", "displayName", nil)), 400, "mutability"},
 		{"PATCH unknown group attribute", "PATCH", "/Groups/" + gid, patch(op("replace", "colour", "red")), 400, "invalidPath"},
-		{"PATCH deeply nested path", "PATCH", "/Users/" + uid, patch(op("remove", "emails[" + deep + "]", nil)), 400, "invalidPath"},
+		{"PATCH deeply nested path", "PATCH", "/Users/" + uid, patch(op("remove", "emails["+deep+"]", nil)), 400, "invalidPath"},
 		{"oversized body", "POST", "/Users", `{"userName":"` + strings.Repeat("a", 5<<20) + `"}`, 413, "tooMany"},
 	}
 	for _, tc := range cases {
