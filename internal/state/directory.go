@@ -119,7 +119,10 @@ func (s *State) Freshen(ctx context.Context, p authz.Principal) {
 	if dir == nil || !dir.opts.GroupsManaged {
 		return
 	}
-	now := s.now().UnixNano()
+	now := p.At()
+	if now == 0 {
+		now = s.now().UnixNano()
+	}
 	bound := int64(dir.opts.Staleness)
 	if now-f.ReadAt() < bound {
 		return
