@@ -14,7 +14,7 @@ func (a *API) ldapRoutes() []Route {
 	return []Route{
 		{Method: "GET", Path: "api/ldap/test", Access: admin, Handle: a.ldapTest,
 			Summary: "Look a login up in the configured LDAP directory: {servers:[{server, reachable, error?, latencyMs}], found, login, dn, name, email, active, groups, groupsSynced, error?}. Without a login, only the servers' reachability. 400 when LDAP is not configured.",
-			Params: []Param{{Name: "login", MaxLen: 255, Desc: "The login to look up, as the user would type it at sign-in."}}},
+			Params:  []Param{{Name: "login", MaxLen: 255, Desc: "The login to look up, as the user would type it at sign-in."}}},
 	}
 }
 
