@@ -94,6 +94,7 @@ func New(st *state.State, opts Options) *API {
 		a.scimTokenRoutes(),
 		a.authzRoutes(),
 		a.auditRoutes(),
+		a.bulkRoutes(),
 		a.settingsRoutes(),
 		a.ldapRoutes(),
 	} {
