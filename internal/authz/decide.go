@@ -16,6 +16,9 @@ type Principal struct {
 	// fresh is the user's freshness record (managed users only), handed
 	// out with the principal so that checking it costs no lookup.
 	fresh *Freshness
+	// at is the clock reading of the resolution (unix nanoseconds), so that
+	// the freshness check needs no second one.
+	at int64
 }
 
 // Reason says why a decision went the way it did.
@@ -86,7 +89,7 @@ func (ix *Index) Resolve(secret string) (p Principal, touch bool, err error) {
 	if last := t.lastTouch.Load(); sec-last >= 60 {
 		touch = t.lastTouch.CompareAndSwap(last, sec)
 	}
-	return Principal{UserID: t.userID, TokenID: t.id, TokenType: t.typ, fresh: fresh}, touch, nil
+	return Principal{UserID: t.userID, TokenID: t.id, TokenType: t.typ, fresh: fresh, at: now.UnixNano()}, touch, nil
 }
 
 // UserPrincipal returns the principal of an active user who authenticated

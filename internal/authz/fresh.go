@@ -59,6 +59,10 @@ func (u *userEntry) groupsHeld() bool { return u.fresh != nil && u.fresh.held.Lo
 // local users and principals without a user.
 func (p Principal) Freshness() *Freshness { return p.fresh }
 
+// At returns when the principal's token was resolved (unix nanoseconds),
+// or 0 for principals made without a clock reading.
+func (p Principal) At() int64 { return p.at }
+
 // GroupNames returns the names of a user's explicit groups (sonar-users
 // excluded), for comparing with what a source says.
 func (ix *Index) GroupNames(userID int64) []string {

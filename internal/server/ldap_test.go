@@ -99,6 +99,13 @@ func TestLDAPSeed(t *testing.T) {
 	if st, body := call(t, "GET", base+"api/users/search?q=svc-ci", nil, admin); st != 200 || !strings.Contains(body, `"externalProvider":"ldap"`) && !strings.Contains(body, `"managed":true`) {
 		t.Logf("users/search = %d %s", st, body)
 	}
+	// The test call shows what svc-ci would get and the server's state.
+	if st, body := call(t, "GET", base+"api/ldap/test?login=svc-ci", nil, admin); st != 200 || !strings.Contains(body, `"dn":"uid=svc-ci,ou=people,dc=example,dc=org"`) || !strings.Contains(body, `"groups":["gatehouse-admins"]`) || !strings.Contains(body, `"reachable":true`) {
+		t.Errorf("api/ldap/test = %d %s", st, body)
+	}
+	if st, _ := call(t, "GET", base+"api/ldap/test?login=svc-ci", nil, basic("svc-ci", "svc-ci-pw")); st != 403 {
+		t.Errorf("api/ldap/test by a non-admin = %d, want 403", st)
+	}
 	// The administrator gives the LDAP group global admin.
 	if st, body := call(t, "POST", base+"api/permissions/add_group", url.Values{"groupName": {"gatehouse-admins"}, "permission": {"admin"}}, admin); st != 204 && st != 200 {
 		t.Fatalf("add_group: %d %s", st, body)

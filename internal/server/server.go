@@ -73,10 +73,15 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if err := Bootstrap(ctx, s.state, s.cfg.AdminPassword, console); err != nil {
 		return fmt.Errorf("bootstrap administrator: %w", err)
 	}
-	if _, err := s.connectLDAP(); err != nil {
+	dir, err := s.connectLDAP()
+	if err != nil {
 		return err
 	}
-	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies})
+	var ldapTest webapi.DirectoryTester
+	if dir != nil {
+		ldapTest = func(ctx context.Context, login string) any { return dir.Test(ctx, login) }
+	}
+	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, LDAPTest: ldapTest})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)

@@ -119,7 +119,10 @@ func (s *State) Freshen(ctx context.Context, p authz.Principal) {
 	if dir == nil || !dir.opts.GroupsManaged {
 		return
 	}
-	now := s.now().UnixNano()
+	now := p.At()
+	if now == 0 {
+		now = s.now().UnixNano()
+	}
 	bound := int64(dir.opts.Staleness)
 	if now-f.ReadAt() < bound {
 		return
@@ -343,10 +346,15 @@ func (s *State) signInDirectory(ctx context.Context, known identity.User, login,
 		return s.acceptDirectoryUser(ctx, dir, acc)
 	}
 	if unavailable != nil {
-		return authz.Principal{}, identity.User{}, unavailable
+		// The cause names servers: the log gets it, the anonymous caller
+		// a generic reason.
+		s.log.WarnContext(ctx, "directory sign-in unavailable", "login", login, "err", unavailable)
+		return authz.Principal{}, identity.User{}, errDirectoryDown
 	}
 	return authz.Principal{}, identity.User{}, errBadCredentials
 }
+
+var errDirectoryDown = identity.Errorf(identity.ErrUnavailable, "Sign-in is unavailable: the LDAP directory cannot be reached. Please try again later.")
 
 func (s *State) acceptDirectoryUser(ctx context.Context, dir *directory, acc identity.ExternalAccount) (authz.Principal, identity.User, error) {
 	start := s.now()

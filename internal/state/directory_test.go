@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 )
 
 // fakeDirectory is an in-memory directory: accounts by login, a password
@@ -339,4 +341,51 @@ func TestFreshCheckAllocatesNothing(t *testing.T) {
 	if allocs != base {
 		t.Errorf("a fresh directory user's authenticate+decide allocates %.1f times, a local user's %.1f", allocs, base)
 	}
+}
+
+// BenchmarkFreshenFresh is the freshness check alone for a directory user
+// whose groups are fresh: what the decision path pays for LDAP on top of a
+// local user's request.
+func BenchmarkFreshenFresh(b *testing.B) {
+	ctx := context.Background()
+	s, d := benchDirectoryState(b)
+	d.put("svc", "svc-pw", "ops")
+	_, u, err := s.CheckPassword(ctx, "svc", "svc-pw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := s.GenerateUserToken(ctx, NewUserToken{UserID: u.ID, Name: "t", Type: identity.TokenUser})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _, err := s.Index().Resolve(tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Freshen(ctx, p)
+	}
+	if d.lookups.Load() != 0 {
+		b.Fatal("a fresh user was looked up")
+	}
+}
+
+func benchDirectoryState(b *testing.B) (*State, *fakeDirectory) {
+	ctx := WithActor(context.Background(), Actor{Name: "system"})
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "g.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(ctx, db, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := newFakeDirectory()
+	s.SetDirectory(identity.SourceLDAP, d, DirectoryOptions{Staleness: time.Hour, GroupsManaged: true})
+	return s, d
 }

@@ -88,9 +88,6 @@ var settings = []provision.Setting{
 	{Name: PropTimeout, Desc: "Bound of each connection and LDAP operation (Go duration).", Default: DefaultTimeout.String()},
 }
 
-// serverProps are the properties that may be set per server.
-var serverProps = []string{"url", "bindDn", "bindPassword", "authentication", "user.baseDn", "user.request", "user.realNameAttribute", "user.emailAttribute", "group.baseDn", "group.request", "group.idAttribute", "startTls", "caFile"}
-
 // Config is the parsed configuration.
 type Config struct {
 	Servers []ServerConfig

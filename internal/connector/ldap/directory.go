@@ -98,7 +98,7 @@ func New(cfg Config, log *slog.Logger) *Directory {
 // Config returns the directory's configuration.
 func (d *Directory) Config() Config { return d.cfg }
 
-// errUnreachable wraps a failure to reach or use a server.
+// unavailable wraps a failure to reach or use a server.
 func unavailable(sc *ServerConfig, err error) error {
 	return identity.Errorf(identity.ErrUnavailable, "LDAP server %s cannot be reached: %s", sc.name(), cause(err))
 }

@@ -230,6 +230,18 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// A server whose limits cap paged searches in total (OpenLDAP's default:
+// 500 entries) makes the read fail, never return the first 500.
+func TestReadCutBySizeLimitFails(t *testing.T) {
+	s := startDirectory(t, ldaptest.Options{SizeLimit: 3, PagedTotalLimited: true})
+	d := open(t, values(s))
+	d.pageSize = 2
+	snap, err := d.Read(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "size limit") || len(snap.Users) != 0 {
+		t.Fatalf("Read = %d users, %v; want a size-limit error and no snapshot", len(snap.Users), err)
+	}
+}
+
 func TestReadDirectoryStoppedMidRun(t *testing.T) {
 	s := startDirectory(t, ldaptest.Options{})
 	d := open(t, values(s))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/provision"
 )
 
@@ -127,6 +128,9 @@ func (d *Directory) paged(ctx context.Context, c *ldap.Conn, sc *ServerConfig, b
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+				return identity.Errorf(identity.ErrUnavailable, "LDAP server %s cut the search under %s at its size limit: let the bind account read all entries with paging (OpenLDAP: olcLimits with size.prtotal=unlimited)", sc.name(), base)
 			}
 			return unavailable(sc, err)
 		}

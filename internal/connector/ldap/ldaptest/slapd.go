@@ -50,6 +50,9 @@ type Options struct {
 	// the root DN (0: slapd's default of 500). Paged searches are not
 	// capped in total, as on a real server configured for paging.
 	SizeLimit int
+	// PagedTotalLimited applies SizeLimit to paged searches in total too,
+	// as OpenLDAP does by default.
+	PagedTotalLimited bool
 	// LDIF files loaded after start, in order (paths relative to the
 	// caller's directory, typically testdata/…).
 	LDIF []string
@@ -326,7 +329,11 @@ olcDatabase: {1}mdb
 	fmt.Fprintf(&b, "olcSuffix: %s\nolcRootDN: %s\nolcRootPW: %s\nolcDbDirectory: %s/db\n", BaseDN, AdminDN, AdminPassword, dir)
 	b.WriteString("olcDbMaxSize: 1073741824\nolcDbNoSync: TRUE\nolcDbIndex: objectClass,uid,member,uniqueMember,memberUid,sAMAccountName eq\n")
 	if opts.SizeLimit > 0 {
-		fmt.Fprintf(&b, "olcLimits: {0}users size.soft=%d size.hard=%d size.prtotal=unlimited\n", opts.SizeLimit, opts.SizeLimit)
+		total := "unlimited"
+		if opts.PagedTotalLimited {
+			total = "hard"
+		}
+		fmt.Fprintf(&b, "olcLimits: {0}users size.soft=%d size.hard=%d size.prtotal=%s\n", opts.SizeLimit, opts.SizeLimit, total)
 	}
 	b.WriteString(`olcAccess: {0}to attrs=userPassword by self =xw by anonymous auth by * none
 olcAccess: {1}to * by users read by * none
