@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -37,10 +38,22 @@ func main() {
 func run() error {
 	conc := flag.Int("c", 4, "concurrent clients")
 	small := flag.Bool("small", false, "a small data set instead of dataset.Standard")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the load to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	size := dataset.Standard
 	if *small {
-		size = dataset.Size{Users: 200, Groups: 20, Projects: 100, Memberships: 2000, Grants: 4000}
+		size = dataset.Size{Users: 2000, Groups: 200, Projects: 1000, Memberships: 20000, Grants: 40000}
 	}
 	set, err := dataset.Generate(size, 1)
 	if err != nil {
