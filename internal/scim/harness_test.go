@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
@@ -23,14 +24,15 @@ const adminPassword = "admin-password-42"
 
 // env is a running Gatehouse (store, state, Web API and SCIM) over HTTP.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    *state.State
+	db    store.Store
 	srv   *httptest.Server
 	token string // a SCIM token with every scope
 	ua    string // User-Agent sent
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -58,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	api.Register(mux)
 	srv := httptest.NewServer(scim.New(st, scim.Options{}).Wrap(mux))
 	t.Cleanup(srv.Close)
-	e := &env{t: t, st: st, srv: srv}
+	e := &env{t: t, st: st, db: db, srv: srv}
 	e.token = e.generateToken("idp", "")
 	return e
 }
@@ -165,7 +167,7 @@ type resp struct {
 	header http.Header
 }
 
-func (r resp) must(t *testing.T, status int) resp {
+func (r resp) must(t testing.TB, status int) resp {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
@@ -173,7 +175,7 @@ func (r resp) must(t *testing.T, status int) resp {
 	return r
 }
 
-func (r resp) decode(t *testing.T, v any) {
+func (r resp) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %q: %v", r.body, err)
@@ -181,7 +183,7 @@ func (r resp) decode(t *testing.T, v any) {
 }
 
 // doc decodes a JSON object answer.
-func (r resp) doc(t *testing.T) map[string]any {
+func (r resp) doc(t testing.TB) map[string]any {
 	t.Helper()
 	var d map[string]any
 	r.decode(t, &d)
@@ -197,7 +199,7 @@ type list struct {
 	Resources    []map[string]any `json:"Resources"`
 }
 
-func (r resp) list(t *testing.T) list {
+func (r resp) list(t testing.TB) list {
 	t.Helper()
 	if !bytes.Contains(r.body, []byte(`"Resources":[`)) {
 		t.Fatalf("Resources must be an array: %s", r.body)
@@ -208,7 +210,7 @@ func (r resp) list(t *testing.T) list {
 }
 
 // scimErr checks a SCIM error answer's status and scimType ("" for none).
-func (r resp) scimErr(t *testing.T, status int, scimType string) map[string]any {
+func (r resp) scimErr(t testing.TB, status int, scimType string) map[string]any {
 	t.Helper()
 	r.must(t, status)
 	d := r.doc(t)

@@ -481,11 +481,12 @@ func (s *Server) create(c *call, rt *resourceType) (int, error) {
 		if err := s.uniqueLogin(c, u.Login, 0); err != nil {
 			return 0, err
 		}
+		wantActive := u.Active
 		u, err = s.b.SCIMCreateUser(c.ctx, u)
 		if err != nil {
 			return 0, err
 		}
-		if !u.Active {
+		if !wantActive {
 			// Created inactive (active:false in the POST).
 			u, err = s.b.SCIMUpdateUser(c.ctx, u.ID, func(old identity.User) (identity.User, error) { old.Active = false; return old, nil })
 			if err != nil {

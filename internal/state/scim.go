@@ -214,9 +214,21 @@ func (s *State) SCIMUpdateGroup(ctx context.Context, id int64, edit func(old ide
 			plus, minus := diff(ids, dedupe(*e.Replace))
 			add, remove = append(plus, add...), append(minus, remove...)
 		}
+		// Only a group that grants global admin can lock everyone out; the
+		// check walks the index, so it is skipped for the others (a member
+		// change must cost O(change), not O(users)).
+		grantsAdmin := false
+		if len(remove) > 0 {
+			sub, global := identity.GroupSubject(id), int64(0)
+			gs, err := tx.ListGrants(ctx, store.GrantFilter{Subject: &sub, ProjectID: &global, Permission: identity.PermAdmin})
+			if err != nil {
+				return audit{}, nil, err
+			}
+			grantsAdmin = len(gs) > 0
+		}
 		var removed []int64
 		for _, u := range remove {
-			if s.removesLastAdmin(authz.Without{Membership: identity.Membership{UserID: u, GroupID: id}}) {
+			if grantsAdmin && s.removesLastAdmin(authz.Without{Membership: identity.Membership{UserID: u, GroupID: id}}) {
 				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be removed")
 			}
 			ok, err := tx.RemoveMember(ctx, u, id)
