@@ -22,11 +22,13 @@ import (
 func (a *API) bulkRoutes() []Route {
 	params := []Param{
 		{Name: "atomic", Values: boolValues, Default: "false", Desc: "true: all items or none (400 when any item fails); false: each item on its own"},
-		{Name: "existing", Values: []string{"fail", "skip"}, Default: "fail", Desc: "create_users: an already active login fails its item, or is skipped as unchanged (re-runnable imports)"},
 	}
+	userParams := append([]Param{
+		{Name: "existing", Values: []string{"fail", "skip"}, Default: "fail", Desc: "An already active login fails its item, or is skipped as unchanged (re-runnable imports)"},
+	}, params...)
 	summary := fmt.Sprintf(" The body is JSON {\"items\":[…]}, at most %d items; the answer lists each item's status (changed, unchanged, failed, notWritten) and SonarQube-style errors: {\"summary\":{…},\"results\":[{\"index\",\"status\",\"errors\"?}]}.", state.MaxBulkItems)
 	return []Route{
-		{Method: http.MethodPost, Path: "api/bulk/create_users", Access: admin, Params: params, Handle: a.bulkCreateUsers,
+		{Method: http.MethodPost, Path: "api/bulk/create_users", Access: admin, Params: userParams, Handle: a.bulkCreateUsers,
 			Summary: "Create many local users: items {login, name, email?, scmAccounts?, password?}; without a password a user cannot sign in with one until an administrator sets it (api/users/change_password)." + summary},
 		{Method: http.MethodPost, Path: "api/bulk/add_group_members", Access: admin, Params: params, Handle: a.bulkAddMembers,
 			Summary: "Add many users to groups: items {group, login}, as api/user_groups/add_user." + summary},
