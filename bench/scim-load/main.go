@@ -146,8 +146,8 @@ func run(nUsers, nGroups, nMembers, batch, conns int, pg string) error {
 	}
 	if err := phase("POST /Groups", nGroups, func(i int) error {
 		d, err := send("POST", "/Groups", map[string]any{
-			"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"},
-			"externalId":  fmt.Sprintf("gext-%05d", i), "displayName": fmt.Sprintf("grp_%05d@corp.test", i),
+			"schemas":    []string{"urn:ietf:params:scim:schemas:core:2.0:Group", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"},
+			"externalId": fmt.Sprintf("gext-%05d", i), "displayName": fmt.Sprintf("grp_%05d@corp.test", i),
 		})
 		if err == nil {
 			groupIDs[i] = d["id"].(string)
