@@ -3,6 +3,7 @@
 //	gatehouse serve                  run the server (SQLite under ./data by default)
 //	gatehouse migrate                apply pending database migrations
 //	gatehouse admin reset-password   set a new password for the first administrator
+//	gatehouse token scim             generate a SCIM provisioning token
 //	gatehouse version                print the version
 package main
 
@@ -15,7 +16,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
@@ -40,6 +43,7 @@ Commands:
   migrate                 apply pending database migrations
   admin reset-password    set a new password for an administrator (default login: admin),
                           creating it when missing; prints the password
+  token scim              generate a SCIM provisioning token (gts_…) for an identity provider
   version                 print the version
 
 Run 'gatehouse <command> -h' for the flags of a command.
@@ -57,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "admin":
 		return admin(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return nil
@@ -170,5 +176,46 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	fmt.Fprintf(stdout, "Administrator %q can sign in with password: %s\n(A running server sees a new administrator membership after its next restart; the new password works at once.)\n", login, pw)
+	return nil
+}
+
+func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "scim" {
+		fmt.Fprint(stderr, "Usage: gatehouse token scim [--name NAME] [--scopes users:read,users:write,groups:read,groups:write]\n")
+		return flag.ErrHelp
+	}
+	var name, scopes string
+	cfg, err := parseConfig("token scim", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&name, "name", "scim", "token name, unique among SCIM tokens")
+		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (all when empty: full provisioning of users and groups)")
+	})
+	if err != nil {
+		return err
+	}
+	log := cfg.NewLogger(os.Stderr)
+	st, err := server.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	s, err := state.New(ctx, st, state.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	var list []string
+	for _, sc := range strings.Split(scopes, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" {
+			list = append(list, sc)
+		}
+	}
+	ctx = state.WithActor(ctx, state.Actor{Name: "system"})
+	secret, t, err := s.GenerateSCIMToken(ctx, name, list, time.Time{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "SCIM token %q (id %d, scopes %s), shown only this once:\n%s\n(A running server on the same store accepts it within a second.)\n", t.Name, t.ID, strings.Join(t.SCIMScopes, ","), secret)
 	return nil
 }

@@ -13,6 +13,12 @@ type Principal struct {
 	UserID    int64 // 0 for organization and SCIM tokens
 	TokenID   int64 // 0 when the caller did not use a token
 	TokenType identity.TokenType
+	// fresh is the user's freshness record (managed users only), handed
+	// out with the principal so that checking it costs no lookup.
+	fresh *Freshness
+	// at is the clock reading of the resolution (unix nanoseconds), so that
+	// the freshness check needs no second one.
+	at int64
 }
 
 // Reason says why a decision went the way it did.
@@ -37,6 +43,9 @@ const (
 	ReasonOutOfScope        // the project is outside the organization token's scope
 	ReasonUnknownProject    // no such project
 	ReasonInvalidPermission // not a permission at that level
+	// ReasonGroupsUnverified: no grant outside the user's groups, and the
+	// groups are held because their source could not re-read them.
+	ReasonGroupsUnverified
 )
 
 // Decision is the answer of [Index.Decide]; it does not allocate.
@@ -68,17 +77,19 @@ func (ix *Index) Resolve(secret string) (p Principal, touch bool, err error) {
 	if t.expiresAt != 0 && now.UnixNano() >= t.expiresAt {
 		return Principal{}, false, identity.Errorf(identity.ErrUnauthenticated, "The token expired on %s", time.Unix(0, t.expiresAt).UTC().Format("2006-01-02"))
 	}
+	var fresh *Freshness
 	if t.userID != 0 {
 		u := ix.users[t.userID]
 		if u == nil || !u.active {
 			return Principal{}, false, identity.Errorf(identity.ErrUnauthenticated, "Invalid token")
 		}
+		fresh = u.fresh
 	}
 	sec := now.Unix()
 	if last := t.lastTouch.Load(); sec-last >= 60 {
 		touch = t.lastTouch.CompareAndSwap(last, sec)
 	}
-	return Principal{UserID: t.userID, TokenID: t.id, TokenType: t.typ}, touch, nil
+	return Principal{UserID: t.userID, TokenID: t.id, TokenType: t.typ, fresh: fresh, at: now.UnixNano()}, touch, nil
 }
 
 // UserPrincipal returns the principal of an active user who authenticated
@@ -86,10 +97,11 @@ func (ix *Index) Resolve(secret string) (p Principal, touch bool, err error) {
 func (ix *Index) UserPrincipal(userID int64) (Principal, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	if u := ix.users[userID]; u == nil || !u.active {
+	u := ix.users[userID]
+	if u == nil || !u.active {
 		return Principal{}, identity.Errorf(identity.ErrUnauthenticated, "Authentication is required")
 	}
-	return Principal{UserID: userID}, nil
+	return Principal{UserID: userID, fresh: u.fresh}, nil
 }
 
 // TokenPrincipal returns the principal of a token given by id, so that an
@@ -101,7 +113,11 @@ func (ix *Index) TokenPrincipal(tokenID int64) (Principal, error) {
 	if t == nil {
 		return Principal{}, identity.Errorf(identity.ErrNotFound, "Token '%d' not found or revoked", tokenID)
 	}
-	return Principal{UserID: t.userID, TokenID: t.id, TokenType: t.typ}, nil
+	p := Principal{UserID: t.userID, TokenID: t.id, TokenType: t.typ}
+	if u := ix.users[t.userID]; u != nil {
+		p.fresh = u.fresh
+	}
+	return p, nil
 }
 
 // Decide answers whether p may use perm on the project with key projectKey,
@@ -183,9 +199,12 @@ func (ix *Index) userDecide(u *userEntry, b permSet, proj *projectEntry) Decisio
 	if su := ix.sonarUsers; su != nil && su.grants.projects[id]&b != 0 {
 		return Decision{Allowed: true, Reason: ReasonGroupGrant, GroupID: su.id}
 	}
-	for _, g := range u.groups {
-		if g.grants.projects[id]&b != 0 {
-			return Decision{Allowed: true, Reason: ReasonGroupGrant, GroupID: g.id}
+	held := u.groupsHeld()
+	if !held {
+		for _, g := range u.groups {
+			if g.grants.projects[id]&b != 0 {
+				return Decision{Allowed: true, Reason: ReasonGroupGrant, GroupID: g.id}
+			}
 		}
 	}
 	// Anyone's project grants only count while the project is public.
@@ -198,7 +217,7 @@ func (ix *Index) userDecide(u *userEntry, b permSet, proj *projectEntry) Decisio
 			return d
 		}
 	}
-	return Decision{Reason: ReasonNoGrant}
+	return noGrant(held)
 }
 
 func (ix *Index) globalDecide(u *userEntry, b permSet) Decision {
@@ -208,13 +227,23 @@ func (ix *Index) globalDecide(u *userEntry, b permSet) Decision {
 	if su := ix.sonarUsers; su != nil && su.grants.global&b != 0 {
 		return Decision{Allowed: true, Reason: ReasonGroupGrant, GroupID: su.id}
 	}
-	for _, g := range u.groups {
-		if g.grants.global&b != 0 {
-			return Decision{Allowed: true, Reason: ReasonGroupGrant, GroupID: g.id}
+	held := u.groupsHeld()
+	if !held {
+		for _, g := range u.groups {
+			if g.grants.global&b != 0 {
+				return Decision{Allowed: true, Reason: ReasonGroupGrant, GroupID: g.id}
+			}
 		}
 	}
 	if ix.anyone.global&b != 0 {
 		return Decision{Allowed: true, Reason: ReasonAnyoneGrant}
+	}
+	return noGrant(held)
+}
+
+func noGrant(held bool) Decision {
+	if held {
+		return Decision{Reason: ReasonGroupsUnverified}
 	}
 	return Decision{Reason: ReasonNoGrant}
 }

@@ -54,6 +54,9 @@ func (ix *Index) Explain(p Principal, perm identity.Permission, projectKey strin
 			status = "deactivated"
 		}
 		e.Chain = append(e.Chain, Link{Kind: "user", Name: u.login, Detail: status})
+		if l, ok := u.fresh.link(); ok {
+			e.Chain = append(e.Chain, l)
+		}
 	}
 
 	switch d.Reason {
@@ -82,6 +85,8 @@ func (ix *Index) Explain(p Principal, perm identity.Permission, projectKey strin
 			Link{Kind: "grant", Name: string(perm), Detail: "in the token's permissions"})
 	case ReasonNoGrant:
 		e.Missing = fmt.Sprintf("no grant of '%s' %s to user %s, to any of its groups (%s), or to Anyone", perm, where, u.login, ix.groupNames(u))
+	case ReasonGroupsUnverified:
+		e.Missing = fmt.Sprintf("no grant of '%s' %s to user %s or to Anyone, and its groups do not count: %s", perm, where, u.login, u.fresh.Held())
 	case ReasonUnknownPrincipal:
 		e.Missing = "the token or user no longer exists"
 	case ReasonInactiveUser:

@@ -19,6 +19,9 @@ type userEntry struct {
 	// groups are the explicit groups; sonar-users is implicit and not listed.
 	groups []*groupEntry
 	grants grants
+	// fresh is set for users of managed sources: when their groups were
+	// last read, and whether they are held (see [Freshness]).
+	fresh *Freshness
 }
 
 type groupEntry struct {
@@ -98,7 +101,15 @@ func (ix *Index) reset() {
 func (ix *Index) Load(s store.Snapshot) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	old := ix.users
 	ix.reset()
+	for _, u := range s.Users {
+		// Freshness outlives the rebuild: a reload is no read of the
+		// user's source.
+		if o := old[u.ID]; o != nil && o.fresh != nil && o.fresh.source == u.Source {
+			ix.users[u.ID] = &userEntry{id: u.ID, fresh: o.fresh}
+		}
+	}
 	for _, g := range s.Groups {
 		ix.putGroup(g)
 	}
@@ -139,6 +150,12 @@ func (ix *Index) putUser(u identity.User) {
 	}
 	e.login = u.Login
 	e.active = u.Active
+	switch {
+	case !u.Source.Managed():
+		e.fresh = nil
+	case e.fresh == nil || e.fresh.source != u.Source:
+		e.fresh = &Freshness{source: u.Source}
+	}
 	ix.logins[u.Login] = e
 }
 

@@ -11,6 +11,8 @@ package provision
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
@@ -117,4 +119,37 @@ type Connector interface {
 // read_api; LDAP: each server answers). The error says what failed.
 type Checker interface {
 	Check(ctx context.Context, values map[string]string) error
+}
+
+// ErrDisabled is what [Connector.Open] returns when the settings switch the
+// source's periodic sync off (GitLab back to JIT-only): the engine then
+// schedules no run and the status says so. Sign-in syncs
+// ([Engine.SyncUser]) still work.
+var ErrDisabled = errors.New("the source's synchronization is disabled by its settings")
+
+// Scheduled is a [Source] whose settings carry its own sync interval (LDAP:
+// ldap.syncInterval). Other sources run every sync.interval (default 1 h).
+type Scheduled interface {
+	Interval() time.Duration
+}
+
+// Policy says how a source's groups and memberships meet Gatehouse's.
+type Policy struct {
+	// UseExistingGroups maps a source group onto an existing Gatehouse group
+	// of the same name whatever its source (LDAP: "the group of that name,
+	// created when missing"). The engine manages memberships of the
+	// source's users in it but never renames or deletes it. Without it, a
+	// name taken by a group of another source is skipped with a warning.
+	UseExistingGroups bool
+	// OwnAllMemberships makes every membership of the source's users the
+	// source's: memberships in groups the source does not list are removed
+	// (LDAP overrides local membership). Without it only memberships in the
+	// source's groups are managed, except on the first run, which resets
+	// manual memberships of provisioned accounts (SonarQube's rule).
+	OwnAllMemberships bool
+}
+
+// PolicyConnector is a [Connector] with a [Policy] other than the zero one.
+type PolicyConnector interface {
+	Policy() Policy
 }

@@ -39,6 +39,13 @@ type Config struct {
 	// SecureCookies marks session cookies Secure on plain HTTP too, for a
 	// server behind a TLS-terminating proxy (GATEHOUSE_SECURE_COOKIES).
 	SecureCookies bool
+	// LDAPFile is a properties file with the LDAP settings under their
+	// SonarQube names (ldap.url=…; GATEHOUSE_LDAP_CONFIG, --ldap-config).
+	LDAPFile string
+	// LDAP holds LDAP settings from the environment, GATEHOUSE_LDAP_URL for
+	// ldap.url and so on; they override the file. It may hold the bind
+	// password: never logged.
+	LDAP map[string]string `secret:"true"`
 }
 
 // DefaultConfig returns the defaults of SPEC §7: port 9000, SQLite under
@@ -70,6 +77,8 @@ func (c *Config) Flags(fs *flag.FlagSet, getenv func(string) string) error {
 	str(&c.LogLevel, "log-level", "GATEHOUSE_LOG_LEVEL", d.LogLevel, "log level: debug, info, warn, error")
 	str(&c.LogFormat, "log-format", "GATEHOUSE_LOG_FORMAT", d.LogFormat, "log format: text or json")
 	c.AdminPassword = getenv("GATEHOUSE_ADMIN_PASSWORD")
+	str(&c.LDAPFile, "ldap-config", "GATEHOUSE_LDAP_CONFIG", "", "properties file of LDAP settings (ldap.url=…, SonarQube's names)")
+	c.LDAP = readLDAPEnv(getenv)
 
 	boolean := func(p *bool, name, env string, def bool, usage string) error {
 		if v := getenv(env); v != "" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
@@ -72,13 +73,22 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if err := Bootstrap(ctx, s.state, s.cfg.AdminPassword, console); err != nil {
 		return fmt.Errorf("bootstrap administrator: %w", err)
 	}
-	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies})
+	dir, err := s.connectLDAP()
+	if err != nil {
+		return err
+	}
+	var ldapTest webapi.DirectoryTester
+	if dir != nil {
+		ldapTest = func(ctx context.Context, login string) any { return dir.Test(ctx, login) }
+	}
+	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, LDAPTest: ldapTest})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
+	scimAPI := scim.New(s.state, scim.Options{Logger: s.log})
 	s.http = &http.Server{
-		Handler: mux,
+		Handler: scimAPI.Wrap(mux),
 		// No ReadTimeout: it resets a deadline on every request, measurable
 		// on the decision path. Slow headers are bounded by
 		// ReadHeaderTimeout; the Web API bounds the time to read a body

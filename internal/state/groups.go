@@ -131,38 +131,46 @@ func (s *State) RemoveMember(ctx context.Context, groupName, login string) error
 
 func (s *State) editMember(ctx context.Context, groupName, login string, add bool) error {
 	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
-		g, err := getGroup(ctx, tx, groupName)
-		if err != nil {
-			return audit{}, nil, err
-		}
-		u, err := getUser(ctx, tx, login)
-		if err != nil {
-			return audit{}, nil, err
-		}
-		if g.Name == identity.GroupUsers {
-			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Default group '%s' cannot be used to perform this action", g.Name)
-		}
-		if err := mayEdit(ctx, g.Source, "Operation not allowed when the instance is externally managed."); err != nil {
-			return audit{}, nil, err
-		}
-		target := "group:" + g.Name
-		after := map[string]string{"login": u.Login, "group": g.Name}
-		if add {
-			added, err := tx.AddMember(ctx, u.ID, g.ID)
-			if err != nil || !added {
-				return audit{}, nil, err
-			}
-			return audit{Action: "group.add_user", Target: target, After: after}, func() { s.index.AddMember(u.ID, g.ID) }, nil
-		}
-		if s.removesLastAdmin(authz.Without{Membership: identity.Membership{UserID: u.ID, GroupID: g.ID}}) {
-			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be removed")
-		}
-		removed, err := tx.RemoveMember(ctx, u.ID, g.ID)
-		if err != nil || !removed {
-			return audit{}, nil, err
-		}
-		return audit{Action: "group.remove_user", Target: target, Before: after}, func() { s.index.RemoveMember(u.ID, g.ID) }, nil
+		return s.memberTx(ctx, tx, groupName, login, add)
 	})
+}
+
+// memberTx is one membership change inside a write: the rules of
+// [State.AddMember] and [State.RemoveMember], shared with the bulk path. Its
+// domain errors come before any write, so a refused change writes nothing.
+// An empty audit means there was nothing to change.
+func (s *State) memberTx(ctx context.Context, tx store.Tx, groupName, login string, add bool) (audit, func(), error) {
+	g, err := getGroup(ctx, tx, groupName)
+	if err != nil {
+		return audit{}, nil, err
+	}
+	u, err := getUser(ctx, tx, login)
+	if err != nil {
+		return audit{}, nil, err
+	}
+	if g.Name == identity.GroupUsers {
+		return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Default group '%s' cannot be used to perform this action", g.Name)
+	}
+	if err := mayEdit(ctx, g.Source, "Operation not allowed when the instance is externally managed."); err != nil {
+		return audit{}, nil, err
+	}
+	target := "group:" + g.Name
+	after := map[string]string{"login": u.Login, "group": g.Name}
+	if add {
+		added, err := tx.AddMember(ctx, u.ID, g.ID)
+		if err != nil || !added {
+			return audit{}, nil, err
+		}
+		return audit{Action: "group.add_user", Target: target, After: after}, func() { s.index.AddMember(u.ID, g.ID) }, nil
+	}
+	if s.removesLastAdmin(authz.Without{Membership: identity.Membership{UserID: u.ID, GroupID: g.ID}}) {
+		return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be removed")
+	}
+	removed, err := tx.RemoveMember(ctx, u.ID, g.ID)
+	if err != nil || !removed {
+		return audit{}, nil, err
+	}
+	return audit{Action: "group.remove_user", Target: target, Before: after}, func() { s.index.RemoveMember(u.ID, g.ID) }, nil
 }
 
 func getGroup(ctx context.Context, r store.Reader, name string) (identity.Group, error) {

@@ -334,51 +334,58 @@ func (s *State) RemoveGrant(ctx context.Context, g identity.Grant) error {
 
 func (s *State) editGrant(ctx context.Context, g identity.Grant, add bool) error {
 	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
-		view := grantView{Permission: g.Permission}
-		var proj *identity.Project
-		if g.ProjectID != 0 {
-			p, err := tx.GetProject(ctx, g.ProjectID)
-			if err != nil {
-				return audit{}, nil, err
-			}
-			proj, view.Project = &p, p.Key
-		}
-		if add && proj != nil && proj.Visibility == identity.Public && g.Permission.ImplicitOnPublic() {
-			// Everyone already holds it: SonarQube answers such an add as
-			// done, and clients (the Terraform provider) rely on that.
-			return audit{}, nil, nil
-		}
-		if err := identity.ValidateGrant(g, proj); err != nil {
-			return audit{}, nil, err
-		}
-		name, err := subjectName(ctx, tx, g.Subject)
+		return s.grantTx(ctx, tx, g, add)
+	})
+}
+
+// grantTx is one grant change inside a write: the rules of [State.AddGrant]
+// and [State.RemoveGrant], shared with the bulk path. Its domain errors come
+// before any write; an empty audit means there was nothing to change.
+func (s *State) grantTx(ctx context.Context, tx store.Tx, g identity.Grant, add bool) (audit, func(), error) {
+	view := grantView{Permission: g.Permission}
+	var proj *identity.Project
+	if g.ProjectID != 0 {
+		p, err := tx.GetProject(ctx, g.ProjectID)
 		if err != nil {
 			return audit{}, nil, err
 		}
-		view.Subject = name
-		target := "global"
-		if proj != nil {
-			target = "project:" + proj.Key
-		}
-		if add {
-			added, err := tx.AddGrant(ctx, g)
-			if err != nil || !added {
-				return audit{}, nil, err
-			}
-			return audit{Action: "permission.add", Target: target, After: view}, func() { s.index.AddGrant(g) }, nil
-		}
-		if g.Global() && g.Permission == identity.PermAdmin {
-			subj := g.Subject
-			if s.removesLastAdmin(authzWithoutGrant(&subj)) {
-				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Last group with permission 'admin'. Permission cannot be removed.")
-			}
-		}
-		removed, err := tx.RemoveGrant(ctx, g)
-		if err != nil || !removed {
+		proj, view.Project = &p, p.Key
+	}
+	if add && proj != nil && proj.Visibility == identity.Public && g.Permission.ImplicitOnPublic() {
+		// Everyone already holds it: SonarQube answers such an add as
+		// done, and clients (the Terraform provider) rely on that.
+		return audit{}, nil, nil
+	}
+	if err := identity.ValidateGrant(g, proj); err != nil {
+		return audit{}, nil, err
+	}
+	name, err := subjectName(ctx, tx, g.Subject)
+	if err != nil {
+		return audit{}, nil, err
+	}
+	view.Subject = name
+	target := "global"
+	if proj != nil {
+		target = "project:" + proj.Key
+	}
+	if add {
+		added, err := tx.AddGrant(ctx, g)
+		if err != nil || !added {
 			return audit{}, nil, err
 		}
-		return audit{Action: "permission.remove", Target: target, Before: view}, func() { s.index.RemoveGrant(g) }, nil
-	})
+		return audit{Action: "permission.add", Target: target, After: view}, func() { s.index.AddGrant(g) }, nil
+	}
+	if g.Global() && g.Permission == identity.PermAdmin {
+		subj := g.Subject
+		if s.removesLastAdmin(authzWithoutGrant(&subj)) {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Last group with permission 'admin'. Permission cannot be removed.")
+		}
+	}
+	removed, err := tx.RemoveGrant(ctx, g)
+	if err != nil || !removed {
+		return audit{}, nil, err
+	}
+	return audit{Action: "permission.remove", Target: target, Before: view}, func() { s.index.RemoveGrant(g) }, nil
 }
 
 func subjectName(ctx context.Context, r store.Reader, sub identity.Subject) (string, error) {

@@ -53,6 +53,10 @@ type State struct {
 	// writeMu.
 	revision  int64
 	syncEvery time.Duration
+
+	// dir holds the directories (LDAP) that authenticate their own users
+	// and keep their groups fresh.
+	dir dirState
 }
 
 type tokenUse struct {
@@ -156,7 +160,10 @@ func (s *State) syncPeers(ctx context.Context) {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if rev == s.revision {
+	// rev was read before taking the lock: a write of this replica that
+	// committed meanwhile moved s.revision past it, which is no peer's
+	// write (a peer's write before it made that write reload already).
+	if rev <= s.revision {
 		return
 	}
 	start := time.Now()

@@ -18,11 +18,16 @@ import (
 
 // Authenticate resolves a token secret to a principal (SPEC §3): checksum
 // before any lookup, then hash, expiry, revocation and the owner's state, all
-// from memory. A use is recorded in the store at most once a minute.
+// from memory. A use is recorded in the store at most once a minute. The
+// groups of a directory user are re-read first when older than the
+// directory's staleness bound (see [State.Freshen]).
 func (s *State) Authenticate(secret string) (authz.Principal, error) {
 	p, touch, err := s.index.Resolve(secret)
 	if err != nil {
 		return p, err
+	}
+	if p.Freshness() != nil {
+		s.Freshen(context.Background(), p)
 	}
 	if touch {
 		select {

@@ -43,6 +43,22 @@ type NewUser struct {
 // CreateUser creates a user, or reactivates a deactivated user of the same
 // login (SonarQube's behaviour), and returns it.
 func (s *State) CreateUser(ctx context.Context, n NewUser) (identity.User, error) {
+	u, err := s.prepareUser(ctx, n)
+	if err != nil {
+		return identity.User{}, err
+	}
+	var out identity.User
+	err = s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		created, a, apply, err := s.createUserTx(ctx, tx, u, false)
+		out = created
+		return a, apply, err
+	})
+	return out, err
+}
+
+// prepareUser checks a new user against the rules that need no store and
+// hashes its password (outside the write lock: hashing is slow).
+func (s *State) prepareUser(ctx context.Context, n NewUser) (identity.User, error) {
 	if n.Source == "" {
 		n.Source = identity.SourceLocal
 	}
@@ -63,35 +79,40 @@ func (s *State) CreateUser(ctx context.Context, n NewUser) (identity.User, error
 		}
 		u.PasswordHash = h
 	}
-	var out identity.User
-	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
-		old, err := tx.GetUserByLogin(ctx, n.Login)
-		switch {
-		case err == nil && old.Active:
-			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "An active user with login '%s' already exists", n.Login)
-		case err == nil:
-			// Reactivating must not turn a user of a source into someone
-			// else's: only that source may bring it back.
-			if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
-				return audit{}, nil, err
-			}
-			u.ID, u.CreatedAt = old.ID, old.CreatedAt
-			u.UpdatedAt = s.now()
-			if err := tx.UpdateUser(ctx, u); err != nil {
-				return audit{}, nil, err
-			}
-			out = u
-			return audit{Action: "user.reactivate", Target: "user:" + u.Login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(out) }, nil
-		case !errors.Is(err, identity.ErrNotFound):
-			return audit{}, nil, err
+	return u, nil
+}
+
+// createUserTx creates (or reactivates) a prepared user inside a write, for
+// [State.CreateUser] and the bulk path. Its domain errors come before any
+// write. With skipActive an existing active user is left as it is (an empty
+// audit) instead of being an error.
+func (s *State) createUserTx(ctx context.Context, tx store.Tx, u identity.User, skipActive bool) (identity.User, audit, func(), error) {
+	old, err := tx.GetUserByLogin(ctx, u.Login)
+	switch {
+	case err == nil && old.Active && skipActive:
+		return old, audit{}, nil, nil
+	case err == nil && old.Active:
+		return identity.User{}, audit{}, nil, identity.Errorf(identity.ErrInvalid, "An active user with login '%s' already exists", u.Login)
+	case err == nil:
+		// Reactivating must not turn a user of a source into someone
+		// else's: only that source may bring it back.
+		if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
+			return identity.User{}, audit{}, nil, err
 		}
-		out, err = tx.CreateUser(ctx, u)
-		if err != nil {
-			return audit{}, nil, err
+		u.ID, u.CreatedAt = old.ID, old.CreatedAt
+		u.UpdatedAt = s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return identity.User{}, audit{}, nil, err
 		}
-		return audit{Action: "user.create", Target: "user:" + u.Login, After: viewUser(out)}, func() { s.index.PutUser(out) }, nil
-	})
-	return out, err
+		return u, audit{Action: "user.reactivate", Target: "user:" + u.Login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(u) }, nil
+	case !errors.Is(err, identity.ErrNotFound):
+		return identity.User{}, audit{}, nil, err
+	}
+	out, err := tx.CreateUser(ctx, u)
+	if err != nil {
+		return identity.User{}, audit{}, nil, err
+	}
+	return out, audit{Action: "user.create", Target: "user:" + u.Login, After: viewUser(out)}, func() { s.index.PutUser(out) }, nil
 }
 
 // UserUpdate holds the fields to change; nil leaves a field as it is.
@@ -308,11 +329,17 @@ var errBadCredentials = identity.Errorf(identity.ErrUnauthenticated, "Authentica
 // should answer "try again" (429) rather than queue without bound.
 var ErrBusy = identity.Errorf(identity.ErrUnavailable, "Too many sign-ins at once. Please try again in a moment.")
 
-// CheckPassword authenticates a local user by login and password.
+// CheckPassword authenticates a user by login and password: a local user
+// by its password hash; a directory user (LDAP), or a login unknown here
+// while a directory is connected, by the directory, which creates the user
+// on its first sign-in and syncs its groups.
 func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Principal, identity.User, error) {
 	u, err := s.store.GetUserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return authz.Principal{}, identity.User{}, err
+	}
+	if (u.ID == 0 && s.hasDirectories()) || (u.ID != 0 && s.directory(u.Source) != nil) {
+		return s.signInDirectory(ctx, u, login, pw)
 	}
 	// Every path spends one hash, so that timing reveals neither which
 	// logins exist nor which have no password (managed users).

@@ -15,14 +15,20 @@ import (
 )
 
 // Page selects a slice of a listing. Number is 1-based; Size 0 means all.
+// Skip, when positive, replaces Number: the listing starts after that many
+// rows (SCIM's startIndex is not page-aligned).
 type Page struct {
 	Number int
 	Size   int
+	Skip   int
 }
 
 // Offset returns the number of rows to skip. A page past any possible row
 // count saturates instead of overflowing into a negative offset.
 func (p Page) Offset() int {
+	if p.Skip > 0 {
+		return min(p.Skip, math.MaxInt32)
+	}
 	if p.Number <= 1 || p.Size <= 0 {
 		return 0
 	}
@@ -44,7 +50,9 @@ type UserFilter struct {
 	Source            identity.Source
 	ExternalID        string
 	IDs               []int64
-	Page              Page
+	// Where adds a condition tree (see [Cond]) over the user's fields.
+	Where *Cond
+	Page  Page
 }
 
 // GroupFilter narrows ListGroups.
@@ -53,7 +61,9 @@ type GroupFilter struct {
 	Managed    *bool
 	Source     identity.Source
 	ExternalID string
-	Page       Page
+	// Where adds a condition tree (see [Cond]) over the group's fields.
+	Where *Cond
+	Page  Page
 }
 
 // ProjectFilter narrows ListProjects.

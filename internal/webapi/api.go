@@ -36,6 +36,8 @@ type Options struct {
 	// server behind a TLS-terminating proxy (they are always Secure when
 	// the server itself speaks TLS).
 	SecureCookies bool
+	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
+	LDAPTest DirectoryTester
 }
 
 // API is the Web API handler.
@@ -89,9 +91,12 @@ func New(st *state.State, opts Options) *API {
 		a.projectRoutes(),
 		a.userTokenRoutes(),
 		a.orgTokenRoutes(),
+		a.scimTokenRoutes(),
 		a.authzRoutes(),
 		a.auditRoutes(),
+		a.bulkRoutes(),
 		a.settingsRoutes(),
+		a.ldapRoutes(),
 	} {
 		for i := range group {
 			rt := &group[i]

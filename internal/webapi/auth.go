@@ -66,6 +66,7 @@ func (a *API) authenticate(c *call) (err error) {
 			a.sessions.drop(ck.Value)
 			return nil
 		}
+		a.st.Freshen(c.ctx, p)
 		if r.Method == http.MethodPost && !c.route.csrfExempt() {
 			got := r.Header.Get(xsrfHeader)
 			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
@@ -140,10 +141,23 @@ func (a *API) authorize(c *call) error {
 			return errUnauthenticated
 		}
 		if !c.isAdmin() {
-			return errForbidden
+			return c.forbidden()
 		}
 	}
 	return nil
+}
+
+// forbidden is the 403 of a caller lacking a right. When the caller's
+// directory groups are held (their source could not re-read them past the
+// staleness bound), it says so: the refusal is the directory's, not a
+// missing grant.
+func (c *call) forbidden() error {
+	if f := c.principal.Freshness(); f != nil {
+		if why := f.Held(); why != "" {
+			return errorf(http.StatusForbidden, "Insufficient privileges: "+why)
+		}
+	}
+	return errForbidden
 }
 
 // isAdmin reports whether the caller holds global admin.

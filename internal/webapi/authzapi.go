@@ -57,6 +57,7 @@ func (c *call) authzQuestion() (authz.Principal, identity.Permission, string, au
 		if p, err = c.api.st.Index().TokenPrincipal(id); err != nil {
 			return p, "", "", authz.Decision{}, err
 		}
+		c.api.st.Freshen(c.ctx, p)
 	}
 	perm := identity.Permission(c.form.Get("permission"))
 	key := c.form.Get("projectKey")

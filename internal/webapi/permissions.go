@@ -121,6 +121,14 @@ func (a *API) permGroupSubject(ctx context.Context, name string) (identity.Subje
 	return identity.GroupSubject(g.ID), nil
 }
 
+// anyoneAdminRefused refuses granting admin to Anyone, as SonarQube does.
+func anyoneAdminRefused(sub identity.Subject, perm identity.Permission) error {
+	if sub.Kind == identity.SubjectAnyone && perm == identity.PermAdmin {
+		return badRequest(fmt.Sprintf("It is not possible to add the '%s' permission to group 'Anyone'.", perm))
+	}
+	return nil
+}
+
 func (a *API) permEditUser(c *call, add bool) (any, error) {
 	proj, err := a.permProject(c)
 	if err != nil {
@@ -171,8 +179,10 @@ func (a *API) permEditGroup(c *call, add bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if add && sub.Kind == identity.SubjectAnyone && perm == identity.PermAdmin {
-		return nil, badRequest(fmt.Sprintf("It is not possible to add the '%s' permission to group 'Anyone'.", perm))
+	if add {
+		if err := anyoneAdminRefused(sub, perm); err != nil {
+			return nil, err
+		}
 	}
 	g := identity.Grant{Subject: sub, Permission: perm}
 	if proj != nil {

@@ -52,4 +52,5 @@ var categories = []category{
 	{"Transactions", transactionTests},
 	{"Concurrency", concurrencyTests},
 	{"Snapshot", snapshotTests},
+	{"Conditions", condTests},
 }

@@ -64,6 +64,7 @@ func (r *reader) ListGroups(ctx context.Context, f store.GroupFilter) ([]identit
 	if f.ExternalID != "" {
 		w.add("external_id = ?", f.ExternalID)
 	}
+	w.addCond(r.f, f.Where, condGroups)
 	groups, total, err := list(ctx, r, &w, "SELECT "+groupCols+" FROM user_groups", "user_groups", groupOrder, f.Page, scanGroup)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)

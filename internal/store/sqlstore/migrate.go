@@ -196,6 +196,15 @@ var migrations = []migration{
 			`ALTER TABLE projects ADD COLUMN badge_token {text} NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		// SCIM's userName and displayName are not case-exact: lookups and
+		// the uniqueness check compare LOWER() and must not scan the table.
+		version: 4,
+		statements: []string{
+			`CREATE INDEX users_login_lower_idx ON users (LOWER(login))`,
+			`CREATE INDEX user_groups_name_lower_idx ON user_groups (LOWER(name))`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and

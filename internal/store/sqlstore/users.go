@@ -90,6 +90,7 @@ func (r *reader) ListUsers(ctx context.Context, f store.UserFilter) ([]identity.
 	if f.IDs != nil {
 		w.addAnyOf(r.f, "id", f.IDs)
 	}
+	w.addCond(r.f, f.Where, condUsers)
 	users, total, err := list(ctx, r, &w, "SELECT "+userCols+" FROM users", "users", userOrder, f.Page, scanUser)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	ldapconn "github.com/gatehouse-dev/gatehouse/internal/connector/ldap"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+)
+
+// ldapEnv is the environment variable of an LDAP property: ldap.user.baseDn
+// is GATEHOUSE_LDAP_USER_BASEDN.
+func ldapEnv(name string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+// readLDAPEnv collects the LDAP properties set in the environment.
+func readLDAPEnv(getenv func(string) string) map[string]string {
+	var out map[string]string
+	for _, s := range (ldapconn.Connector{}).Settings() {
+		if v := getenv(ldapEnv(s.Name)); v != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[s.Name] = v
+		}
+	}
+	return out
+}
+
+// parseProperties reads a sonar.properties-style file: key=value lines,
+// # and ! comments, surrounding blanks trimmed.
+func parseProperties(text string) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("line %d: want key=value", n)
+		}
+		out[k] = strings.TrimSpace(v)
+	}
+	return out, sc.Err()
+}
+
+// LDAPValues returns the LDAP properties of the configuration: the file
+// (LDAPFile), overridden by the environment. Nil when none is set.
+func (c *Config) LDAPValues() (map[string]string, error) {
+	var out map[string]string
+	if c.LDAPFile != "" {
+		b, err := os.ReadFile(c.LDAPFile)
+		if err != nil {
+			return nil, fmt.Errorf("LDAP configuration: %w", err)
+		}
+		all, err := parseProperties(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("LDAP configuration %s: %w", c.LDAPFile, err)
+		}
+		out = map[string]string{}
+		for k, v := range all {
+			if strings.HasPrefix(k, "ldap.") {
+				out[k] = v
+			}
+		}
+	}
+	for k, v := range c.LDAP {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// connectLDAP opens the configured LDAP directory and connects it to the
+// state for sign-in and group freshness. No LDAP properties: nothing to do.
+func (s *Server) connectLDAP() (*ldapconn.Directory, error) {
+	values, err := s.cfg.LDAPValues()
+	if err != nil || values == nil {
+		return nil, err
+	}
+	dir, err := ldapconn.Connector{Logger: s.log}.OpenDirectory(values)
+	if err != nil {
+		return nil, fmt.Errorf("LDAP configuration: %s", identity.Message(err))
+	}
+	cfg := dir.Config()
+	s.state.SetDirectory(identity.SourceLDAP, dir, state.DirectoryOptions{
+		Staleness:     cfg.TokenStaleness,
+		GroupsManaged: cfg.GroupsManaged(),
+		LookupTimeout: cfg.Timeout,
+	})
+	s.log.Info("LDAP connected", "servers", len(cfg.Servers), "group_sync", cfg.GroupsManaged(), "token_staleness", cfg.TokenStaleness)
+	return dir, nil
+}
