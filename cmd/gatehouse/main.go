@@ -158,19 +158,11 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := cfg.NewLogger(os.Stderr)
-	st, err := server.OpenStore(ctx, cfg, log)
+	s, closeStore, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	s, err := state.New(ctx, st, state.Options{Logger: log})
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	pw, err := server.ResetAdmin(ctx, s, login, password)
 	if err != nil {
 		return err
@@ -192,19 +184,11 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	log := cfg.NewLogger(os.Stderr)
-	st, err := server.OpenStore(ctx, cfg, log)
+	s, closeStore, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	s, err := state.New(ctx, st, state.Options{Logger: log})
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	var list []string
 	for _, sc := range strings.Split(scopes, ",") {
 		if sc = strings.TrimSpace(sc); sc != "" {
@@ -218,4 +202,25 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "SCIM token %q (id %d, scopes %s), shown only this once:\n%s\n(A running server on the same store accepts it within a second.)\n", t.Name, t.ID, strings.Join(t.SCIMScopes, ","), secret)
 	return nil
+}
+
+// openState opens and migrates the configured store and loads the state
+// over it, for the commands that write through state; the caller closes the
+// store with the returned function.
+func openState(ctx context.Context, cfg server.Config) (*state.State, func() error, error) {
+	log := cfg.NewLogger(os.Stderr)
+	st, err := server.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	s, err := state.New(ctx, st, state.Options{Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return s, st.Close, nil
 }
