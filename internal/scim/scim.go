@@ -557,11 +557,7 @@ func (s *Server) put(c *call, rt *resourceType, id int64) (int, error) {
 		if err != nil {
 			return 0, notFoundAs(err, rt, id)
 		}
-		out, err := s.userDoc(c.ctx, c.base, u, c.projection())
-		if err != nil {
-			return 0, err
-		}
-		return s.answer(c, http.StatusOK, out, u.UpdatedAt)
+		return s.answerUser(c, u)
 	}
 	g, err := s.b.SCIMUpdateGroup(c.ctx, id, func(old identity.Group) (state.GroupEdit, error) {
 		if err := c.checkIfMatch(old.UpdatedAt); err != nil {
@@ -585,6 +581,16 @@ func (s *Server) put(c *call, rt *resourceType, id int64) (int, error) {
 		return 0, err
 	}
 	return s.answer(c, http.StatusOK, out, g.UpdatedAt)
+}
+
+// answerUser answers 200 with the user's resource, as PUT and PATCH of a
+// user do.
+func (s *Server) answerUser(c *call, u identity.User) (int, error) {
+	out, err := s.userDoc(c.ctx, c.base, u, c.projection())
+	if err != nil {
+		return 0, err
+	}
+	return s.answer(c, http.StatusOK, out, u.UpdatedAt)
 }
 
 func notFoundAs(err error, rt *resourceType, id int64) error {
@@ -633,11 +639,7 @@ func (s *Server) patch(c *call, rt *resourceType, id int64) (int, error) {
 		if err != nil {
 			return 0, notFoundAs(err, rt, id)
 		}
-		out, err := s.userDoc(c.ctx, c.base, u, c.projection())
-		if err != nil {
-			return 0, err
-		}
-		return s.answer(c, http.StatusOK, out, u.UpdatedAt)
+		return s.answerUser(c, u)
 	}
 	g, err := s.b.SCIMUpdateGroup(c.ctx, id, func(old identity.Group) (state.GroupEdit, error) {
 		if err := c.checkIfMatch(old.UpdatedAt); err != nil {
