@@ -208,11 +208,11 @@ func (p Param) check(v string) error {
 	if !utf8.ValidString(v) {
 		return badRequest(fmt.Sprintf("The '%s' parameter is not valid UTF-8", p.Name))
 	}
-	if strings.IndexByte(v, 0) >= 0 {
-		return badRequest(fmt.Sprintf("The '%s' parameter contains a NUL byte", p.Name))
-	}
 	if n > maxLen {
 		return badRequest(fmt.Sprintf("'%s' length (%d) is longer than the maximum authorized (%d)", p.Name, n, maxLen))
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return badRequest(fmt.Sprintf("The '%s' parameter contains a NUL byte", p.Name))
 	}
 	if v == "" {
 		return nil

@@ -54,4 +54,5 @@ var categories = []category{
 	{"Snapshot", snapshotTests},
 	{"Conditions", condTests},
 	{"Text", textTests},
+	{"Locks", lockTests},
 }
