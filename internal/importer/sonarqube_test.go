@@ -76,7 +76,7 @@ func (r *recorded) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func TestImportRecordedSonarQube(t *testing.T) {
 	ctx := context.Background()
 	rec, url := newRecorded(t, map[string][]int{
-		"api/users/search?p=1&ps=500":        {http.StatusTooManyRequests},
+		"api/users/search?p=1&ps=500":       {http.StatusTooManyRequests},
 		"api/permissions/search_templates?": {http.StatusServiceUnavailable, http.StatusBadGateway},
 	})
 	sq := &importer.SonarQube{URL: url + "/", Token: "squ_recorded", Rate: 1000, Backoff: time.Millisecond}
