@@ -37,8 +37,8 @@ type Locker interface {
 // Sealer encrypts secret settings at rest (package secretbox). The name of
 // the setting is bound to its ciphertext.
 type Sealer interface {
-	Seal(name, plaintext string) (string, error)
-	Open(name, sealed string) (string, error)
+	SealFor(name, plaintext string) (string, error)
+	OpenFor(name, sealed string) (string, error)
 }
 
 // Config configures an [Engine].
@@ -228,7 +228,8 @@ func (e *Engine) runOnce(ctx context.Context, s *source, queued *identity.SyncRu
 		}
 	}
 	s.mu.Lock()
-	s.running = &run
+	shown := run // Status reads it while this run goes on
+	s.running = &shown
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()

@@ -140,13 +140,13 @@ func (s *fakeSource) pages() int {
 // plaintext.
 type reverseSealer struct{}
 
-func (reverseSealer) Seal(name, plain string) (string, error) {
+func (reverseSealer) SealFor(name, plain string) (string, error) {
 	r := []rune(plain)
 	slices.Reverse(r)
 	return "sealed:" + name + ":" + string(r), nil
 }
 
-func (reverseSealer) Open(name, sealed string) (string, error) {
+func (reverseSealer) OpenFor(name, sealed string) (string, error) {
 	rest, ok := strings.CutPrefix(sealed, "sealed:"+name+":")
 	if !ok {
 		return "", errors.New("not sealed for " + name)
@@ -535,8 +535,8 @@ func TestEngineSettings(t *testing.T) {
 
 type nilSealer struct{}
 
-func (nilSealer) Seal(string, string) (string, error) { return "", errors.New("no") }
-func (nilSealer) Open(string, string) (string, error) { return "", errors.New("wrong key") }
+func (nilSealer) SealFor(string, string) (string, error) { return "", errors.New("no") }
+func (nilSealer) OpenFor(string, string) (string, error) { return "", errors.New("wrong key") }
 
 func TestEngineQueueAndSchedule(t *testing.T) {
 	v := newEnv(t, Config{Interval: time.Hour})

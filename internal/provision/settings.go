@@ -66,7 +66,7 @@ func (e *Engine) value(ctx context.Context, s *source, def Setting) (string, boo
 	if e.cfg.Secrets == nil {
 		return "", false, secretKeyError{fmt.Sprintf("the %s setting %s is stored encrypted, but no secret key is configured: set GATEHOUSE_SECRET_KEY or GATEHOUSE_SECRET_KEY_FILE to the key it was stored with", s.name, def.Name)}
 	}
-	plain, err := e.cfg.Secrets.Open(settingKey(s.name, def.Name), stored)
+	plain, err := e.cfg.Secrets.OpenFor(settingKey(s.name, def.Name), stored)
 	if err != nil {
 		return "", false, secretKeyError{fmt.Sprintf("the %s setting %s cannot be decrypted with the configured secret keys: %v", s.name, def.Name, err)}
 	}
@@ -141,7 +141,7 @@ func (e *Engine) SetSettings(ctx context.Context, name identity.Source, changes 
 			if e.cfg.Secrets == nil {
 				return identity.Errorf(identity.ErrInvalid, "Setting '%s' is a secret and no secret key is configured: start Gatehouse with GATEHOUSE_SECRET_KEY or GATEHOUSE_SECRET_KEY_FILE", k)
 			}
-			sealed, err := e.cfg.Secrets.Seal(settingKey(name, k), v)
+			sealed, err := e.cfg.Secrets.SealFor(settingKey(name, k), v)
 			if err != nil {
 				return fmt.Errorf("seal %s: %w", k, err)
 			}
