@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error kinds. Every error that leaves the domain wraps exactly one of these
@@ -59,4 +60,14 @@ func Message(err error) string {
 		return "Invalid request"
 	}
 	return "An error has occurred. Please contact your administrator"
+}
+
+// ManagedError refuses a local edit of an object that src owns (SPEC §6):
+// SonarQube's text msg, followed by the source's name and where the change
+// belongs, so an administrator knows at once which system to go to.
+func ManagedError(src Source, msg string) error {
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return Errorf(ErrManaged, "%s It is managed by %s (source %s); change it in %s.", msg, src.Title(), src, src.home())
 }

@@ -19,6 +19,32 @@ const (
 // Managed reports whether objects of this source are read-only locally.
 func (s Source) Managed() bool { return s != SourceLocal && s != "" }
 
+// Title is the source's name as people write it ("SCIM", "GitLab").
+func (s Source) Title() string {
+	switch s {
+	case SourceSCIM:
+		return "SCIM"
+	case SourceGitLab:
+		return "GitLab"
+	case SourceLDAP:
+		return "LDAP"
+	case SourceSSO:
+		return "SSO"
+	}
+	return string(s)
+}
+
+// home says where an object of the source is edited.
+func (s Source) home() string {
+	switch s {
+	case SourceGitLab:
+		return "GitLab"
+	case SourceLDAP:
+		return "the LDAP directory"
+	}
+	return "your identity provider"
+}
+
 // Valid reports whether s is a known source.
 func (s Source) Valid() bool {
 	switch s {

@@ -36,6 +36,15 @@ type Config struct {
 	AccessLog bool
 	// ShutdownTimeout bounds the graceful shutdown (GATEHOUSE_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers
+	// (GATEHOUSE_HEADER_TIMEOUT).
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body, on every path, routed or
+	// not, and whether or not the handler reads it (GATEHOUSE_BODY_TIMEOUT).
+	BodyTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no new request
+	// (GATEHOUSE_IDLE_TIMEOUT).
+	IdleTimeout time.Duration
 	// SecureCookies marks session cookies Secure on plain HTTP too, for a
 	// server behind a TLS-terminating proxy (GATEHOUSE_SECURE_COOKIES).
 	SecureCookies bool
@@ -58,6 +67,9 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		AccessLog:       true,
 		ShutdownTimeout: 15 * time.Second,
+		HeaderTimeout:   10 * time.Second,
+		BodyTimeout:     30 * time.Second,
+		IdleTimeout:     120 * time.Second,
 	}
 }
 
@@ -97,15 +109,31 @@ func (c *Config) Flags(fs *flag.FlagSet, getenv func(string) string) error {
 	if err := boolean(&c.SecureCookies, "secure-cookies", "GATEHOUSE_SECURE_COOKIES", false, "mark session cookies Secure on plain HTTP too (behind a TLS proxy)"); err != nil {
 		return err
 	}
-	timeout := d.ShutdownTimeout
-	if v := getenv("GATEHOUSE_SHUTDOWN_TIMEOUT"); v != "" {
-		t, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("GATEHOUSE_SHUTDOWN_TIMEOUT=%q: %w", v, err)
+	duration := func(p *time.Duration, name, env string, def time.Duration, usage string) error {
+		if v := getenv(env); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: %w", env, v, err)
+			}
+			def = t
 		}
-		timeout = t
+		fs.DurationVar(p, name, def, usage+" ($"+env+")")
+		return nil
 	}
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", timeout, "graceful shutdown bound ($GATEHOUSE_SHUTDOWN_TIMEOUT)")
+	for _, o := range []struct {
+		p              *time.Duration
+		name, env, use string
+		def            time.Duration
+	}{
+		{&c.ShutdownTimeout, "shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "graceful shutdown bound", d.ShutdownTimeout},
+		{&c.HeaderTimeout, "header-timeout", "GATEHOUSE_HEADER_TIMEOUT", "bound on reading a request's headers", d.HeaderTimeout},
+		{&c.BodyTimeout, "body-timeout", "GATEHOUSE_BODY_TIMEOUT", "bound on reading a request's body", d.BodyTimeout},
+		{&c.IdleTimeout, "idle-timeout", "GATEHOUSE_IDLE_TIMEOUT", "idle kept-alive connections are closed after this", d.IdleTimeout},
+	} {
+		if err := duration(o.p, o.name, o.env, o.def, o.use); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -119,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return fmt.Errorf("database URL must start with postgres:// or postgresql://")
+	}
+	if c.HeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0 {
+		return fmt.Errorf("header, body and idle timeouts must be positive: a slow client would hold its connection forever")
 	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return fmt.Errorf("data directory is empty")

@@ -81,21 +81,21 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if dir != nil {
 		ldapTest = func(ctx context.Context, login string) any { return dir.Test(ctx, login) }
 	}
-	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, LDAPTest: ldapTest})
+	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
 	scimAPI := scim.New(s.state, scim.Options{Logger: s.log})
 	s.http = &http.Server{
-		Handler: scimAPI.Wrap(mux),
+		Handler: boundBody(scimAPI.Wrap(mux), s.cfg.BodyTimeout),
 		// No ReadTimeout: it resets a deadline on every request, measurable
 		// on the decision path. Slow headers are bounded by
-		// ReadHeaderTimeout; the Web API bounds the time to read a body
-		// itself, only for requests that have one.
-		ReadHeaderTimeout: 10 * time.Second,
+		// ReadHeaderTimeout, bodies by boundBody, only for requests that
+		// have one.
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -104,6 +104,21 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		return fmt.Errorf("listen: %w", err)
 	}
 	return nil
+}
+
+// boundBody bounds the time to read the body of every request that
+// announces one, before any routing: net/http reads the unread rest of a
+// body after the handler returns (to reuse the connection), so a client that
+// never sends its announced body would otherwise hold the connection
+// forever even on /healthz or an unknown path. Past the bound the read
+// fails and net/http closes the connection.
+func boundBody(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ready answers 200 when the store answers.

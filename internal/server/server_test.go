@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -149,6 +151,63 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 			}
 			if err == nil && !tc.want(c) {
 				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
+
+// TestSlowClientsAreBounded holds connections the way a slow or idle client
+// does, on routed and unrouted paths alike: each is closed by the server
+// within its bound (a body announced and never sent, headers never
+// finished, a kept-alive connection left idle).
+func TestSlowClientsAreBounded(t *testing.T) {
+	const bound = 300 * time.Millisecond
+	cfg := testConfig(t)
+	cfg.HeaderTimeout, cfg.BodyTimeout, cfg.IdleTimeout = bound, bound, bound
+	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	announce := func(method, path string) string {
+		return method + " " + path + " HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nx"
+	}
+	for _, tc := range []struct{ name, send string }{
+		{"body never sent, /healthz", announce("GET", "/healthz")},
+		{"body never sent, wrong method", announce("POST", "/healthz")},
+		{"body never sent, unknown path", announce("POST", "/no/such/path")},
+		{"body never sent, Web API", announce("POST", "/api/users/create")},
+		{"body never sent, SCIM", announce("POST", "/scim/v2/Users")},
+		{"chunked body never finished", "POST /healthz HTTP/1.1\r\nHost: gatehouse\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"},
+		{"headers never finished", "GET /healthz HTTP/1.1\r\nHost: gatehouse\r\n"},
+		{"idle after a request", "GET /healthz HTTP/1.1\r\nHost: gatehouse\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", srv.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if _, err := io.WriteString(conn, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			// The client's own limit only ends the test: the server must
+			// close first.
+			_ = conn.SetReadDeadline(start.Add(10 * time.Second))
+			_, err = io.Copy(io.Discard, conn)
+			took := time.Since(start)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("connection still open after %v", took)
+			}
+			// Generous slack over the bound for a loaded 2-core machine.
+			if took > bound+3*time.Second {
+				t.Fatalf("closed after %v, bound %v", took, bound)
 			}
 		})
 	}

@@ -102,8 +102,8 @@ func (s *State) DeleteGroup(ctx context.Context, name string) error {
 		if err != nil {
 			return audit{}, nil, err
 		}
-		if g.Source.Managed() && ActorFrom(ctx).Source != g.Source {
-			return audit{}, nil, identity.Errorf(identity.ErrManaged, "Deleting managed groups is not allowed.")
+		if err := mayEdit(ctx, g.Source, "Deleting managed groups is not allowed."); err != nil {
+			return audit{}, nil, err
 		}
 		if g.BuiltIn() {
 			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Default group '%s' cannot be used to perform this action", g.Name)

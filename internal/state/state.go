@@ -269,12 +269,13 @@ func ActorFrom(ctx context.Context) Actor {
 }
 
 // mayEdit enforces SPEC §6: an object managed by a source is read-only to
-// everyone but that source's connector.
+// everyone but that source's connector. Every refusal names the source
+// ([identity.ManagedError]).
 func mayEdit(ctx context.Context, src identity.Source, msg string) error {
 	if !src.Managed() || ActorFrom(ctx).Source == src {
 		return nil
 	}
-	return identity.Errorf(identity.ErrManaged, "%s", msg)
+	return identity.ManagedError(src, msg)
 }
 
 // write runs fn in a transaction under the write lock, appends the audit

@@ -184,7 +184,7 @@ func (s *State) ApplyTemplate(ctx context.Context, id int64, projectIDs []int64,
 				if skipManaged {
 					continue
 				}
-				return audit{}, nil, identity.Errorf(identity.ErrManaged, "Operation not allowed when the project is externally managed.")
+				return audit{}, nil, identity.ManagedError(p.Source, "Operation not allowed when the project is externally managed.")
 			}
 			gs, err := applyTemplate(ctx, tx, t, p, 0)
 			if err != nil {

@@ -292,7 +292,7 @@ func (s *State) SetPassword(ctx context.Context, login, pw string, previous *str
 			return audit{}, nil, err
 		}
 		if u.Source != identity.SourceLocal {
-			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Password cannot be changed when external authentication is used")
+			return audit{}, nil, identity.ManagedError(u.Source, "Password cannot be changed when external authentication is used")
 		}
 		if previous != nil {
 			if u.PasswordHash == "" || password.Verify(u.PasswordHash, *previous) != nil {

@@ -85,13 +85,13 @@ func TestUserGroupsUpdateDelete(t *testing.T) {
 		{"update default group", "update", asAdmin, []string{"currentName", "sonar-users", "description", "x"}, 400, "Default group 'sonar-users' cannot be used to perform this action"},
 		{"update to Anyone", "update", asAdmin, []string{"currentName", "ops", "name", "Anyone"}, 400, "Anyone group cannot be used"},
 		{"update to taken name", "update", asAdmin, []string{"currentName", "ops", "name", "developers"}, 400, "Group 'developers' already exists"},
-		{"update managed", "update", asAdmin, []string{"currentName", "scim-group", "description", "x"}, 400, "Operation not allowed when the instance is externally managed."},
+		{"update managed", "update", asAdmin, []string{"currentName", "scim-group", "description", "x"}, 400, managedMsg(identity.SourceSCIM, "Operation not allowed when the instance is externally managed.")},
 		{"delete unauthenticated", "delete", cred{}, []string{"name", "ops"}, 401, "Authentication is required"},
 		{"delete not admin", "delete", userCred("bob"), []string{"name", "ops"}, 403, "Insufficient privileges"},
 		{"delete missing name", "delete", asAdmin, nil, 400, "The 'name' parameter is missing"},
 		{"delete unknown", "delete", asAdmin, []string{"name", "nope"}, 404, "No group with name 'nope'"},
 		{"delete default group", "delete", asAdmin, []string{"name", "sonar-users"}, 400, "Default group 'sonar-users' cannot be used to perform this action"},
-		{"delete managed", "delete", asAdmin, []string{"name", "scim-group"}, 400, "Deleting managed groups is not allowed."},
+		{"delete managed", "delete", asAdmin, []string{"name", "scim-group"}, 400, managedMsg(identity.SourceSCIM, "Deleting managed groups is not allowed.")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := s.post("api/user_groups/"+tc.path, tc.c, tc.kv...).must(t, tc.status).errMsg(t); got != tc.msg {
@@ -140,7 +140,7 @@ func TestUserGroupsMembership(t *testing.T) {
 			{"unknown group", asAdmin, []string{"name", "nope", "login", "alice"}, 404, "No group with name 'nope'"},
 			{"unknown user", asAdmin, []string{"name", "devs", "login", "nobody"}, 404, "Could not find a user with login 'nobody'"},
 			{"default group", asAdmin, []string{"name", "sonar-users", "login", "alice"}, 400, "Default group 'sonar-users' cannot be used to perform this action"},
-			{"managed group", asAdmin, []string{"name", "scim-group", "login", "alice"}, 400, "Operation not allowed when the instance is externally managed."},
+			{"managed group", asAdmin, []string{"name", "scim-group", "login", "alice"}, 400, managedMsg(identity.SourceSCIM, "Operation not allowed when the instance is externally managed.")},
 		} {
 			t.Run(path+" "+tc.name, func(t *testing.T) {
 				if got := s.post("api/user_groups/"+path, tc.c, tc.kv...).must(t, tc.status).errMsg(t); got != tc.msg {

@@ -150,9 +150,9 @@ func (a *API) permEditUser(c *call, add bool) (any, error) {
 		g.ProjectID = proj.ID
 		switch {
 		case add && proj.Source.Managed() && !c.isAdmin():
-			return nil, badRequest(msgManagedProject)
+			return nil, identity.ManagedError(proj.Source, msgManagedProject)
 		case !add && proj.Source.Managed() && u.Source.Managed():
-			return nil, badRequest(msgManagedProject)
+			return nil, identity.ManagedError(proj.Source, msgManagedProject)
 		case !add && proj.Visibility == identity.Public && perm.ImplicitOnPublic():
 			return nil, badRequest(fmt.Sprintf("Permission %s can't be removed from a public component", perm))
 		}
@@ -191,7 +191,7 @@ func (a *API) permEditGroup(c *call, add bool) (any, error) {
 		case proj.Source.Managed() && !c.isAdmin():
 			// As for users: a managed project's permissions are its
 			// source's; only an administrator may add to them locally.
-			return nil, badRequest(msgManagedProject)
+			return nil, identity.ManagedError(proj.Source, msgManagedProject)
 		case !add && proj.Visibility == identity.Public && perm.ImplicitOnPublic():
 			return nil, badRequest(fmt.Sprintf("Permission %s can't be removed from a public component", perm))
 		case !add && proj.Visibility == identity.Private && sub.Kind == identity.SubjectAnyone:

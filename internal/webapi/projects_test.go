@@ -280,7 +280,7 @@ func TestProjectsDeleteAndVisibility(t *testing.T) {
 	}{
 		{"visibility by project admin", "api/projects/update_visibility", permAs("owner"), []string{"project", "p2", "visibility", "public"}, 204, ""},
 		{"visibility unchanged", "api/projects/update_visibility", asAdmin, []string{"project", "p2", "visibility", "public"}, 204, ""},
-		{"visibility of a managed project", "api/projects/update_visibility", asAdmin, []string{"project", "gl", "visibility", "public"}, 400, msgManagedProject},
+		{"visibility of a managed project", "api/projects/update_visibility", asAdmin, []string{"project", "gl", "visibility", "public"}, 400, managedMsg(identity.SourceGitLab, msgManagedProject)},
 		{"visibility missing", "api/projects/update_visibility", asAdmin, []string{"project", "p2"}, 400, "The 'visibility' parameter is missing"},
 		{"visibility bad value", "api/projects/update_visibility", asAdmin, []string{"project", "p2", "visibility", "internal"}, 400, "Value of parameter 'visibility' (internal) must be one of: [private, public]"},
 		{"visibility unknown project", "api/projects/update_visibility", asAdmin, []string{"project", "nope", "visibility", "public"}, 404, "Component key 'nope' not found"},

@@ -19,8 +19,10 @@ import (
 var selectedValues = []string{"all", "deselected", "selected"}
 
 // errManagedInstance is SonarQube's answer to a local edit of what an
-// external identity source manages.
-var errManagedInstance = identity.Errorf(identity.ErrManaged, "Operation not allowed when the instance is externally managed.")
+// external identity source manages, naming that source.
+func errManagedInstance(src identity.Source) error {
+	return identity.ManagedError(src, "Operation not allowed when the instance is externally managed.")
+}
 
 func (a *API) userRoutes() []Route {
 	return []Route{
@@ -402,7 +404,7 @@ func (a *API) updateLogin(c *call) (any, error) {
 		return nil, err
 	}
 	if u.Source.Managed() {
-		return nil, errManagedInstance
+		return nil, errManagedInstance(u.Source)
 	}
 	if _, err := a.st.Store().GetUserByLogin(c.ctx, newLogin); err == nil {
 		return nil, badRequest(fmt.Sprintf("A user with login '%s' already exists", newLogin))
@@ -426,7 +428,7 @@ func (a *API) deactivateUser(c *call) (any, error) {
 		return nil, err
 	}
 	if old.Source.Managed() {
-		return nil, errManagedInstance
+		return nil, errManagedInstance(old.Source)
 	}
 	u, err := a.st.SetUserActive(c.ctx, login, false)
 	if err != nil {
@@ -465,7 +467,7 @@ func (a *API) anonymizeUser(c *call) (any, error) {
 // login, as SonarQube does; the audit log keeps the link to the old login.
 func (a *API) anonymize(c *call, u identity.User) (identity.User, error) {
 	if u.Source.Managed() {
-		return u, errManagedInstance
+		return u, errManagedInstance(u.Source)
 	}
 	login := "sq-removed-" + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(randomString(12)))
 	empty := ""

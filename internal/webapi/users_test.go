@@ -96,7 +96,7 @@ func TestUsersCreate(t *testing.T) {
 		{"not local", asAdmin, []string{"login", "x1", "name", "X", "local", "false"}, 400, ""},
 		{"not local with password", asAdmin, []string{"login", "x1", "name", "X", "local", "false", "password", "password-12345"}, 400, "Password should only be set on local user"},
 		{"active duplicate", asAdmin, []string{"login", "bob", "name", "Bob", "password", "password-12345"}, 400, "An active user with login 'bob' already exists"},
-		{"reactivate managed", asAdmin, []string{"login", "scim.old", "name", "Mine", "password", "password-12345"}, 400, "Operation not allowed when the instance is externally managed."},
+		{"reactivate managed", asAdmin, []string{"login", "scim.old", "name", "Mine", "password", "password-12345"}, 400, managedMsg(identity.SourceSCIM, "Operation not allowed when the instance is externally managed.")},
 	})
 
 	t.Run("success", func(t *testing.T) {
@@ -270,7 +270,7 @@ func TestUsersUpdate(t *testing.T) {
 		{"missing login", asAdmin, []string{"name", "X"}, 400, "The 'login' parameter is missing"},
 		{"unknown login", asAdmin, []string{"login", "nobody", "name", "X"}, 404, "User 'nobody' doesn't exist"},
 		{"bad email", asAdmin, []string{"login", "alice", "email", "nope"}, 400, "Email 'nope' is not valid"},
-		{"managed name", asAdmin, []string{"login", "scim.user", "name", "Mine"}, 400, "It is not allowed to update name/email for this user"},
+		{"managed name", asAdmin, []string{"login", "scim.user", "name", "Mine"}, 400, managedMsg(identity.SourceSCIM, "It is not allowed to update name/email for this user")},
 	})
 }
 
@@ -288,7 +288,7 @@ func TestUsersDeactivate(t *testing.T) {
 		{"missing login", asAdmin, nil, 400, "The 'login' parameter is missing"},
 		{"unknown login", asAdmin, []string{"login", "nobody"}, 404, "User 'nobody' doesn't exist"},
 		{"self", asAdmin, []string{"login", "admin"}, 400, "Self-deactivation is not possible"},
-		{"managed", asAdmin, []string{"login", "scim.user"}, 400, "Operation not allowed when the instance is externally managed."},
+		{"managed", asAdmin, []string{"login", "scim.user"}, 400, managedMsg(identity.SourceSCIM, "Operation not allowed when the instance is externally managed.")},
 	})
 
 	t.Run("success", func(t *testing.T) {
@@ -334,7 +334,7 @@ func TestUsersChangePassword(t *testing.T) {
 		{"self, same password", userCred("alice"), []string{"login", "alice", "password", "alice-password-1", "previousPassword", "alice-password-1"}, 400, "Password must be different from old password"},
 		{"too short", asAdmin, []string{"login", "alice", "password", "short"}, 400, "'password' length (5) is shorter than the minimum authorized (12)"},
 		{"unknown user", asAdmin, []string{"login", "nobody", "password", "new-password-123"}, 404, "User with login 'nobody' has not been found"},
-		{"managed user", asAdmin, []string{"login", "scim.user", "password", "new-password-123"}, 400, "Password cannot be changed when external authentication is used"},
+		{"managed user", asAdmin, []string{"login", "scim.user", "password", "new-password-123"}, 400, managedMsg(identity.SourceSCIM, "Password cannot be changed when external authentication is used")},
 	})
 	t.Run("self", func(t *testing.T) {
 		cookies, _ := authnLogin(t, s, "alice", "alice-password-1")
@@ -428,7 +428,7 @@ func TestUsersUpdateLogin(t *testing.T) {
 	}{
 		{"taken", []string{"login", "alice2", "newLogin", "bob"}, 400, "A user with login 'bob' already exists"},
 		{"unknown", []string{"login", "nobody", "newLogin", "x2"}, 404, "User 'nobody' doesn't exist"},
-		{"managed", []string{"login", "scim.user", "newLogin", "x2"}, 400, "Operation not allowed when the instance is externally managed."},
+		{"managed", []string{"login", "scim.user", "newLogin", "x2"}, 400, managedMsg(identity.SourceSCIM, "Operation not allowed when the instance is externally managed.")},
 		{"missing newLogin", []string{"login", "bob"}, 400, "The 'newLogin' parameter is missing"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,4 +53,5 @@ var categories = []category{
 	{"Concurrency", concurrencyTests},
 	{"Snapshot", snapshotTests},
 	{"Conditions", condTests},
+	{"Locks", lockTests},
 }

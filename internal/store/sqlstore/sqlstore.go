@@ -35,6 +35,9 @@ type Store struct {
 	rdb    *sql.DB
 	f      *flavor
 	logger *slog.Logger
+	// path is the SQLite database file, the base of the lock files.
+	path  string
+	locks lockTable
 }
 
 var _ store.Store = (*Store)(nil)
@@ -98,7 +101,9 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 		_ = rdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return newStore(sqliteFlavor(), wdb, rdb, logger), nil
+	s := newStore(sqliteFlavor(), wdb, rdb, logger)
+	s.path = path
+	return s, nil
 }
 
 // OpenPostgres connects to the PostgreSQL database at url (a libpq URL or
@@ -132,8 +137,10 @@ func newStore(f *flavor, wdb, rdb *sql.DB, logger *slog.Logger) *Store {
 	}
 }
 
-// Close closes the connection pools.
+// Close releases the locks still held (see TryLock) and closes the
+// connection pools.
 func (s *Store) Close() error {
+	s.locks.closeAll()
 	err := s.wdb.Close()
 	if s.rdb != s.wdb {
 		err = errors.Join(err, s.rdb.Close())
