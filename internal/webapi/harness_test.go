@@ -50,6 +50,13 @@ func (s *syncBuffer) String() string {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith lets a test add options that need the state (the
+// provisioning engine).
+func newTestServerWith(t *testing.T, configure func(st *state.State, o *Options)) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logs := &syncBuffer{}
@@ -73,7 +80,11 @@ func newTestServer(t *testing.T) *testServer {
 	if err := st.AddMember(ctx, identity.GroupAdministrators, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	api := New(st, Options{Logger: log, GatehouseVersion: "test", AccessLog: true})
+	opts := Options{Logger: log, GatehouseVersion: "test", AccessLog: true}
+	if configure != nil {
+		configure(st, &opts)
+	}
+	api := New(st, opts)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}
