@@ -58,6 +58,10 @@ type Config struct {
 	Secrets Sealer
 	// Samples is how many items of each kind a dry run lists; 20 when 0.
 	Samples int
+	// OnSettings, when set, is told a source's effective settings (secrets
+	// opened) after they changed, so that the wiring can reconnect what
+	// uses them besides the sync (LDAP sign-in).
+	OnSettings func(src identity.Source, values map[string]string)
 }
 
 // SourceConfig registers one source with the engine.
@@ -206,7 +210,7 @@ func (e *Engine) runOnce(ctx context.Context, s *source, queued *identity.SyncRu
 	}
 	defer s.run.Unlock()
 	if e.cfg.Locker != nil {
-		unlock, ok, err := e.cfg.Locker.TryLock(ctx, "provision:"+string(s.name))
+		unlock, ok, err := e.cfg.Locker.TryLock(ctx, "provision."+string(s.name))
 		if err != nil {
 			return identity.SyncRun{}, fmt.Errorf("lock the %s sync: %w", s.name, err)
 		}

@@ -330,7 +330,9 @@ func TestEngineFollowsTheSource(t *testing.T) {
 		t.Fatal("token can still scan after the run")
 	}
 	// The user leaves the source: deactivated, the token refused.
-	v.conn.set(func(s *Snapshot) { s.Users = slices.DeleteFunc(s.Users, func(u User) bool { return u.ExternalID == "u4" }) })
+	v.conn.set(func(s *Snapshot) {
+		s.Users = slices.DeleteFunc(s.Users, func(u User) bool { return u.ExternalID == "u4" })
+	})
 	if run := v.run(false); run.Counts.UsersDeactivated != 1 {
 		t.Fatalf("run = %+v", run)
 	}
@@ -642,5 +644,56 @@ func TestEngineUnknownSource(t *testing.T) {
 	v := newEnv(t, Config{})
 	if _, err := v.e.RunOnce(v.ctx, "nope", RunOptions{}); !errors.Is(err, identity.ErrNotFound) || !strings.Contains(err.Error(), "gitlab") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestEngineRunsOnceConfigured: a source that never ran runs as soon as its
+// settings become usable (trigger startup).
+func TestEngineRunsOnceConfigured(t *testing.T) {
+	v := newEnv(t, Config{})
+	e, err := New(v.ctx, v.st, map[identity.Source]SourceConfig{gl: {Connector: v.conn}}, Config{Secrets: reverseSealer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.conn.set(func(s *Snapshot) { *s = fixture(10) })
+	ctx, cancel := context.WithCancel(v.ctx)
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	if st, _ := e.Status(v.ctx, gl); st.Enabled || st.Last != nil {
+		t.Fatalf("status before configuration = %+v", st)
+	}
+	if err := e.SetSettings(v.ctx, gl, map[string]string{"url": "https://gl"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		st, _ := e.Status(v.ctx, gl)
+		return st.Last != nil
+	})
+	if st, _ := e.Status(v.ctx, gl); st.Last.Trigger != identity.TriggerStartup || st.Last.Status != identity.SyncSuccess {
+		t.Fatalf("status = %+v", st.Last)
+	}
+}
+
+// TestEngineLockAcrossReplicas: with the store's lock held by another
+// replica (here: taken directly), a run does not start and says why.
+func TestEngineLockAcrossReplicas(t *testing.T) {
+	v := newEnv(t, Config{})
+	locker := v.db.(store.Locker)
+	e, err := New(v.ctx, v.st, map[identity.Source]SourceConfig{gl: {Connector: v.conn, Defaults: map[string]string{"url": "x"}}}, Config{Locker: locker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, ok, err := locker.TryLock(v.ctx, "provision.gitlab")
+	if err != nil || !ok {
+		t.Fatalf("TryLock = %v, %v", ok, err)
+	}
+	if _, err := e.RunOnce(v.ctx, gl, RunOptions{Trigger: identity.TriggerManual}); err == nil || !strings.Contains(err.Error(), "another replica") {
+		t.Fatalf("run while locked: %v", err)
+	}
+	unlock()
+	if run, err := e.RunOnce(v.ctx, gl, RunOptions{Trigger: identity.TriggerManual}); err != nil || run.Status != identity.SyncSuccess {
+		t.Fatalf("run after unlock = %+v, %v", run, err)
 	}
 }

@@ -168,8 +168,12 @@ func (e *Engine) Run(ctx context.Context) {
 
 func (e *Engine) loop(ctx context.Context, s *source) {
 	trigger := identity.TriggerStartup
+	var backoff time.Time // after a run that could not start
 	for {
 		wait := e.untilDue(ctx, s)
+		if wait >= 0 && e.now().Before(backoff) {
+			wait = max(wait, backoff.Sub(e.now()))
+		}
 		var timer <-chan time.Time
 		var t *time.Timer
 		if wait >= 0 {
@@ -194,13 +198,16 @@ func (e *Engine) loop(ctx context.Context, s *source) {
 		opts := RunOptions{Trigger: trigger, Force: force}
 		if queued != nil {
 			opts.Trigger = identity.TriggerManual
-		} else if e.untilDue(ctx, s) != 0 {
+		} else if e.untilDue(ctx, s) != 0 || e.now().Before(backoff) {
 			// Woken by a settings change, or another replica ran it.
 			continue
 		}
 		trigger = identity.TriggerSchedule
 		if _, err := e.runOnce(ctx, s, queued, opts); err != nil && ctx.Err() == nil {
-			e.log.Warn("sync run not started", "source", s.name, "err", err)
+			// Another replica's run, or a store that cannot record runs:
+			// try again later rather than at once.
+			backoff = e.now().Add(time.Minute)
+			e.log.Warn("sync run not started", "source", s.name, "err", err, "retry_in", time.Minute)
 			if queued != nil {
 				r := *queued
 				r.Status, r.FinishedAt, r.Errors = identity.SyncFailed, e.now(), []string{err.Error()}

@@ -73,6 +73,16 @@ func (e *Engine) value(ctx context.Context, s *source, def Setting) (string, boo
 	return plain, true, nil
 }
 
+// Values returns the effective settings of src, secrets opened: what the
+// connector is opened with. Never show them; they hold secrets.
+func (e *Engine) Values(ctx context.Context, name identity.Source) (map[string]string, error) {
+	s, err := e.source(name)
+	if err != nil {
+		return nil, err
+	}
+	return e.values(ctx, s)
+}
+
 // Settings returns the settings of src, secrets masked.
 func (e *Engine) Settings(ctx context.Context, name identity.Source) ([]SettingValue, error) {
 	s, err := e.source(name)
@@ -166,5 +176,10 @@ func (e *Engine) SetSettings(ctx context.Context, name identity.Source, changes 
 		return err
 	}
 	e.poke(s) // the schedule follows the new settings
+	if e.cfg.OnSettings != nil {
+		if values, err := e.values(ctx, s); err == nil {
+			e.cfg.OnSettings(name, values)
+		}
+	}
 	return nil
 }
