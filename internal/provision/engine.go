@@ -137,8 +137,52 @@ func New(ctx context.Context, st State, sources map[identity.Source]SourceConfig
 		if _, err := e.values(ctx, e.sources[name]); err != nil && errors.Is(err, errSecretKey) {
 			return nil, err
 		}
+		if err := e.reseal(ctx, e.sources[name]); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
+}
+
+// Resealer is a [Sealer] that can move a secret sealed under an old key
+// to the current one (key rotation, docs/secrets.md).
+type Resealer interface {
+	Reseal(name, sealed string) (resealed string, changed bool, err error)
+}
+
+// reseal re-encrypts the stored secrets of s sealed under an older key, so
+// that the old key can be retired after one start with the new ring.
+func (e *Engine) reseal(ctx context.Context, s *source) error {
+	rs, ok := e.cfg.Secrets.(Resealer)
+	if !ok {
+		return nil
+	}
+	values, view := map[string]string{}, map[string]string{}
+	for _, def := range s.cfg.Connector.Settings() {
+		if !def.Secret {
+			continue
+		}
+		key := settingKey(s.name, def.Name)
+		stored, err := e.st.Store().GetSetting(ctx, key)
+		if errors.Is(err, identity.ErrNotFound) || stored == "" {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read setting %s: %w", def.Name, err)
+		}
+		next, changed, err := rs.Reseal(key, stored)
+		if err != nil {
+			return secretKeyError{fmt.Sprintf("the %s setting %s cannot be re-encrypted: %v", s.name, def.Name, err)}
+		}
+		if changed {
+			values[key], view[def.Name] = next, "resealed under the current key"
+		}
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	e.log.Info("re-encrypted secrets under the current key", "source", s.name, "count", len(values))
+	return e.st.SetSourceSettings(ctx, s.name, values, view)
 }
 
 // Sources lists the registered sources.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
@@ -695,5 +696,44 @@ func TestEngineLockAcrossReplicas(t *testing.T) {
 	unlock()
 	if run, err := e.RunOnce(v.ctx, gl, RunOptions{Trigger: identity.TriggerManual}); err != nil || run.Status != identity.SyncSuccess {
 		t.Fatalf("run after unlock = %+v, %v", run, err)
+	}
+}
+
+// TestEngineReseal: after a key rotation (new primary, the old key kept for
+// reading), start-up re-encrypts stored secrets under the new key, so the
+// old key can be retired.
+func TestEngineReseal(t *testing.T) {
+	k1, _ := secretbox.GenerateKey()
+	k2, _ := secretbox.GenerateKey()
+	ring1, err := secretbox.ParseKeyring(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newEnv(t, Config{Secrets: ring1})
+	if err := v.e.SetSettings(v.ctx, gl, map[string]string{"token": "glpat-rotate"}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := v.db.GetSetting(v.ctx, "provisioning.gitlab.token")
+	ring2, err := secretbox.ParseKeyring(k2 + "\n" + k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := New(v.ctx, v.st, map[identity.Source]SourceConfig{gl: {Connector: v.conn}}, Config{Secrets: ring2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := v.db.GetSetting(v.ctx, "provisioning.gitlab.token")
+	id1, _ := secretbox.KeyID(before)
+	id2, _ := secretbox.KeyID(after)
+	if id1 == id2 || id2 != ring2.PrimaryID() {
+		t.Fatalf("secret not resealed: %s → %s (primary %s)", id1, id2, ring2.PrimaryID())
+	}
+	if got, _ := e2.Values(v.ctx, gl); got["token"] != "glpat-rotate" {
+		t.Fatalf("token after reseal = %q", got["token"])
+	}
+	// The old key can go now.
+	ring3, _ := secretbox.ParseKeyring(k2)
+	if _, err := New(v.ctx, v.st, map[identity.Source]SourceConfig{gl: {Connector: v.conn}}, Config{Secrets: ring3}); err != nil {
+		t.Fatalf("start with the new key only: %v", err)
 	}
 }
