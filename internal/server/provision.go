@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	gitlabconn "github.com/gatehouse-dev/gatehouse/internal/connector/gitlab"
 	ldapconn "github.com/gatehouse-dev/gatehouse/internal/connector/ldap"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/provision"
@@ -35,7 +36,8 @@ func NewEngine(ctx context.Context, cfg Config, log *slog.Logger, st *state.Stat
 		ecfg.Locker = l
 	}
 	sources := map[identity.Source]provision.SourceConfig{
-		identity.SourceLDAP: {Connector: ldapconn.Connector{Logger: ecfg.Logger}, Defaults: ldapValues},
+		identity.SourceLDAP:   {Connector: ldapconn.Connector{Logger: ecfg.Logger}, Defaults: ldapValues},
+		identity.SourceGitLab: {Connector: gitlabconn.Connector{Logger: ecfg.Logger}},
 	}
 	eng, err := provision.New(ctx, st, sources, ecfg)
 	if err != nil {

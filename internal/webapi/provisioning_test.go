@@ -61,7 +61,7 @@ func newProvisioningServer(t *testing.T) (*testServer, *staticConnector, *provis
 		},
 	}}
 	var eng *provision.Engine
-	s := newTestServerWith(t, func(st *state.State, o *Options) {
+	s := newTestServerWith(t, nil, func(st *state.State, o *Options) {
 		var err error
 		eng, err = provision.New(context.Background(), st, map[identity.Source]provision.SourceConfig{identity.SourceGitLab: {Connector: conn}}, provision.Config{Secrets: plainSealer{}})
 		if err != nil {

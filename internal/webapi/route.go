@@ -211,6 +211,9 @@ func (p Param) check(v string) error {
 	if n > maxLen {
 		return badRequest(fmt.Sprintf("'%s' length (%d) is longer than the maximum authorized (%d)", p.Name, n, maxLen))
 	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return badRequest(fmt.Sprintf("The '%s' parameter contains a NUL byte", p.Name))
+	}
 	if v == "" {
 		return nil
 	}

@@ -258,18 +258,57 @@ type txn struct {
 var _ store.Tx = (*txn)(nil)
 
 func (r *reader) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := checkText(args); err != nil {
+		return nil, err
+	}
 	res, err := r.q.ExecContext(ctx, r.f.rebind(query), args...)
 	return res, r.f.wrap(err)
 }
 
 func (r *reader) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := checkText(args); err != nil {
+		return nil, err
+	}
 	rows, err := r.q.QueryContext(ctx, r.f.rebind(query), args...)
 	return rows, r.f.wrap(err)
 }
 
-func (r *reader) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (r *reader) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if err := checkText(args); err != nil {
+		return errRow{err}
+	}
 	return r.q.QueryRowContext(ctx, r.f.rebind(query), args...)
 }
+
+// errBadText refuses text PostgreSQL cannot store (a NUL byte, invalid
+// UTF-8: it answers with an error) and SQLite would store as given. Both
+// backends refuse it here, before any statement is sent, so they behave
+// alike and such text is an invalid argument, never a server error.
+var errBadText = identity.Errorf(identity.ErrInvalid, "Text must be valid UTF-8 without NUL bytes")
+
+// checkText applies errBadText to a statement's text arguments.
+func checkText(args []any) error {
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			if !identity.ValidText(v) {
+				return errBadText
+			}
+		case []string:
+			for _, s := range v {
+				if !identity.ValidText(s) {
+					return errBadText
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// errRow is a row whose query was refused before it was sent.
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
 
 // execAffected runs a statement and returns the number of rows it changed.
 func (r *reader) execAffected(ctx context.Context, query string, args ...any) (int64, error) {
