@@ -50,6 +50,7 @@ Commands:
   token scim              generate a SCIM provisioning token (gts_…) for an identity provider
   sync SOURCE             run a provisioning sync of a pull source (ldap) now and print its
                           result; --dry-run only plans, --force passes the guard
+  import FILE | sonarqube import users, groups, projects, permissions, templates (--dry-run)
   version                 print the version
 
 Run 'gatehouse <command> -h' for the flags of a command.
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "sync":
 		return syncCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return nil

@@ -232,6 +232,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// caller learns nothing about parameters.
 	c, err := a.newCall(sw, r, rt)
 	if err == nil {
+		// Any action may write (a GET creates a badge token on first use,
+		// a sign-in creates a directory user): each carries its actor,
+		// built only if a write asks for it, from the principal known then.
+		c.rid = rid
+		c.ctx = state.WithLazyActor(c.ctx, c)
 		err = a.authenticate(c)
 	}
 	if err == nil {
@@ -242,11 +247,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body any
 	if err == nil {
-		if rt.Method == http.MethodPost {
-			// Only POST actions write, so only they need the actor for the
-			// audit log; reads skip building it.
-			c.ctx = state.WithActor(c.ctx, a.actor(c, rid))
-		}
 		body, err = rt.Handle(c)
 	}
 	if err != nil {
