@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/importer"
 )
 
 const importFile = `{
@@ -38,6 +40,20 @@ func TestImportCommand(t *testing.T) {
 	if err := os.WriteFile(file, []byte(importFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	csvDir := filepath.Join(dir, "csv")
+	if err := os.Mkdir(csvDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"users.csv":       "login,name\ncid,Cid\n",
+		"memberships.csv": "group,login\ndevs,cid\n",
+		"tokens.csv":      "login,name,type,project\ncid,scanner,PROJECT_ANALYSIS_TOKEN,web\n",
+	} {
+		if err := os.WriteFile(filepath.Join(csvDir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens := filepath.Join(dir, "tokens.csv")
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"userz": []}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -58,6 +74,7 @@ func TestImportCommand(t *testing.T) {
 		}, ""},
 		{"again writes nothing", []string{"import", file}, []string{"10 items: 0 written, 9 already there, 1 failed"}, ""},
 		{"dry run after", []string{"import", "--dry-run", file}, []string{"0 to write, 9 already there, 1 failed"}, ""},
+		{"csv directory", []string{"import", "--tokens", tokens, csvDir}, []string{"2 items: 2 written, 0 already there, 0 failed", "cid    scanner  PROJECT_ANALYSIS_TOKEN  web"}, ""},
 		{"no file", []string{"import"}, nil, "one FILE is required"},
 		{"missing file", []string{"import", filepath.Join(dir, "none.json")}, nil, "no such file"},
 		{"unknown field", []string{"import", bad}, nil, `unknown field "userz"`},
@@ -76,6 +93,17 @@ func TestImportCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestImportTokensFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := writeTokens(path, []importer.Token{{Login: "ann", Name: "ci, main", Type: "USER_TOKEN"}, {Login: "ben", Name: "web", Type: "PROJECT_ANALYSIS_TOKEN", Project: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if want := "login,name,type,project\nann,\"ci, main\",USER_TOKEN,\nben,web,PROJECT_ANALYSIS_TOKEN,web\n"; err != nil || string(b) != want {
+		t.Errorf("tokens file %q, %v; want %q", b, err, want)
 	}
 }
 

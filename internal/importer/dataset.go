@@ -99,8 +99,12 @@ type Token struct {
 	Project string `json:"project,omitempty"`
 }
 
-// ReadFile reads a data set from a JSON file (the [DataSet] format).
+// ReadFile reads a data set from a JSON file (the [DataSet] format), or
+// from a directory of CSV files ([ReadCSVDir]).
 func ReadFile(path string) (*DataSet, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return ReadCSVDir(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
