@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +251,167 @@ func TestGitLabSettingsAndFreshness(t *testing.T) {
 	// He is still a Maintainer of acme/backend/payments: that access stays.
 	if !e.allowed(t, bob, "scan", "acme:backend:payments:ledger") {
 		t.Fatal("bob lost acme/backend/payments/ledger, which he still has in GitLab")
+	}
+}
+
+// TestGitLabSafety: with GitLab failing part-way through a listing,
+// rate-limiting past the retries, or not answering, a run ends failed
+// saying why and changes nothing — a user removed in GitLab keeps access
+// and nobody is deactivated — and the run after the fault clears does the
+// work (issue 10, item 7).
+func TestGitLabSafety(t *testing.T) {
+	e := startGitLab(t)
+	// 150 more members of acme make its members/all two pages long, so a
+	// fault can hit the second page only.
+	if err := e.sim.Update(func(f *gitlabsim.Fixture) {
+		for i := range 150 {
+			login := "member" + strconv.Itoa(i)
+			f.Users = append(f.Users, gitlabsim.User{Username: login})
+			f.Groups[0].Members = append(f.Groups[0].Members, gitlabsim.Member{User: login, AccessLevel: 20})
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.configure(t, "acme,partners")
+	if first.Counts["usersCreated"] < 150 {
+		t.Fatalf("first run = %+v", first)
+	}
+	bob := e.token(t, "admin-password-42", "bob")
+	if !e.allowed(t, bob, "scan", "acme:backend:api") {
+		t.Fatal("bob cannot scan acme/backend/api through his Developer role")
+	}
+	// GitLab changes; then it fails before Gatehouse can read the change.
+	removeMember(t, e.sim, "acme/backend", "bob")
+	removeMember(t, e.sim, "acme", "member7")
+
+	for _, tc := range []struct {
+		name  string
+		fault gitlabsim.Fault
+		why   string
+	}{
+		{"a page failing mid-listing", gitlabsim.Fault{Path: "/members/all", Page: 2, Status: 500}, "500"},
+		{"rate limit outlasting the retries", gitlabsim.Fault{Status: 429}, "rate-limiting"},
+		{"GitLab not answering", gitlabsim.Fault{Path: "/members/all", Hang: true}, "timed out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.sim.Inject(tc.fault)
+			defer e.sim.ClearFaults()
+			run := syncSource(t, e.base, e.admin, "gitlab")
+			if run.Status != "failed" || len(run.Errors) == 0 || !strings.Contains(run.Errors[0], tc.why) || !strings.Contains(run.Errors[0], "nothing was applied") {
+				t.Fatalf("run = %+v", run)
+			}
+			if run.Counts["writes"] != 0 || run.Counts["usersDeactivated"] != 0 {
+				t.Fatalf("the failed run wrote: %+v", run.Counts)
+			}
+			if !e.allowed(t, bob, "scan", "acme:backend:api") {
+				t.Fatal("bob lost access through a failed run")
+			}
+			if u, ok := e.user(t, "member7"); !ok || !u.Active {
+				t.Fatalf("member7 after the failed run = %+v %v", u, ok)
+			}
+		})
+	}
+
+	run := syncSource(t, e.base, e.admin, "gitlab")
+	if run.Status != "success" || run.Counts["usersDeactivated"] != 1 {
+		t.Fatalf("run after the faults cleared = %+v", run)
+	}
+	if e.allowed(t, bob, "scan", "acme:backend:api") {
+		t.Fatal("bob still scans acme/backend/api after the run that followed the faults")
+	}
+	if u, ok := e.user(t, "member7"); !ok || u.Active {
+		t.Fatalf("member7 after the run = %+v %v", u, ok)
+	}
+}
+
+// TestGitLabSemantics drives the mapping end to end: projects' visibility,
+// users in no allowed group deactivated, groups no longer allowed removed,
+// global permissions and local users untouched, and GitLab-managed objects
+// refused to Web API edits with a 400 naming GitLab (issue 10, item 3).
+func TestGitLabSemantics(t *testing.T) {
+	e := startGitLab(t)
+	// A local user with a global permission, made before GitLab is on.
+	if st, body := call(t, "POST", e.base+"api/users/create", url.Values{"login": {"local1"}, "name": {"Local One"}, "password": {"local-password-42"}}, e.admin); st != 200 {
+		t.Fatalf("local user = %d %s", st, body)
+	}
+	if st, body := call(t, "POST", e.base+"api/permissions/add_user", url.Values{"login": {"local1"}, "permission": {"provisioning"}}, e.admin); st != 204 {
+		t.Fatalf("grant local1 = %d %s", st, body)
+	}
+	e.configure(t, "acme,partners")
+	if got, want := e.groupNames(t, "a"), []string{"acme", "acme/backend", "acme/backend/payments", "acme/frontend", "partners", "sonar-administrators", "sonar-users"}; !slices.Equal(got, want) {
+		t.Fatalf("groups = %v, want %v", got, want)
+	}
+	// other is not allowed: ivan, only there, is not provisioned.
+	if _, ok := e.user(t, "ivan"); ok {
+		t.Fatal("ivan, of a group not allowed, was provisioned")
+	}
+	// Private and internal projects are private; public ones public.
+	_, body := call(t, "GET", e.base+"api/projects/search", nil, e.admin)
+	var ps struct {
+		Components []struct{ Key, Visibility string }
+	}
+	_ = json.Unmarshal([]byte(body), &ps)
+	vis := map[string]string{}
+	for _, p := range ps.Components {
+		vis[p.Key] = p.Visibility
+	}
+	if want := map[string]string{"acme:backend:api": "private", "acme:backend:payments:ledger": "private", "acme:frontend:web": "public"}; !maps.Equal(vis, want) {
+		t.Fatalf("projects = %v, want %v", vis, want)
+	}
+	// A global permission granted to a provisioned user is Gatehouse's own.
+	if st, body := call(t, "POST", e.base+"api/permissions/add_user", url.Values{"login": {"bob"}, "permission": {"scan"}}, e.admin); st != 204 {
+		t.Fatalf("grant bob = %d %s", st, body)
+	}
+
+	// GitLab-managed objects are edited in GitLab only.
+	for _, tc := range []struct {
+		name string
+		path string
+		form url.Values
+	}{
+		{"add a user to a GitLab group", "api/user_groups/add_user", url.Values{"name": {"acme/backend"}, "login": {"local1"}}},
+		{"remove a user from a GitLab group", "api/user_groups/remove_user", url.Values{"name": {"acme/backend"}, "login": {"bob"}}},
+		{"rename a GitLab group", "api/user_groups/update", url.Values{"currentName": {"acme/backend"}, "name": {"renamed"}}},
+		{"revoke a GitLab user's permission on a GitLab project", "api/permissions/remove_user", url.Values{"login": {"bob"}, "projectKey": {"acme:backend:api"}, "permission": {"scan"}}},
+		{"rename a GitLab user", "api/users/update", url.Values{"login": {"bob"}, "name": {"Robert"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if st, body := call(t, "POST", e.base+tc.path, tc.form, e.admin); st != 400 || !strings.Contains(body, "GitLab") {
+				t.Fatalf("%s = %d %s", tc.path, st, body)
+			}
+		})
+	}
+
+	// dave leaves his only group; partners is no longer allowed.
+	removeMember(t, e.sim, "acme/backend/payments", "dave")
+	settings := e.settings("acme")
+	settings.Set("token", "********")
+	if st, body := call(t, "POST", e.base+"api/provisioning/settings", settings, e.admin); st != 204 {
+		t.Fatalf("settings = %d %s", st, body)
+	}
+	run := syncSource(t, e.base, e.admin, "gitlab")
+	if run.Status != "success" || run.Counts["usersDeactivated"] != 1 || run.Counts["groupsDeleted"] != 1 {
+		t.Fatalf("run = %+v", run)
+	}
+	if u, ok := e.user(t, "dave"); !ok || u.Active {
+		t.Fatalf("dave, in no allowed group = %+v %v", u, ok)
+	}
+	if got := e.groupNames(t, "partners"); len(got) != 0 {
+		t.Fatalf("partners, no longer allowed, is still a group: %v", got)
+	}
+	// grace is still in acme through the partners invitation.
+	if u, ok := e.user(t, "grace"); !ok || !u.Active {
+		t.Fatalf("grace = %+v %v", u, ok)
+	}
+	if u, ok := e.user(t, "local1"); !ok || !u.Active {
+		t.Fatalf("local1 = %+v %v", u, ok)
+	}
+	_, body = call(t, "GET", e.base+"api/permissions/users?"+url.Values{"permission": {"scan"}}.Encode(), nil, e.admin)
+	if !strings.Contains(body, `"login":"bob"`) {
+		t.Fatalf("bob's global scan after the run: %s", body)
+	}
+	_, body = call(t, "GET", e.base+"api/permissions/users?"+url.Values{"permission": {"provisioning"}}.Encode(), nil, e.admin)
+	if !strings.Contains(body, `"login":"local1"`) {
+		t.Fatalf("local1's global provisioning after the run: %s", body)
 	}
 }
