@@ -41,6 +41,9 @@ type Options struct {
 	// Provisioner answers api/provisioning/*; nil when no pull source is
 	// configured.
 	Provisioner Provisioner
+	// GitLabSignIn opens sign-in through GitLab from its current settings
+	// for api/authentication/gitlab/*; nil when the wiring offers none.
+	GitLabSignIn OAuthOpener
 }
 
 // API is the Web API handler.
@@ -89,6 +92,7 @@ func New(st *state.State, opts Options) *API {
 	for _, group := range [][]Route{
 		a.systemRoutes(),
 		a.authenticationRoutes(),
+		a.oauthSignInRoutes(),
 		a.userRoutes(),
 		a.groupRoutes(),
 		a.permissionRoutes(),
