@@ -44,6 +44,7 @@ Commands:
   admin reset-password    set a new password for an administrator (default login: admin),
                           creating it when missing; prints the password
   token scim              generate a SCIM provisioning token (gts_…) for an identity provider
+  import FILE | sonarqube import users, groups, projects, permissions, templates (--dry-run)
   version                 print the version
 
 Run 'gatehouse <command> -h' for the flags of a command.
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return admin(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return nil
