@@ -124,17 +124,12 @@ func newProgress(stdout io.Writer) importer.Progress {
 }
 
 func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, actor, from string, dry bool, stdout io.Writer) error {
-	s, closeStore, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	st, err := server.OpenStore(ctx, cfg, cfg.NewLogger(os.Stderr))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	w := importer.Writer{State: s, Store: st, Actor: actor, Progress: newProgress(stdout)}
+	defer db.Close()
+	w := importer.Writer{State: s, Store: db, Actor: actor, Progress: newProgress(stdout)}
 	start := time.Now()
 	var sum *importer.Summary
 	if dry {

@@ -38,6 +38,9 @@ type Options struct {
 	SecureCookies bool
 	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
 	LDAPTest DirectoryTester
+	// Provisioner answers api/provisioning/*; nil when no pull source is
+	// configured.
+	Provisioner Provisioner
 }
 
 // API is the Web API handler.
@@ -45,7 +48,8 @@ type API struct {
 	st       *state.State
 	log      *slog.Logger
 	opts     Options
-	routes   map[string]*Route
+	routes   map[string]*Route // by path: the first route of each path
+	byMethod map[string]*Route // by "METHOD path"
 	ordered  []*Route
 	sessions *sessions
 	limiter  *loginLimiter
@@ -74,6 +78,7 @@ func New(st *state.State, opts Options) *API {
 		log:      opts.Logger,
 		opts:     opts,
 		routes:   map[string]*Route{},
+		byMethod: map[string]*Route{},
 		sessions: newSessions(opts.SessionTTL, st.Now),
 		limiter:  newLoginLimiter(st.Now),
 		metrics:  newMetrics(),
@@ -97,15 +102,24 @@ func New(st *state.State, opts Options) *API {
 		a.bulkRoutes(),
 		a.settingsRoutes(),
 		a.ldapRoutes(),
+		a.provisioningRoutes(),
 	} {
 		for i := range group {
 			rt := &group[i]
-			if _, dup := a.routes[rt.Path]; dup {
-				panic("webapi: duplicate route " + rt.Path) // a programming error caught by every test
+			key := rt.Method + " " + rt.Path
+			if _, dup := a.byMethod[key]; dup {
+				panic("webapi: duplicate route " + key) // a programming error caught by every test
+			}
+			a.byMethod[key] = rt
+			a.ordered = append(a.ordered, rt)
+			if other := a.routes[rt.Path]; other != nil {
+				// A second method on one path (GET and POST
+				// api/provisioning/settings) shares its metrics.
+				rt.series = other.series
+				continue
 			}
 			rt.series = a.metrics.forRoute(rt.Path)
 			a.routes[rt.Path] = rt
-			a.ordered = append(a.ordered, rt)
 		}
 	}
 	return a
@@ -208,7 +222,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, a.log, r, rid, errorf(http.StatusNotFound, "Unknown url : /"+path))
 		return
 	}
-	if r.Method != rt.Method {
+	if byMethod := a.byMethod[r.Method+" "+path]; byMethod != nil {
+		rt = byMethod
+	} else {
 		writeError(sw, a.log, r, rid, errorf(http.StatusMethodNotAllowed, "HTTP method "+rt.Method+" is required"))
 		return
 	}

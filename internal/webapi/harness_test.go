@@ -58,6 +58,13 @@ func newTestServer(t *testing.T) *testServer {
 // fresh SQLite store.
 func newTestServerOn(t *testing.T, db store.Store) *testServer {
 	t.Helper()
+	return newTestServerWith(t, db, nil)
+}
+
+// newTestServerWith is newTestServerOn with options that need the state
+// (the provisioning engine).
+func newTestServerWith(t *testing.T, db store.Store, configure func(st *state.State, o *Options)) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logs := &syncBuffer{}
@@ -84,7 +91,11 @@ func newTestServerOn(t *testing.T, db store.Store) *testServer {
 	if err := st.AddMember(ctx, identity.GroupAdministrators, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	api := New(st, Options{Logger: log, GatehouseVersion: "test", AccessLog: true})
+	opts := Options{Logger: log, GatehouseVersion: "test", AccessLog: true}
+	if configure != nil {
+		configure(st, &opts)
+	}
+	api := New(st, opts)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}

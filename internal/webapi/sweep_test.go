@@ -60,7 +60,9 @@ func sweepBadInput(t *testing.T, s *testServer) {
 				filled.Set(p.Name, plausible(p))
 			}
 		}
-		cases = append(cases, sweepCase{"wrong method", wrong, asAdminToken, filled, 405, "HTTP method " + rt.Method + " is required"})
+		if s.api.byMethod[wrong+" "+rt.Path] == nil { // a path may serve both
+			cases = append(cases, sweepCase{"wrong method", wrong, asAdminToken, filled, 405, "HTTP method " + rt.Method + " is required"})
+		}
 		if rt.Access != public {
 			cases = append(cases, sweepCase{"anonymous", rt.Method, cred{}, filled, 401, "Authentication is required"})
 			cases = append(cases, sweepCase{"bad password", rt.Method, cred{login: "admin", pw: "nope-nope-nope"}, filled, 401, ""})

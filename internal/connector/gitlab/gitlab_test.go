@@ -528,3 +528,12 @@ func TestBackoff(t *testing.T) {
 		})
 	}
 }
+
+func TestReadTwiceSame(t *testing.T) {
+	_, ts := startSim(t, gitlabsim.Scale(gitlabsim.ScaleOptions{Users: 300, Seed: 7}), gitlabsim.Options{})
+	v := values(ts.URL, SettingAllowedGroups+"=org00")
+	a, b := mustRead(t, v), mustRead(t, v)
+	if len(a.Permissions) == 0 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("two reads of unchanged data differ (%d permissions)", len(a.Permissions))
+	}
+}
