@@ -20,7 +20,7 @@ import (
 
 const importUsage = `Usage:
   gatehouse import [--dry-run] [store flags] FILE
-  gatehouse import sonarqube --url URL [--token TOKEN] [--rate 10] [--dry-run] [store flags]
+  gatehouse import sonarqube --url URL [--token TOKEN] [--rate 10] [--save FILE] [--dry-run] [store flags]
 
 FILE is a JSON data set, or a directory of CSV files (see README,
 "Importing"). The SonarQube token is an
@@ -54,11 +54,13 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 
 func importSonarQube(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var opts importOpts
+	var save string
 	src := importer.SonarQube{}
 	cfg, pos, err := parseImportConfig("import sonarqube", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&src.URL, "url", "", "SonarQube base URL (https://sonar.example.com)")
 		fs.StringVar(&src.Token, "token", "", "an administrator's token ($SONAR_TOKEN)")
 		fs.Float64Var(&src.Rate, "rate", 10, "most requests per second to SonarQube")
+		fs.StringVar(&save, "save", "", "also write the data set read to this JSON file, for `gatehouse import FILE` later without reading SonarQube again")
 		opts.flags(fs)
 	})
 	if err != nil {
@@ -81,6 +83,12 @@ func importSonarQube(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("read %s: %w", src.URL, err)
 	}
 	fmt.Fprintf(stdout, "Read %s in %s (%d requests).\n", src.URL, time.Since(start).Round(time.Millisecond), src.Requests)
+	if save != "" {
+		if err := importer.WriteFile(save, ds); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Saved the data set read to %s.\n", save)
+	}
 	return runImport(ctx, cfg, ds, "import:sonarqube", src.URL, opts, stdout)
 }
 

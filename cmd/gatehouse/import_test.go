@@ -125,13 +125,15 @@ func TestImportSonarQubeCommand(t *testing.T) {
 		_, _ = w.Write(body)
 	}))
 	defer srv.Close()
-	env := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "SONAR_TOKEN": "squ_cli"}
+	dir := t.TempDir()
+	saved := filepath.Join(dir, "read.json")
+	env := map[string]string{"GATEHOUSE_DATA_DIR": dir, "SONAR_TOKEN": "squ_cli"}
 	getenv := func(k string) string { return env[k] }
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000", "--dry-run"}, "to write"},
+		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000", "--dry-run", "--save", saved}, "Saved the data set read to " + saved},
 		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000"}, "24 written, 4 already there, 0 failed"},
 		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000"}, ": 0 written"},
 	} {
@@ -145,5 +147,10 @@ func TestImportSonarQubeCommand(t *testing.T) {
 		if strings.Contains(out.String(), "squ_cli") {
 			t.Error("the token is printed")
 		}
+	}
+	// The saved data set is what was imported: importing it writes nothing.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"import", saved}, getenv, &out, &out); err != nil || !strings.Contains(out.String(), "28 items: 0 written, 28 already there, 0 failed") {
+		t.Errorf("import of the saved data set: %v\n%s", err, out.String())
 	}
 }
