@@ -45,7 +45,7 @@ func values(url string, extra ...string) map[string]string {
 
 // testConnector retries quickly, so failure tests stay short.
 func testConnector() Connector {
-	return Connector{retries: 2, retryBase: 10 * time.Millisecond}
+	return Connector{Retries: 2, RetryBase: 10 * time.Millisecond}
 }
 
 func read(t testing.TB, c Connector, v map[string]string) (provision.Snapshot, error) {
