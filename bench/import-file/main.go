@@ -7,8 +7,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -37,20 +35,7 @@ func run() error {
 		return err
 	}
 	ds := importer.FromSnapshot(set.Snapshot)
-	f, err := os.Create(*out)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	if err := json.NewEncoder(w).Encode(ds); err != nil {
-		f.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := importer.WriteFile(*out, ds); err != nil {
 		return err
 	}
 	fmt.Printf("%s: %d users, %d groups, %d memberships, %d projects, %d permissions, %d tokens\n",

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -20,7 +21,7 @@ import (
 
 const importUsage = `Usage:
   gatehouse import [--dry-run] [store flags] FILE
-  gatehouse import sonarqube --url URL [--token TOKEN] [--rate 10] [--dry-run] [store flags]
+  gatehouse import sonarqube --url URL [--token TOKEN] [--rate 10] [--save FILE] [--dry-run] [store flags]
 
 FILE is a JSON data set, or a directory of CSV files (see README,
 "Importing"). The SonarQube token is an
@@ -54,11 +55,13 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 
 func importSonarQube(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var opts importOpts
+	var save string
 	src := importer.SonarQube{}
 	cfg, pos, err := parseImportConfig("import sonarqube", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&src.URL, "url", "", "SonarQube base URL (https://sonar.example.com)")
 		fs.StringVar(&src.Token, "token", "", "an administrator's token ($SONAR_TOKEN)")
 		fs.Float64Var(&src.Rate, "rate", 10, "most requests per second to SonarQube")
+		fs.StringVar(&save, "save", "", "also write the data set read to this JSON file, for `gatehouse import FILE` later without reading SonarQube again")
 		opts.flags(fs)
 	})
 	if err != nil {
@@ -81,6 +84,12 @@ func importSonarQube(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("read %s: %w", src.URL, err)
 	}
 	fmt.Fprintf(stdout, "Read %s in %s (%d requests).\n", src.URL, time.Since(start).Round(time.Millisecond), src.Requests)
+	if save != "" {
+		if err := importer.WriteFile(save, ds); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Saved the data set read to %s.\n", save)
+	}
 	return runImport(ctx, cfg, ds, "import:sonarqube", src.URL, opts, stdout)
 }
 
@@ -151,6 +160,13 @@ func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, act
 	if opts.dry {
 		sum, err = w.Plan(ctx, ds)
 	} else {
+		// The plan first (a snapshot read, seconds even for 300k items):
+		// what the long write ahead will do.
+		plan, perr := w.Plan(ctx, ds)
+		if perr != nil {
+			return perr
+		}
+		fmt.Fprintln(stdout, planLine(plan))
 		sum, err = w.Apply(ctx, ds)
 	}
 	if sum != nil {
@@ -160,6 +176,22 @@ func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, act
 		return fmt.Errorf("import interrupted; run the same command again to finish it (what is written stays): %w", err)
 	}
 	return err
+}
+
+// planLine is a dry run's counts on one line.
+func planLine(plan *importer.Summary) string {
+	var to []string
+	there, failing := 0, 0
+	for _, c := range plan.Counts {
+		if c.Written > 0 {
+			to = append(to, fmt.Sprintf("%d %s", c.Written, c.Kind))
+		}
+		there, failing = there+c.Existing, failing+c.Failed
+	}
+	if len(to) == 0 {
+		to = []string{"nothing"}
+	}
+	return fmt.Sprintf("To write: %s; %d already there; %d would fail.", strings.Join(to, ", "), there, failing)
 }
 
 // maxTokenLines bounds the tokens the summary prints; --tokens writes all.

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -407,6 +408,10 @@ func (w *Writer) Apply(ctx context.Context, ds *DataSet) (*Summary, error) {
 	}) {
 		members = append(members, state.MemberChange{Group: ds.Memberships[i].Group, Login: ds.Memberships[i].Login})
 	}
+	// Written group by group (and grants project by project, below): the
+	// store's pages for one group or project are then hot in a row, which
+	// halves the time of a load in random order (bench/README.md).
+	slices.SortStableFunc(members, func(a, b state.MemberChange) int { return strings.Compare(a.Group, b.Group) })
 	if err := w.phase(ctx, sum, KindMemberships, len(members), func(i int) string { return members[i].Group + "/" + members[i].Login },
 		func(lo, hi int) ([]state.ItemResult, error) {
 			return w.State.AddMembers(ctx, members[lo:hi], state.BulkOptions{})
@@ -435,6 +440,16 @@ func (w *Writer) Apply(ctx context.Context, ds *DataSet) (*Summary, error) {
 			grants, labels = append(grants, g), append(labels, p.String())
 		}
 	}
+	order := make([]int, len(grants))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(grants[a].ProjectID, grants[b].ProjectID) })
+	sortedGrants, sortedLabels := make([]identity.Grant, len(grants)), make([]string, len(grants))
+	for i, j := range order {
+		sortedGrants[i], sortedLabels[i] = grants[j], labels[j]
+	}
+	grants, labels = sortedGrants, sortedLabels
 	if err := w.phase(ctx, sum, KindPermissions, len(grants), func(i int) string { return labels[i] },
 		func(lo, hi int) ([]state.ItemResult, error) {
 			return w.State.AddGrants(ctx, grants[lo:hi], state.BulkOptions{})
