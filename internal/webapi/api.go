@@ -38,6 +38,10 @@ type Options struct {
 	SecureCookies bool
 	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
 	LDAPTest DirectoryTester
+	// IdentityProviders are the sign-ins besides a password (SSO, GitLab)
+	// that api/users/identity_providers lists and update_identity_provider
+	// accepts.
+	IdentityProviders []IdentityProvider
 }
 
 // API is the Web API handler.
@@ -85,6 +89,7 @@ func New(st *state.State, opts Options) *API {
 		a.systemRoutes(),
 		a.authenticationRoutes(),
 		a.userRoutes(),
+		a.userSelfRoutes(),
 		a.groupRoutes(),
 		a.permissionRoutes(),
 		a.templateRoutes(),

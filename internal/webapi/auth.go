@@ -29,6 +29,9 @@ const (
 // except on routes that judge credentials themselves (api/authentication/
 // validate answers {"valid":false}): there a bad credential is anonymous.
 func (a *API) authenticate(c *call) (err error) {
+	if c.route.sessionless() {
+		return nil // login and logout read their own parameters and cookie
+	}
 	if c.route.badCredentialsAnonymous() {
 		defer func() {
 			if err != nil {
@@ -50,6 +53,11 @@ func (a *API) authenticate(c *call) (err error) {
 			}
 			if pw == "" && token.LooksLikeToken(login) {
 				return a.useToken(c, login)
+			}
+			if login == "" {
+				// No account to lock ("Basic Og==" is a client without
+				// credentials): not a failed sign-in, and no hash spent.
+				return errUnauthenticated
 			}
 			return a.usePassword(c, login, pw)
 		default:

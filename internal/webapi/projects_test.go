@@ -43,6 +43,7 @@ func projUserToken(t *testing.T, s *testServer, login string, typ identity.Token
 
 func TestProjectsCreate(t *testing.T) {
 	s := newTestServer(t)
+	s.lockDown()
 	permUser(t, s, "prov", identity.SourceLocal)
 	permUser(t, s, "joe", identity.SourceLocal)
 	s.post("api/permissions/add_user", asAdmin, "login", "prov", "permission", "provisioning").must(t, 204)

@@ -37,13 +37,13 @@ func (a *API) userRoutes() []Route {
 				Param{Name: "slLastConnectedAfter", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
 				Param{Name: "slLastConnectedBefore", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
 			), Handle: a.searchUsers},
-		{Method: "POST", Path: "api/users/create", Summary: "Create a local user, or reactivate a deactivated one of the same login.",
+		{Method: "POST", Path: "api/users/create", Summary: "Create a user (local: with a password; local=false: signing in through an identity provider), or reactivate a deactivated one of the same login.",
 			Access: admin, Params: []Param{
 				{Name: "login", Required: true, MinLen: identity.MinLoginLen, MaxLen: identity.MaxLoginLen, Desc: "User login"},
 				{Name: "name", Required: true, MaxLen: identity.MaxUserNameLen, Desc: "User name"},
 				{Name: "email", MaxLen: identity.MaxEmailLen, Desc: "User email"},
 				{Name: "password", Desc: "User password; mandatory for local users"},
-				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; only local users can be created here"},
+				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; a non-local user has none and signs in through an identity provider"},
 				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
 			}, Handle: a.createUser},
 		{Method: "POST", UserOnly: true, Path: "api/users/update", Summary: "Update a user's name, email or SCM accounts.",
@@ -134,6 +134,9 @@ func externalIdentity(u identity.User) string {
 // externalProvider names who authenticates the user: "sonarqube" for local
 // users as in SonarQube, else the identity source.
 func externalProvider(u identity.User) string {
+	if u.Provider != "" {
+		return u.Provider
+	}
 	if !u.Source.Managed() {
 		return "sonarqube"
 	}
@@ -190,7 +193,7 @@ func (a *API) userDetail(c *call, u identity.User) (userDetailJSON, error) {
 		return userDetailJSON{}, err
 	}
 	return userDetailJSON{
-		Login: u.Login, Name: u.Name, Email: u.Email, Active: u.Active, Local: !u.Source.Managed(),
+		Login: u.Login, Name: u.Name, Email: u.Email, Active: u.Active, Local: isLocal(u),
 		ExternalIdentity: externalIdentity(u), ExternalProvider: externalProvider(u),
 		Groups: nonNil(groups[u.ID]), ScmAccounts: nonNil(u.SCMAccounts),
 	}, nil
@@ -302,7 +305,7 @@ func (a *API) searchUsers(c *call) (any, error) {
 	out := make([]userJSON, 0, len(users))
 	for _, u := range users {
 		j := userJSON{
-			Login: u.Login, Name: u.Name, Active: u.Active, Local: !u.Source.Managed(),
+			Login: u.Login, Name: u.Name, Active: u.Active, Local: isLocal(u),
 			ExternalProvider: externalProvider(u), Avatar: avatar(u.Email), ScmAccounts: u.SCMAccounts,
 		}
 		if isAdmin || u.ID == c.principal.UserID {
@@ -341,26 +344,29 @@ func pageOf[T any](xs []T, p, ps int) []T {
 func (a *API) createUser(c *call) (any, error) {
 	local, _ := c.boolean("local")
 	pw := c.form.Get("password")
+	// A non-local user has no password: it signs in only through an
+	// identity provider, matched by its login, and its provider is
+	// "sonarqube" until api/users/update_identity_provider names one, as in
+	// SonarQube.
+	provider := ""
 	switch {
 	case !local && pw != "":
 		return nil, badRequest("Password should only be set on local user")
 	case !local:
-		// Users of an identity provider are created by it (SCIM, GitLab,
-		// LDAP, SSO); a local copy would hijack the account.
-		return nil, badRequest("Only local users can be created through this API: users who sign in through an identity provider are provisioned by it")
+		provider = "sonarqube"
 	case pw == "":
 		return nil, badRequest("Password is mandatory and must not be empty")
 	}
 	u, err := a.st.CreateUser(c.ctx, state.NewUser{
 		Login: c.str("login"), Name: c.str("name"), Email: c.str("email"), Password: pw,
-		SCMAccounts: c.all("scmAccount"),
+		Provider: provider, SCMAccounts: c.all("scmAccount"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"user": createdUserJSON{
 		Login: u.Login, Name: u.Name, Email: u.Email, ScmAccounts: nonNil(u.SCMAccounts),
-		Active: u.Active, Local: !u.Source.Managed(),
+		Active: u.Active, Local: isLocal(u),
 	}}, nil
 }
 
