@@ -339,14 +339,6 @@ func memberLists(f *Fixture) [][]Member {
 	return out
 }
 
-// root returns the top-most ancestor of g.
-func (ix *index) root(g *Group) *Group {
-	for ix.parent[g.ID] != nil {
-		g = ix.parent[g.ID]
-	}
-	return g
-}
-
 // descendants returns g's subgroups at any depth, parents before children.
 func (ix *index) descendants(g *Group) []*Group {
 	var out []*Group

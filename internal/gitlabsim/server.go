@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -422,5 +421,3 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 	return err
 }
-
-func escapePath(p string) string { return url.PathEscape(p) }

@@ -1,0 +1,496 @@
+package gitlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/gitlabsim"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
+)
+
+const syncToken = "glpat-sync-token" // root, read_api, in the example fixture
+
+func startSim(t testing.TB, f *gitlabsim.Fixture, opts gitlabsim.Options) (*gitlabsim.Server, *httptest.Server) {
+	t.Helper()
+	sim, err := gitlabsim.New(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	return sim, ts
+}
+
+// values are settings for the simulator at url, with extra name=value pairs.
+func values(url string, extra ...string) map[string]string {
+	v := map[string]string{
+		SettingURL: url, SettingToken: syncToken, SettingAllowedGroups: "acme", SettingSyncEnabled: "true",
+	}
+	for _, kv := range extra {
+		k, val, _ := strings.Cut(kv, "=")
+		v[k] = val
+	}
+	return v
+}
+
+// testConnector retries quickly, so failure tests stay short.
+func testConnector() Connector {
+	return Connector{retries: 2, retryBase: 10 * time.Millisecond}
+}
+
+func read(t testing.TB, c Connector, v map[string]string) (provision.Snapshot, error) {
+	t.Helper()
+	src, err := c.Open(context.Background(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.Read(context.Background())
+}
+
+func mustRead(t testing.TB, v map[string]string) provision.Snapshot {
+	t.Helper()
+	snap, err := read(t, testConnector(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// view is a snapshot by names: logins, group paths, project keys.
+type view struct {
+	users   map[string]provision.User
+	groups  []string
+	members map[string][]string // group path → logins
+	perms   map[string][]string // project key → "login:perm"
+	proj    map[string]provision.Project
+}
+
+func viewOf(s provision.Snapshot) view {
+	v := view{users: map[string]provision.User{}, members: map[string][]string{}, perms: map[string][]string{}, proj: map[string]provision.Project{}}
+	login := map[string]string{}
+	for _, u := range s.Users {
+		v.users[u.Login] = u
+		login[u.ExternalID] = u.Login
+	}
+	gname := map[string]string{}
+	for _, g := range s.Groups {
+		v.groups = append(v.groups, g.Name)
+		gname[g.ExternalID] = g.Name
+	}
+	for _, m := range s.Memberships {
+		v.members[gname[m.GroupExternalID]] = append(v.members[gname[m.GroupExternalID]], login[m.UserExternalID])
+	}
+	for k := range v.members {
+		slices.Sort(v.members[k])
+	}
+	pkey := map[string]string{}
+	for _, p := range s.Projects {
+		v.proj[p.Key] = p
+		pkey[p.ExternalID] = p.Key
+	}
+	for _, p := range s.Permissions {
+		k := pkey[p.ProjectExternalID]
+		v.perms[k] = append(v.perms[k], login[p.UserExternalID]+":"+string(p.Permission))
+	}
+	return v
+}
+
+// permsOf lists login's permissions on a project, sorted.
+func (v view) permsOf(key, login string) []string {
+	var out []string
+	for _, lp := range v.perms[key] {
+		if l, p, _ := strings.Cut(lp, ":"); l == login {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func list(s string) []string {
+	if s == "" {
+		return nil
+	}
+	out := strings.Split(s, ",")
+	slices.Sort(out)
+	return out
+}
+
+func TestReadSemantics(t *testing.T) {
+	_, ts := startSim(t, gitlabsim.Example(), gitlabsim.Options{})
+	def := viewOf(mustRead(t, values(ts.URL)))
+	custom := viewOf(mustRead(t, values(ts.URL, SettingRoleMapping+`={"Security auditor":["user","codeviewer","securityhotspotadmin"],"Reporter":["user"]}`)))
+	two := viewOf(mustRead(t, values(ts.URL, SettingAllowedGroups+"=acme, partners")))
+
+	dev := "codeviewer,issueadmin,scan,securityhotspotadmin,user"
+	all := "admin," + dev
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"root and all subgroups, named by full path", def.groups, []string{"acme", "acme/backend", "acme/backend/payments", "acme/frontend"}},
+		{"second allowed root group", two.groups, []string{"acme", "acme/backend", "acme/backend/payments", "acme/frontend", "partners"}},
+		{"root group: direct and invited members", def.members["acme"], list("alice,frank,grace")},
+		{"subgroup inherits the root's members", def.members["acme/backend"], list("alice,bob,carol,frank,grace")},
+		{"inherited at any depth", def.members["acme/backend/payments"], list("alice,bob,carol,dave,frank,grace")},
+		{"sibling subgroup does not get backend's members", def.members["acme/frontend"], list("alice,erin,frank,grace")},
+		{"invited user is also in their own allowed group", two.members["partners"], list("grace")},
+		{"users are the members of allowed groups", slices.Sorted(maps.Keys(def.users)), list("alice,bob,carol,dave,erin,frank,grace")},
+		{"project-only member absent", def.permsOf("acme:backend:api", "heidi"), []string(nil)},
+		{"member of a non-allowed group absent", def.users["ivan"].Login, ""},
+		{"blocked user inactive", def.users["frank"].Active, false},
+		{"active user", def.users["alice"].Active, true},
+		{"user fields", def.users["alice"], provision.User{ExternalID: "2", Login: "alice", Name: "Alice Archer", Active: true}},
+		{"private stays private", def.proj["acme:backend:api"].Visibility, identity.Private},
+		{"internal becomes private", def.proj["acme:backend:payments:ledger"].Visibility, identity.Private},
+		{"public stays public", def.proj["acme:frontend:web"].Visibility, identity.Public},
+		{"project fields", def.proj["acme:backend:api"], provision.Project{ExternalID: "1000", Key: "acme:backend:api", Name: "API", Visibility: identity.Private, ExternalPath: "acme/backend/api"}},
+		{"projects of the trees only (with_shared=false)", len(def.proj), 3},
+		{"Owner: every permission", def.permsOf("acme:backend:api", "alice"), list(all)},
+		{"Developer", def.permsOf("acme:backend:api", "bob"), list(dev)},
+		{"Planner browses and sees code", def.permsOf("acme:backend:api", "carol"), list("codeviewer,user")},
+		{"Reporter through an invited group", def.permsOf("acme:backend:api", "grace"), list("codeviewer,user")},
+		{"direct project member of another subgroup", def.permsOf("acme:backend:api", "erin"), list(dev)},
+		{"not a member of the project's tree", def.permsOf("acme:backend:api", "dave"), []string(nil)},
+		{"highest role wins: Maintainer in subgroup over Developer in parent", def.permsOf("acme:backend:payments:ledger", "bob"), list(all)},
+		{"highest role wins: project role over inherited Planner", def.permsOf("acme:backend:payments:ledger", "carol"), list("codeviewer,user")},
+		{"custom role without mapping: its base role", def.permsOf("acme:backend:payments:ledger", "dave"), list("codeviewer,user")},
+		{"custom role by name", custom.permsOf("acme:backend:payments:ledger", "dave"), list("codeviewer,securityhotspotadmin,user")},
+		{"mapped base role", custom.permsOf("acme:backend:api", "grace"), list("user")},
+		{"unmapped base roles keep the default", custom.permsOf("acme:backend:api", "bob"), list(dev)},
+		{"public project: no user or codeviewer grants", def.permsOf("acme:frontend:web", "alice"), list("admin,issueadmin,scan,securityhotspotadmin")},
+		{"public project: Reporter gets nothing more", def.permsOf("acme:frontend:web", "grace"), []string(nil)},
+		{"shared project: invited group's members", def.permsOf("acme:frontend:web", "frank"), list("issueadmin,scan,securityhotspotadmin")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if fmt.Sprint(tt.got) != fmt.Sprint(tt.want) {
+				t.Errorf("got %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadWithoutProjectMembers(t *testing.T) {
+	sim, ts := startSim(t, gitlabsim.Example(), gitlabsim.Options{})
+	snap := mustRead(t, values(ts.URL))
+	withReqs := sim.Stats().Requests
+	sim.ResetStats()
+	v := viewOf(mustRead(t, values(ts.URL, SettingReadProjectMembers+"=false")))
+	if got := v.permsOf("acme:backend:api", "erin"); got != nil {
+		t.Errorf("direct project role read anyway: %v", got)
+	}
+	if got := v.permsOf("acme:frontend:web", "frank"); len(got) == 0 {
+		t.Error("shared project's members not read")
+	}
+	if got := sim.Stats().Requests; got != withReqs-2 {
+		t.Errorf("%d requests without project members, %d with: want two fewer", got, withReqs)
+	}
+	if len(snap.Users) != len(v.users) {
+		t.Errorf("users changed: %d, %d", len(snap.Users), len(v.users))
+	}
+}
+
+// bigFixture has one root group with n users as direct members, m
+// subgroups and p projects: every listing spans several pages.
+func bigFixture(n, m, p int) *gitlabsim.Fixture {
+	f := &gitlabsim.Fixture{Tokens: []gitlabsim.Token{{Token: syncToken, User: "root", Scopes: []string{"read_api"}}}}
+	f.Users = append(f.Users, gitlabsim.User{Username: "root", Admin: true})
+	root := gitlabsim.Group{FullPath: "big"}
+	for i := range n {
+		u := fmt.Sprintf("user%05d", i)
+		f.Users = append(f.Users, gitlabsim.User{Username: u})
+		root.Members = append(root.Members, gitlabsim.Member{User: u, AccessLevel: 10 + 10*(i%4)})
+	}
+	f.Groups = append(f.Groups, root)
+	for i := range m {
+		f.Groups = append(f.Groups, gitlabsim.Group{FullPath: fmt.Sprintf("big/sub%03d", i), Members: []gitlabsim.Member{{User: "user00000", AccessLevel: 50}}})
+	}
+	for i := range p {
+		f.Projects = append(f.Projects, gitlabsim.Project{PathWithNamespace: fmt.Sprintf("big/sub%03d/p%04d", i%max(m, 1), i)})
+	}
+	return f
+}
+
+func TestReadPagination(t *testing.T) {
+	sim, ts := startSim(t, bigFixture(250, 120, 230), gitlabsim.Options{})
+	snap := mustRead(t, values(ts.URL, SettingAllowedGroups+"=big"))
+	v := viewOf(snap)
+	if len(snap.Users) != 250 || len(snap.Groups) != 121 || len(snap.Projects) != 230 {
+		t.Fatalf("%d users, %d groups, %d projects: want 250, 121, 230", len(snap.Users), len(snap.Groups), len(snap.Projects))
+	}
+	if got := len(v.members["big/sub007"]); got != 250 {
+		t.Errorf("subgroup has %d effective members, want 250", got)
+	}
+	// 1 group + 2 descendant pages + 3 project pages + 1 custom roles +
+	// 121 groups × 3 member pages + 230 projects × 1 direct-member page.
+	if got, want := sim.Stats().Requests, int64(1+2+3+1+121*3+230); got != want {
+		t.Errorf("%d requests, want %d", got, want)
+	}
+}
+
+func TestReadPastTenThousand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,050 members")
+	}
+	f := bigFixture(10050, 0, 0)
+	_, ts := startSim(t, f, gitlabsim.Options{})
+	snap := mustRead(t, values(ts.URL, SettingAllowedGroups+"=big"))
+	if len(snap.Users) != 10050 || len(snap.Memberships) != 10050 {
+		t.Errorf("%d users, %d memberships: want 10050 (GitLab stops counting past 10,000)", len(snap.Users), len(snap.Memberships))
+	}
+}
+
+func TestReadRecovers(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault gitlabsim.Fault
+	}{
+		{"429 with Retry-After", gitlabsim.Fault{Path: "/members/all", Status: 429, Times: 2}},
+		{"502", gitlabsim.Fault{Path: "/descendant_groups", Status: 502, Times: 2}},
+		{"500 on a later page", gitlabsim.Fault{Path: "/members/all", Page: 2, Status: 500, Times: 1}},
+		{"503 on the root group", gitlabsim.Fault{Path: "/groups/big", Status: 503, Times: 1}},
+	}
+	want := mustRead(t, values(startSimURL(t, bigFixture(150, 3, 5)), SettingAllowedGroups+"=big"))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, ts := startSim(t, bigFixture(150, 3, 5), gitlabsim.Options{})
+			sim.Inject(tt.fault)
+			got := mustRead(t, values(ts.URL, SettingAllowedGroups+"=big"))
+			if sim.Stats().Faulted == 0 {
+				t.Fatal("the fault did not hit")
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Error("the snapshot after retries differs")
+			}
+		})
+	}
+}
+
+func startSimURL(t *testing.T, f *gitlabsim.Fixture) string {
+	_, ts := startSim(t, f, gitlabsim.Options{})
+	return ts.URL
+}
+
+func TestReadPacedByRateLimit(t *testing.T) {
+	// 8 requests a second; the read needs about 20: the pacer waits for
+	// the next window instead of collecting 429s.
+	sim, ts := startSim(t, bigFixture(20, 5, 5), gitlabsim.Options{RateLimit: 8, RateWindow: time.Second})
+	snap := mustRead(t, values(ts.URL, SettingAllowedGroups+"=big"))
+	if len(snap.Groups) != 6 {
+		t.Fatalf("%d groups", len(snap.Groups))
+	}
+	st := sim.Stats()
+	t.Logf("%d requests, %d rate-limited", st.Requests, st.RateLimited)
+	// The first window's concurrent requests may overshoot before the
+	// first answer tells the budget; after that none should.
+	if st.RateLimited > 16 {
+		t.Errorf("%d requests rate-limited", st.RateLimited)
+	}
+}
+
+func TestReadFails(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault *gitlabsim.Fault
+		extra []string
+		want  string // in the error
+		kind  error
+	}{
+		{"page failing mid-listing", &gitlabsim.Fault{Path: "/members/all", Page: 2, Status: 500}, nil, "page 2", identity.ErrUnavailable},
+		{"project listing failing", &gitlabsim.Fault{Path: "/projects", Status: 502}, nil, "502", identity.ErrUnavailable},
+		{"rate limit outlasting the retries", &gitlabsim.Fault{Path: "/descendant_groups", Status: 429}, nil, "rate-limiting", identity.ErrUnavailable},
+		{"timeout", &gitlabsim.Fault{Path: "/members", Hang: true}, []string{SettingTimeout + "=150ms"}, "timed out", identity.ErrUnavailable},
+		{"bad token: 401", nil, []string{SettingToken + "=glpat-wrong"}, "401", identity.ErrInvalid},
+		{"token without read_api", nil, []string{SettingToken + "=glpat-read-user"}, "read_api", identity.ErrInvalid},
+		{"allowed group missing", nil, []string{SettingAllowedGroups + "=big,nope"}, "'nope' does not exist", identity.ErrInvalid},
+		{"allowed group is a subgroup (by id)", nil, []string{SettingAllowedGroups + "=1002"}, "not a root group", identity.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := bigFixture(150, 3, 5)
+			f.Tokens = append(f.Tokens, gitlabsim.Token{Token: "glpat-read-user", User: "root", Scopes: []string{"read_user"}})
+			sim, ts := startSim(t, f, gitlabsim.Options{HangFor: 5 * time.Second})
+			if tt.fault != nil {
+				sim.Inject(*tt.fault)
+			}
+			snap, err := read(t, testConnector(), values(ts.URL, append([]string{SettingAllowedGroups + "=big"}, tt.extra...)...))
+			if err == nil {
+				t.Fatalf("no error; snapshot of %d users", len(snap.Users))
+			}
+			if !strings.Contains(err.Error(), tt.want) || !errors.Is(err, tt.kind) {
+				t.Errorf("error %q (kind %v), want it to say %q and be %v", err, errors.Is(err, tt.kind), tt.want, tt.kind)
+			}
+			if len(snap.Users)+len(snap.Groups)+len(snap.Projects) != 0 {
+				t.Error("a failed read returned data")
+			}
+		})
+	}
+}
+
+func TestReadContextEnds(t *testing.T) {
+	sim, ts := startSim(t, bigFixture(10, 2, 2), gitlabsim.Options{})
+	sim.Inject(gitlabsim.Fault{Path: "/members/all", Hang: true})
+	src, err := testConnector().Open(context.Background(), values(ts.URL, SettingAllowedGroups+"=big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := src.Read(ctx); err == nil {
+		t.Fatal("no error")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Read took %v after its context ended", d)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	tests := []struct {
+		name string
+		v    map[string]string
+		want error // nil: opens
+		msg  string
+	}{
+		{"defaults: JIT only", map[string]string{}, provision.ErrDisabled, ""},
+		{"sync off", values("https://gitlab.example.com", SettingSyncEnabled+"=false"), provision.ErrDisabled, ""},
+		{"sync on", values("https://gitlab.example.com/"), nil, ""},
+		{"no token", values("https://gitlab.example.com", SettingToken+"="), identity.ErrInvalid, "read_api"},
+		{"no allowed group", values("https://gitlab.example.com", SettingAllowedGroups+"= , "), identity.ErrInvalid, "allowed root group"},
+		{"subgroup allowed", values("https://gitlab.example.com", SettingAllowedGroups+"=acme/backend"), identity.ErrInvalid, "allow its root group 'acme'"},
+		{"bad URL", values("gitlab.example.com"), identity.ErrInvalid, SettingURL},
+		{"bad interval", values("https://gitlab.example.com", SettingSyncInterval+"=hourly"), identity.ErrInvalid, SettingSyncInterval},
+		{"bad boolean", values("https://gitlab.example.com", SettingSyncEnabled+"=yes please"), identity.ErrInvalid, SettingSyncEnabled},
+		{"bad role mapping", values("https://gitlab.example.com", SettingRoleMapping+`={"Guest":["browse"]}`), identity.ErrInvalid, "'browse'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := Connector{}.Open(context.Background(), tt.v)
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (src != nil) {
+				t.Fatalf("Open = %v, %v; want %v", src, err, tt.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not say %q", err, tt.msg)
+			}
+		})
+	}
+	src, _ := Connector{}.Open(context.Background(), values("https://gitlab.example.com", SettingSyncInterval+"=15m"))
+	if got := src.(provision.Scheduled).Interval(); got != 15*time.Minute {
+		t.Errorf("interval %v", got)
+	}
+}
+
+func TestParse(t *testing.T) {
+	c, err := Parse(values("https://gitlab.example.com/gitlab/api/v4/", SettingAllowedGroups+"=acme, /partners/ ,ACME"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL != "https://gitlab.example.com/gitlab" {
+		t.Errorf("URL %q", c.URL)
+	}
+	if fmt.Sprint(c.AllowedGroups) != "[acme partners]" {
+		t.Errorf("allowed groups %q", c.AllowedGroups)
+	}
+	if !c.ReadProjectMembers || !c.JITEnabled || c.SyncInterval != time.Hour || c.Timeout != DefaultTimeout {
+		t.Errorf("defaults: %+v", c)
+	}
+	names := map[string]bool{}
+	for _, s := range (Connector{}).Settings() {
+		if names[s.Name] || s.Desc == "" {
+			t.Errorf("setting %q duplicated or undocumented", s.Name)
+		}
+		names[s.Name] = true
+		if (s.Name == SettingToken || s.Name == SettingSecret) != s.Secret {
+			t.Errorf("setting %q: Secret = %v", s.Name, s.Secret)
+		}
+	}
+}
+
+func TestRoleMapping(t *testing.T) {
+	def := DefaultRoleMapping()
+	if got := fmt.Sprint(def.Permissions(15, "")); got != "[codeviewer user]" {
+		t.Errorf("Planner: %s", got)
+	}
+	if got := def.Permissions(5, ""); got != nil {
+		t.Errorf("Minimal access: %v", got)
+	}
+	if got := len(def.Permissions(60, "")); got != 6 {
+		t.Errorf("Admin level: %d permissions", got)
+	}
+	m, err := ParseRoleMapping(`{"developer":["USER","codeViewer"],"Auditor":[]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(m.Permissions(30, "")); got != "[codeviewer user]" {
+		t.Errorf("developer (lower case) mapped: %s", got)
+	}
+	if got := m.Permissions(20, "auditor"); len(got) != 0 {
+		t.Errorf("custom role mapped to nothing: %v", got)
+	}
+	if got := fmt.Sprint(m.Permissions(20, "Unmapped")); got != "[codeviewer user]" {
+		t.Errorf("unmapped custom role: %s", got)
+	}
+	back, err := ParseRoleMapping(m.String())
+	if err != nil || back.String() != m.String() {
+		t.Errorf("round trip: %v\n%s\n%s", err, m.String(), back.String())
+	}
+	if !strings.HasPrefix(m.String(), `{"Guest":["user"],"Planner":`) || !strings.HasSuffix(m.String(), `"Auditor":[]}`) {
+		t.Errorf("String: %s", m.String())
+	}
+	w := def.With("Release manager", []identity.Permission{identity.PermScan, identity.PermUser})
+	if !w.HasRole("release manager") || def.HasRole("Release manager") {
+		t.Error("With changed the original or did not add")
+	}
+	if w.Without("Release manager").HasRole("Release manager") || !w.Without("Owner").HasRole("Owner") {
+		t.Error("Without")
+	}
+	for _, bad := range []string{`[]`, `{"Guest":["nope"]}`, `{"Guest":["user"],"guest":["user"]}`, `{"":["user"]}`} {
+		if _, err := ParseRoleMapping(bad); !errors.Is(err, identity.ErrInvalid) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	f := gitlabsim.Example()
+	f.Tokens = append(f.Tokens, gitlabsim.Token{Token: "glpat-api", User: "root", Scopes: []string{"api"}})
+	_, ts := startSim(t, f, gitlabsim.Options{})
+	down := httptest.NewServer(nil)
+	down.Close()
+	tests := []struct {
+		name string
+		v    map[string]string
+		want string // "" for no error
+	}{
+		{"valid", values(ts.URL, SettingAllowedGroups+"=acme,partners"), ""},
+		{"api scope is enough", values(ts.URL, SettingToken+"=glpat-api"), ""},
+		{"JIT-only without a token", values(ts.URL, SettingSyncEnabled+"=false", SettingToken+"="), ""},
+		{"bad token", values(ts.URL, SettingToken+"=glpat-wrong"), "401 Unauthorized"},
+		{"token without read_api", values(ts.URL, SettingToken+"=glpat-read-user"), "lacks the read_api scope (its scopes: read_user)"},
+		{"unreachable", values(down.URL), "cannot be reached"},
+		{"missing group", values(ts.URL, SettingAllowedGroups+"=acme,ghost"), "'ghost' does not exist"},
+		{"subgroup by id", values(ts.URL, SettingAllowedGroups+"=101"), "'101' is not a root group (it is acme/backend)"},
+		{"subgroup by path", values(ts.URL, SettingAllowedGroups+"=acme/backend"), "allow its root group 'acme'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := testConnector().Check(context.Background(), tt.v)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Check: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, identity.ErrInvalid)):
+				t.Fatalf("Check = %v, want an invalid-argument error saying %q", err, tt.want)
+			}
+		})
+	}
+}
