@@ -187,6 +187,17 @@ func (s *State) UpdateUser(ctx context.Context, login string, upd UserUpdate) (i
 // SetUserActive activates or deactivates a user. A deactivated user's tokens
 // stop working at once; they are kept for audit.
 func (s *State) SetUserActive(ctx context.Context, login string, active bool) (identity.User, error) {
+	return s.setUserActive(ctx, login, active, false)
+}
+
+// DeactivateUser deactivates a user as SonarQube's api/users/deactivate
+// does: besides [State.SetUserActive], its e-mail address is cleared, so
+// a deactivated user can no longer be found by it.
+func (s *State) DeactivateUser(ctx context.Context, login string) (identity.User, error) {
+	return s.setUserActive(ctx, login, false, true)
+}
+
+func (s *State) setUserActive(ctx context.Context, login string, active, clearEmail bool) (identity.User, error) {
 	var out identity.User
 	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
 		old, err := getUser(ctx, tx, login)
@@ -196,17 +207,20 @@ func (s *State) SetUserActive(ctx context.Context, login string, active bool) (i
 		if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
 			return audit{}, nil, err
 		}
-		if old.Active == active {
+		if old.Active == active && (!clearEmail || old.Email == "") {
 			out = old
 			return audit{}, nil, nil
 		}
-		if !active {
+		if !active && old.Active {
 			if s.removesLastAdmin(authz.Without{User: old.ID}) {
 				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be deactivated")
 			}
 		}
 		u := old
 		u.Active = active
+		if clearEmail {
+			u.Email = ""
+		}
 		u.UpdatedAt = s.now()
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return audit{}, nil, err
@@ -216,6 +230,8 @@ func (s *State) SetUserActive(ctx context.Context, login string, active bool) (i
 		var gone deactivation
 		if !active {
 			action = "user.deactivate"
+		}
+		if !active && old.Active {
 			if gone, err = s.deactivate(ctx, tx, u); err != nil {
 				return audit{}, nil, err
 			}

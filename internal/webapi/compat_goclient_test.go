@@ -877,7 +877,7 @@ func TestGoClientPermissions(t *testing.T) {
 	gc := gcNewClient(s, "admin", adminPassword)
 	s.createUser("ada")
 	gc.do(t, gcPost("user_groups/create", &gcUserGroupsCreate{}, "name", "devs"))
-	gc.do(t, gcPost("projects/create", &gcProjectsCreate{}, "name", "Perm", "project", "perm"))
+	gc.do(t, gcPost("projects/create", &gcProjectsCreate{}, "name", "Perm", "project", "perm", "visibility", "private"))
 
 	tests := []gcStep{
 		{"add_user global", gcPost("permissions/add_user", nil, "login", "ada", "permission", "provisioning"), nil},

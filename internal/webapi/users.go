@@ -99,7 +99,7 @@ type userJSON struct {
 	ScmAccounts        []string `json:"scmAccounts,omitempty"`
 }
 
-// userDetailJSON is the user of api/users/update and deactivate.
+// userDetailJSON is the user of api/users/update.
 type userDetailJSON struct {
 	Login            string   `json:"login"`
 	Name             string   `json:"name"`
@@ -341,26 +341,29 @@ func pageOf[T any](xs []T, p, ps int) []T {
 	return xs[start:min(start+ps, len(xs))]
 }
 
-func (a *API) createUser(c *call) (any, error) {
-	local, _ := c.boolean("local")
-	pw := c.form.Get("password")
+// newUser creates a user for api/users/create and the v2 API alike.
+func (a *API) newUser(c *call, n state.NewUser, local bool) (identity.User, error) {
 	// A non-local user has no password: it signs in only through an
 	// identity provider, matched by its login, and its provider is
 	// "sonarqube" until api/users/update_identity_provider names one, as in
 	// SonarQube.
-	provider := ""
 	switch {
-	case !local && pw != "":
-		return nil, badRequest("Password should only be set on local user")
+	case !local && n.Password != "":
+		return identity.User{}, badRequest("Password should only be set on local user")
 	case !local:
-		provider = "sonarqube"
-	case pw == "":
-		return nil, badRequest("Password is mandatory and must not be empty")
+		n.Provider = "sonarqube"
+	case n.Password == "":
+		return identity.User{}, badRequest("Password is mandatory and must not be empty")
 	}
-	u, err := a.st.CreateUser(c.ctx, state.NewUser{
-		Login: c.str("login"), Name: c.str("name"), Email: c.str("email"), Password: pw,
-		Provider: provider, SCMAccounts: c.all("scmAccount"),
-	})
+	return a.st.CreateUser(c.ctx, n)
+}
+
+func (a *API) createUser(c *call) (any, error) {
+	local, _ := c.boolean("local")
+	u, err := a.newUser(c, state.NewUser{
+		Login: c.str("login"), Name: c.str("name"), Email: c.str("email"), Password: c.form.Get("password"),
+		SCMAccounts: c.all("scmAccount"),
+	}, local)
 	if err != nil {
 		return nil, err
 	}
@@ -404,53 +407,84 @@ func (a *API) updateUser(c *call) (any, error) {
 }
 
 func (a *API) updateLogin(c *call) (any, error) {
-	login, newLogin := c.str("login"), c.str("newLogin")
+	login := c.str("login")
 	u, err := a.activeUser(c, login, "User '%s' doesn't exist")
 	if err != nil {
 		return nil, err
 	}
-	if u.Source.Managed() {
-		return nil, errManagedInstance(u.Source)
-	}
-	if _, err := a.st.Store().GetUserByLogin(c.ctx, newLogin); err == nil {
-		return nil, badRequest(fmt.Sprintf("A user with login '%s' already exists", newLogin))
-	} else if !errors.Is(err, identity.ErrNotFound) {
-		return nil, err
-	}
-	_, err = a.st.UpdateUser(c.ctx, login, state.UserUpdate{Login: &newLogin})
+	_, err = a.renameUser(c, u, c.str("newLogin"))
 	return nil, err
 }
 
-func (a *API) deactivateUser(c *call) (any, error) {
-	login := c.str("login")
+// renameUser changes a local user's login (update_login, v2 PATCH).
+func (a *API) renameUser(c *call, u identity.User, newLogin string) (identity.User, error) {
+	if u.Source.Managed() {
+		return u, errManagedInstance(u.Source)
+	}
+	if _, err := a.st.Store().GetUserByLogin(c.ctx, newLogin); err == nil {
+		return u, badRequest(fmt.Sprintf("A user with login '%s' already exists", newLogin))
+	} else if !errors.Is(err, identity.ErrNotFound) {
+		return u, err
+	}
+	return a.st.UpdateUser(c.ctx, u.Login, state.UserUpdate{Login: &newLogin})
+}
+
+// deactivateLogin deactivates (and with anonymize, anonymizes) a user for
+// api/users/deactivate and the v2 API's DELETE.
+func (a *API) deactivateLogin(c *call, login string, anonymize bool) (identity.User, error) {
 	if c.principal.UserID != 0 && a.st.Index().Login(c.principal.UserID) == login {
-		return nil, badRequest("Self-deactivation is not possible")
+		return identity.User{}, badRequest("Self-deactivation is not possible")
 	}
 	old, err := a.st.Store().GetUserByLogin(c.ctx, login)
 	if errors.Is(err, identity.ErrNotFound) {
-		return nil, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)
+		return identity.User{}, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)
 	}
 	if err != nil {
-		return nil, err
+		return identity.User{}, err
 	}
 	if old.Source.Managed() {
-		return nil, errManagedInstance(old.Source)
+		return identity.User{}, errManagedInstance(old.Source)
 	}
-	u, err := a.st.SetUserActive(c.ctx, login, false)
+	u, err := a.st.DeactivateUser(c.ctx, login)
+	if err != nil {
+		return identity.User{}, err
+	}
+	a.sessions.dropUser(u.ID)
+	if anonymize {
+		return a.anonymize(c, u)
+	}
+	return u, nil
+}
+
+func (a *API) deactivateUser(c *call) (any, error) {
+	anon, _ := c.boolean("anonymize")
+	u, err := a.deactivateLogin(c, c.str("login"), anon)
 	if err != nil {
 		return nil, err
 	}
-	a.sessions.dropUser(u.ID)
-	if anon, _ := c.boolean("anonymize"); anon {
-		if u, err = a.anonymize(c, u); err != nil {
-			return nil, err
-		}
-	}
+	// SonarQube's answer: the user without e-mail (cleared) and with no
+	// groups left.
 	j, err := a.userDetail(c, u)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"user": j}, nil
+	return map[string]any{"user": deactivatedJSON{
+		Login: j.Login, Name: j.Name, Active: j.Active, Local: j.Local,
+		ExternalIdentity: j.ExternalIdentity, ExternalProvider: j.ExternalProvider, Groups: j.Groups, ScmAccounts: j.ScmAccounts,
+	}}, nil
+}
+
+// deactivatedJSON is the user of api/users/deactivate: SonarQube's shape
+// has no e-mail.
+type deactivatedJSON struct {
+	Login            string   `json:"login"`
+	Name             string   `json:"name"`
+	Active           bool     `json:"active"`
+	Local            bool     `json:"local"`
+	ExternalIdentity string   `json:"externalIdentity"`
+	ExternalProvider string   `json:"externalProvider"`
+	Groups           []string `json:"groups"`
+	ScmAccounts      []string `json:"scmAccounts"`
 }
 
 func (a *API) anonymizeUser(c *call) (any, error) {

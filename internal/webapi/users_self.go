@@ -162,31 +162,46 @@ func (a *API) dismissNotice(c *call) (any, error) {
 }
 
 func (a *API) updateIdentityProvider(c *call) (any, error) {
-	login, provider := c.str("login"), c.str("newExternalProvider")
+	if err := a.checkProvider(c.str("newExternalProvider"), "newExternalProvider"); err != nil {
+		return nil, err
+	}
+	u, err := a.activeUser(c, c.str("login"), "User '%s' doesn't exist")
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.moveToProvider(c, u, c.str("newExternalProvider"), c.str("newExternalIdentity"))
+	return nil, err
+}
+
+// checkProvider accepts the key of a configured identity provider.
+func (a *API) checkProvider(provider, param string) error {
 	keys := make([]string, len(a.opts.IdentityProviders))
 	for i, p := range a.opts.IdentityProviders {
 		keys[i] = p.Key
 	}
 	if !slices.Contains(keys, provider) {
-		return nil, badRequest(fmt.Sprintf("Value of parameter 'newExternalProvider' (%s) must be one of: [%s]", provider, strings.Join(keys, ", ")))
+		return badRequest(fmt.Sprintf("Value of parameter '%s' (%s) must be one of: [%s]", param, provider, strings.Join(keys, ", ")))
 	}
-	u, err := a.activeUser(c, login, "User '%s' doesn't exist")
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// moveToProvider makes a local user sign in through provider as ext (its
+// current external identity when empty), for update_identity_provider and
+// the v2 API's PATCH.
+func (a *API) moveToProvider(c *call, u identity.User, provider, ext string) (identity.User, error) {
 	if u.Source.Managed() {
-		return nil, errManagedInstance(u.Source)
+		return u, errManagedInstance(u.Source)
 	}
-	ext := c.str("newExternalIdentity")
 	if ext == "" {
 		ext = externalIdentity(u)
 	}
-	if _, err := a.st.UpdateUser(c.ctx, login, state.UserUpdate{Provider: &provider, ExternalID: &ext}); err != nil {
-		return nil, err
+	u, err := a.st.UpdateUser(c.ctx, u.Login, state.UserUpdate{Provider: &provider, ExternalID: &ext})
+	if err != nil {
+		return u, err
 	}
 	// Its password no longer signs it in, nor do sessions made with it.
 	a.sessions.dropUser(u.ID)
-	return nil, nil
+	return u, nil
 }
 
 // isLocal reports whether a user signs in with a Gatehouse password.

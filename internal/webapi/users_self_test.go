@@ -3,6 +3,7 @@ package webapi
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -169,4 +170,39 @@ func TestUsersCreateNonLocal(t *testing.T) {
 	s.post("api/users/change_password", asAdmin, "login", "sso-ann", "password", "a-password-123").must(t, 400)
 	// It stays editable, as in SonarQube: a non-local user is not managed.
 	s.post("api/users/update", asAdmin, "login", "sso-ann", "name", "Ann B").must(t, 200)
+}
+
+// TestUsersDeactivateClearsEmail: as in SonarQube, deactivation clears the
+// e-mail (anonymize also login and name), the answer has no email field,
+// and the address no longer finds the user.
+func TestUsersDeactivateClearsEmail(t *testing.T) {
+	s := newTestServer(t)
+	for _, l := range []string{"carl", "dina"} {
+		s.post("api/users/create", asAdmin, "login", l, "name", "User "+l, "email", l+"@corp.example", "password", l+"-password-1").must(t, 200)
+	}
+	for _, tc := range []struct {
+		login     string
+		anonymize string
+	}{{"carl", "false"}, {"dina", "true"}} {
+		t.Run(tc.login, func(t *testing.T) {
+			var out map[string]map[string]any
+			s.post("api/users/deactivate", asAdmin, "login", tc.login, "anonymize", tc.anonymize).must(t, 200).json(t, &out)
+			identWantKeys(t, "deactivated", out["user"], "login", "name", "active", "local", "externalIdentity", "externalProvider", "groups", "scmAccounts")
+			login, _ := out["user"]["login"].(string)
+			if (tc.anonymize == "true") != strings.HasPrefix(login, "sq-removed-") {
+				t.Fatalf("login %q after anonymize=%s", login, tc.anonymize)
+			}
+			var search struct {
+				Users []userJSON `json:"users"`
+			}
+			s.get("api/users/search", asAdmin, "deactivated", "true", "q", tc.login+"@corp").must(t, 200).json(t, &search)
+			if len(search.Users) != 0 {
+				t.Fatalf("found by its old e-mail: %+v", search.Users)
+			}
+			s.get("api/users/search", asAdmin, "deactivated", "true", "q", login).must(t, 200).json(t, &search)
+			if len(search.Users) != 1 || search.Users[0].Email != "" {
+				t.Fatalf("deactivated user %+v", search.Users)
+			}
+		})
+	}
 }
