@@ -22,7 +22,7 @@ const Version = "26.7.0.0"
 // Options configures the Web API.
 type Options struct {
 	Logger *slog.Logger
-	// Version is Gatehouse's own version, shown by api/system/info.
+	// GatehouseVersion is Gatehouse's own version, shown by api/gatehouse/info.
 	GatehouseVersion string
 	// MaxBodyBytes bounds request bodies; 1 MiB when 0.
 	MaxBodyBytes int64
@@ -51,6 +51,7 @@ type API struct {
 	opts     Options
 	routes   map[string]*Route
 	ordered  []*Route
+	v2       []*v2Route
 	sessions *sessions
 	limiter  *loginLimiter
 	metrics  *metrics
@@ -113,6 +114,11 @@ func New(st *state.State, opts Options) *API {
 			a.ordered = append(a.ordered, rt)
 		}
 	}
+	for _, rt := range a.v2Routes() {
+		rt.route = &Route{Method: rt.Method, Path: rt.Pattern, Summary: rt.Summary, Access: rt.Access, Params: rt.Query}
+		rt.series = a.metrics.forRoute(rt.Pattern)
+		a.v2 = append(a.v2, &rt)
+	}
 	return a
 }
 
@@ -131,6 +137,7 @@ func (a *API) Handler() http.Handler {
 // routes (health probes) dispatches through one mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("/api/", a)
+	a.registerV2(mux)
 	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
 	mux.Handle("GET /metrics", a.metrics.handler())
 }

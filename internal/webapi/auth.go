@@ -75,7 +75,8 @@ func (a *API) authenticate(c *call) (err error) {
 			return nil
 		}
 		a.st.Freshen(c.ctx, p)
-		if r.Method == http.MethodPost && !c.route.csrfExempt() {
+		// Every method that writes (the v2 API's PATCH and DELETE too).
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !c.route.csrfExempt() {
 			got := r.Header.Get(xsrfHeader)
 			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
 				return errorf(http.StatusForbidden, "Invalid or missing X-XSRF-TOKEN header: cookie-authenticated changes need the XSRF-TOKEN cookie's value in it")

@@ -63,6 +63,19 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, reques
 	return status
 }
 
+// v2ErrorBody is the error shape of SonarQube's v2 API.
+type v2ErrorBody struct {
+	Message string `json:"message"`
+}
+
+// writeV2Error answers with the v2 API's error shape; status and message
+// are those of [writeError].
+func writeV2Error(w http.ResponseWriter, log *slog.Logger, r *http.Request, requestID string, err error) int {
+	status, msg := describeError(w, log, r, requestID, err)
+	writeJSON(w, status, v2ErrorBody{Message: msg})
+	return status
+}
+
 // describeError returns the status and the client-facing message of err,
 // logging the cause of a 500 instead of showing it.
 func describeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, requestID string, err error) (int, string) {

@@ -80,6 +80,7 @@ func (a *API) openAPI() map[string]any {
 		op["parameters"] = params
 		paths["/"+rt.Path] = map[string]any{strings.ToLower(rt.Method): op}
 	}
+	a.addV2Paths(paths)
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{
