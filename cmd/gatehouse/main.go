@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,8 +21,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,6 +48,9 @@ Commands:
   admin reset-password    set a new password for an administrator (default login: admin),
                           creating it when missing; prints the password
   token scim              generate a SCIM provisioning token (gts_…) for an identity provider
+  sync SOURCE             run a provisioning sync of a pull source (ldap) now and print its
+                          result; --dry-run only plans, --force passes the guard
+  import FILE | sonarqube import users, groups, projects, permissions, templates (--dry-run)
   version                 print the version
 
 Run 'gatehouse <command> -h' for the flags of a command.
@@ -63,6 +70,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return admin(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "sync":
+		return syncCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gatehouse", versionString())
 		return nil
@@ -158,11 +169,11 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	s, closeStore, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer db.Close()
 	pw, err := server.ResetAdmin(ctx, s, login, password)
 	if err != nil {
 		return err
@@ -184,11 +195,11 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	s, closeStore, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer db.Close()
 	var list []string
 	for _, sc := range strings.Split(scopes, ",") {
 		if sc = strings.TrimSpace(sc); sc != "" {
@@ -206,8 +217,8 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 
 // openState opens and migrates the configured store and loads the state
 // over it, for the commands that write through state; the caller closes the
-// store with the returned function.
-func openState(ctx context.Context, cfg server.Config) (*state.State, func() error, error) {
+// returned store.
+func openState(ctx context.Context, cfg server.Config) (*state.State, store.Store, error) {
 	log := cfg.NewLogger(os.Stderr)
 	st, err := server.OpenStore(ctx, cfg, log)
 	if err != nil {
@@ -222,5 +233,55 @@ func openState(ctx context.Context, cfg server.Config) (*state.State, func() err
 		st.Close()
 		return nil, nil, err
 	}
-	return s, st.Close, nil
+	return s, st, nil
+}
+
+// syncCmd runs one sync of a pull source in this process, through the same
+// engine as the server (and its lock, so it never overlaps a server's run).
+func syncCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const use = "Usage: gatehouse sync SOURCE [--dry-run] [--force]   (SOURCE: ldap)\n"
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, use)
+		return flag.ErrHelp
+	}
+	source := identity.Source(args[0])
+	var dry, force bool
+	cfg, err := parseConfig("sync "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&dry, "dry-run", false, "read and plan only; print what a run would change")
+		fs.BoolVar(&force, "force", false, "apply a plan over the guard's bounds (deactivations, removals)")
+	})
+	if err != nil {
+		return err
+	}
+	s, db, err := openState(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	eng, err := server.NewEngine(ctx, cfg, cfg.NewLogger(os.Stderr), s, db, nil)
+	if err != nil {
+		return err
+	}
+	ctx = state.WithActor(ctx, state.Actor{Name: "system"})
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if dry {
+		res, err := eng.DryRun(ctx, source, force)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(map[string]any{"source": source, "dryRun": true, "counts": res.Counts, "samples": res.Samples, "warnings": res.Warnings, "aborted": res.Aborted})
+	}
+	run, err := eng.RunOnce(ctx, source, provision.RunOptions{Trigger: identity.TriggerManual, Force: force})
+	if err != nil {
+		return err
+	}
+	if err := enc.Encode(map[string]any{"id": run.ID, "source": run.Source, "status": run.Status, "counts": run.Counts,
+		"warnings": run.Warnings, "errors": run.Errors, "duration": run.FinishedAt.Sub(run.StartedAt).String()}); err != nil {
+		return err
+	}
+	if run.Status != identity.SyncSuccess {
+		return fmt.Errorf("the %s sync ended %s: %s", source, run.Status, strings.Join(run.Errors, "; "))
+	}
+	return nil
 }

@@ -1,11 +1,13 @@
 // Command gitlab-sim serves a simulated GitLab instance (package gitlabsim)
 // for demos and benchmarks of Gatehouse's GitLab provisioning.
 //
-//	gitlab-sim [-addr 127.0.0.1:8929] [-fixture file.json] [-latency 20ms] [-rate-limit 2000]
+//	gitlab-sim [-addr 127.0.0.1:8929] [-fixture file.json | -scale 20000] [-latency 20ms] [-rate-limit 2000]
 //
 // Without -fixture it serves the example fixture (groups acme and partners,
 // sync token glpat-sync-token, OAuth application gatehouse-app /
-// gatehouse-secret).
+// gatehouse-secret); -scale N serves a generated company of N users
+// (gitlabsim.Scale: root groups org00, org01, …, same token and
+// application).
 package main
 
 import (
@@ -35,14 +37,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	file := fs.String("fixture", "", "JSON fixture (default: the built-in example)")
 	latency := fs.Duration("latency", 0, "latency added to every request")
 	limit := fs.Int("rate-limit", 0, "requests per minute and token (0: unlimited)")
+	scale := fs.Int("scale", 0, "serve a generated fixture of this many users (groups 15%, projects 150%)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var fix *gitlabsim.Fixture
 	var err error
-	if *file != "" {
+	switch {
+	case *file != "":
 		fix, err = gitlabsim.LoadFixture(*file)
-	} else {
+	case *scale > 0:
+		fix = gitlabsim.Scale(gitlabsim.ScaleOptions{Users: *scale, Seed: 1})
+	default:
 		fix = gitlabsim.Example()
 	}
 	if err != nil {

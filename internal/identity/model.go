@@ -235,13 +235,20 @@ type SyncCounts struct {
 	UsersCreated       int `json:"usersCreated"`
 	UsersUpdated       int `json:"usersUpdated"`
 	UsersDeactivated   int `json:"usersDeactivated"`
+	UsersReactivated   int `json:"usersReactivated"`
 	GroupsCreated      int `json:"groupsCreated"`
 	GroupsUpdated      int `json:"groupsUpdated"`
 	GroupsDeleted      int `json:"groupsDeleted"`
 	MembershipsAdded   int `json:"membershipsAdded"`
 	MembershipsRemoved int `json:"membershipsRemoved"`
-	Projects           int `json:"projects"`
+	Projects           int `json:"projects"` // created or updated
 	PermissionsChanged int `json:"permissionsChanged"`
+	ProjectsCreated    int `json:"projectsCreated"`
+	PermissionsGranted int `json:"permissionsGranted"`
+	PermissionsRevoked int `json:"permissionsRevoked"`
+	// Writes counts the store rows the run changed (each with its audit
+	// event); a run that finds nothing to do writes none.
+	Writes int `json:"writes"`
 }
 
 // SyncRun is one provisioning run of an identity source.

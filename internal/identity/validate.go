@@ -24,6 +24,10 @@ const (
 	MaxPatternLen          = 500
 )
 
+// ValidText reports whether s is text every store keeps as it is: valid
+// UTF-8 without a NUL byte (PostgreSQL refuses both).
+func ValidText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
 // SonarQube logins: letters, digits and . @ _ - , starting with a letter,
 // digit or underscore... in practice it accepts any of these anywhere except a
 // leading '-' or '.'. We follow its UserUpdater rule.

@@ -55,6 +55,13 @@ type Config struct {
 	// ldap.url and so on; they override the file. It may hold the bind
 	// password: never logged.
 	LDAP map[string]string `secret:"true"`
+	// SecretKey encrypts connector secrets at rest (GATEHOUSE_SECRET_KEY:
+	// base64 of 32 bytes; older keys after the first, comma-separated, for
+	// rotation). Environment only: a flag would show it in ps.
+	SecretKey string `secret:"true"`
+	// SecretKeyFile holds the keys instead, one per line, the first
+	// current (GATEHOUSE_SECRET_KEY_FILE, --secret-key-file).
+	SecretKeyFile string
 }
 
 // DefaultConfig returns the defaults of SPEC §7: port 9000, SQLite under
@@ -91,6 +98,8 @@ func (c *Config) Flags(fs *flag.FlagSet, getenv func(string) string) error {
 	c.AdminPassword = getenv("GATEHOUSE_ADMIN_PASSWORD")
 	str(&c.LDAPFile, "ldap-config", "GATEHOUSE_LDAP_CONFIG", "", "properties file of LDAP settings (ldap.url=…, SonarQube's names)")
 	c.LDAP = readLDAPEnv(getenv)
+	c.SecretKey = getenv("GATEHOUSE_SECRET_KEY")
+	str(&c.SecretKeyFile, "secret-key-file", "GATEHOUSE_SECRET_KEY_FILE", "", "file of the keys that encrypt connector secrets (docs/secrets.md)")
 
 	boolean := func(p *bool, name, env string, def bool, usage string) error {
 		if v := getenv(env); v != "" {

@@ -81,16 +81,21 @@ func (c *Config) LDAPValues() (map[string]string, error) {
 	return out, nil
 }
 
-// connectLDAP opens the configured LDAP directory and connects it to the
-// state for sign-in and group freshness. No LDAP properties: nothing to do.
-func (s *Server) connectLDAP() (*ldapconn.Directory, error) {
-	values, err := s.cfg.LDAPValues()
-	if err != nil || values == nil {
-		return nil, err
+// connectLDAP connects the LDAP directory the values describe to the state
+// for sign-in and group freshness, or disconnects it when they describe
+// none (no ldap.url). It is called at start-up and whenever the LDAP
+// settings change through api/provisioning/settings.
+func (s *Server) connectLDAP(values map[string]string) error {
+	if values[ldapconn.PropURL] == "" && values[ldapconn.PropServers] == "" {
+		if s.ldapDir.Swap(nil) != nil {
+			s.state.SetDirectory(identity.SourceLDAP, nil, state.DirectoryOptions{})
+			s.log.Info("LDAP disconnected")
+		}
+		return nil
 	}
 	dir, err := ldapconn.Connector{Logger: s.log}.OpenDirectory(values)
 	if err != nil {
-		return nil, fmt.Errorf("LDAP configuration: %s", identity.Message(err))
+		return fmt.Errorf("LDAP configuration: %s", identity.Message(err))
 	}
 	cfg := dir.Config()
 	s.state.SetDirectory(identity.SourceLDAP, dir, state.DirectoryOptions{
@@ -98,6 +103,7 @@ func (s *Server) connectLDAP() (*ldapconn.Directory, error) {
 		GroupsManaged: cfg.GroupsManaged(),
 		LookupTimeout: cfg.Timeout,
 	})
+	s.ldapDir.Store(dir)
 	s.log.Info("LDAP connected", "servers", len(cfg.Servers), "group_sync", cfg.GroupsManaged(), "token_staleness", cfg.TokenStaleness)
-	return dir, nil
+	return nil
 }

@@ -21,6 +21,9 @@ import (
 
 	ldapconn "github.com/gatehouse-dev/gatehouse/internal/connector/ldap"
 	"github.com/gatehouse-dev/gatehouse/internal/connector/ldap/ldaptest"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 // ldapServer starts a slapd with the test directory and a Gatehouse
@@ -160,11 +163,14 @@ func TestLDAPStaleTokenOneLookup(t *testing.T) {
 // each user in two groups, from slapd with paged searches: the read a
 // periodic sync makes. It runs only when GATEHOUSE_BENCH_LDAP=1 (loading
 // the directory takes a while); bench/ldap.sh sets it.
-func BenchmarkLDAPRead50k(b *testing.B) {
+// bigDirectory loads GATEHOUSE_BENCH_LDAP_USERS users (default 50,000) in
+// GATEHOUSE_BENCH_LDAP_GROUPS groups (2,000), each user in two groups, into
+// a throwaway slapd and opens it. It skips unless GATEHOUSE_BENCH_LDAP=1.
+func bigDirectory(b *testing.B) (users, groups int, d *ldapconn.Directory) {
 	if os.Getenv("GATEHOUSE_BENCH_LDAP") != "1" {
 		b.Skip("set GATEHOUSE_BENCH_LDAP=1 (bench/ldap.sh) to load a 50k-user directory")
 	}
-	users, groups := envInt("GATEHOUSE_BENCH_LDAP_USERS", 50000), envInt("GATEHOUSE_BENCH_LDAP_GROUPS", 2000)
+	users, groups = envInt("GATEHOUSE_BENCH_LDAP_USERS", 50000), envInt("GATEHOUSE_BENCH_LDAP_GROUPS", 2000)
 	ldif := filepath.Join(b.TempDir(), "big.ldif")
 	f, err := os.Create(ldif)
 	if err != nil {
@@ -190,7 +196,7 @@ func BenchmarkLDAPRead50k(b *testing.B) {
 	// A deployment lets the bind account page through everything.
 	dir := ldaptest.Start(b, ldaptest.Options{SizeLimit: 500, LDIF: []string{ldif}})
 	b.Logf("loaded %d users and %d groups into slapd in %v", users, groups, time.Since(loadStart).Round(time.Millisecond))
-	d, err := ldapconn.Connector{}.OpenDirectory(map[string]string{
+	d, err = ldapconn.Connector{}.OpenDirectory(map[string]string{
 		"ldap.url": dir.URL, "ldap.bindDn": ldaptest.BindDN, "ldap.bindPassword": ldaptest.BindPassword,
 		"ldap.user.baseDn": "ou=people," + ldaptest.BaseDN, "ldap.group.baseDn": "ou=groups," + ldaptest.BaseDN,
 		"ldap.group.request": "(member={dn})", "ldap.timeout": "60s",
@@ -198,6 +204,11 @@ func BenchmarkLDAPRead50k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return users, groups, d
+}
+
+func BenchmarkLDAPRead50k(b *testing.B) {
+	users, _, d := bigDirectory(b)
 	runtime.GC()
 	var heap runtime.MemStats
 	for b.Loop() {
@@ -232,4 +243,54 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkLDAPSync50k is the periodic sync of the big directory through the
+// provisioning engine into a fresh SQLite store: the first run (every user,
+// group and membership created) and a rerun with no change. bench/ldap.sh
+// runs it with -benchtime 1x.
+func BenchmarkLDAPSync50k(b *testing.B) {
+	users, _, d := bigDirectory(b)
+	values := map[string]string{
+		"ldap.url": d.Config().Servers[0].URL, "ldap.bindDn": ldaptest.BindDN, "ldap.bindPassword": ldaptest.BindPassword,
+		"ldap.user.baseDn": "ou=people," + ldaptest.BaseDN, "ldap.group.baseDn": "ou=groups," + ldaptest.BaseDN,
+		"ldap.group.request": "(member={dn})", "ldap.timeout": "60s",
+	}
+	for b.Loop() {
+		cfg := DefaultConfig()
+		cfg.DataDir = b.TempDir()
+		cfg.LDAP = values
+		ctx := context.Background()
+		db, err := OpenStore(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		st, err := state.New(ctx, db, state.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		eng, err := NewEngine(ctx, cfg, slog.New(slog.DiscardHandler), st, db, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		first, err := eng.RunOnce(ctx, identity.SourceLDAP, provision.RunOptions{Trigger: identity.TriggerManual})
+		if err != nil || first.Status != identity.SyncSuccess || first.Counts.UsersCreated != users {
+			b.Fatalf("first sync: %+v %v", first, err)
+		}
+		firstDur := time.Since(start)
+		start = time.Now()
+		again, err := eng.RunOnce(ctx, identity.SourceLDAP, provision.RunOptions{Trigger: identity.TriggerManual})
+		if err != nil || again.Status != identity.SyncSuccess || again.Counts.Writes != 0 {
+			b.Fatalf("rerun: %+v %v", again, err)
+		}
+		b.ReportMetric(firstDur.Seconds(), "first-s")
+		b.ReportMetric(float64(first.Counts.Writes), "first-writes")
+		b.ReportMetric(time.Since(start).Seconds(), "rerun-s")
+		b.ReportMetric(float64(peakRSS())/(1<<10), "peak-RSS-MiB")
+		db.Close()
+	}
 }

@@ -10,9 +10,12 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	ldapconn "github.com/gatehouse-dev/gatehouse/internal/connector/ldap"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -37,6 +40,9 @@ type Server struct {
 	state *state.State
 	http  *http.Server
 	ln    net.Listener
+
+	engine  *provision.Engine
+	ldapDir atomic.Pointer[ldapconn.Directory] // nil: LDAP not configured
 }
 
 // New opens and migrates the store, loads the state, bootstraps the first
@@ -73,15 +79,18 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if err := Bootstrap(ctx, s.state, s.cfg.AdminPassword, console); err != nil {
 		return fmt.Errorf("bootstrap administrator: %w", err)
 	}
-	dir, err := s.connectLDAP()
-	if err != nil {
+	if err := s.startProvisioning(ctx); err != nil {
 		return err
 	}
-	var ldapTest webapi.DirectoryTester
-	if dir != nil {
-		ldapTest = func(ctx context.Context, login string) any { return dir.Test(ctx, login) }
+	ldapTest := func(ctx context.Context, login string) (any, bool) {
+		dir := s.ldapDir.Load()
+		if dir == nil {
+			return nil, false
+		}
+		return dir.Test(ctx, login), true
 	}
-	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout})
+	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies,
+		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -145,6 +154,9 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	go s.state.Run(bg)
+	engineDone := make(chan struct{})
+	go func() { s.engine.Run(bg); close(engineDone) }()
+	defer func() { stop(); <-engineDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	s.log.Info("gatehouse listening", "addr", s.Addr())

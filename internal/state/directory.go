@@ -169,7 +169,7 @@ func (s *State) refreshUser(ctx context.Context, dir *directory, userID int64, f
 		s.holdGroups(f, dir, login, identity.Message(err))
 		return
 	}
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src})
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src, RequestID: ActorFrom(ctx).RequestID})
 	if !acc.Active {
 		// Disabled in the directory (Active Directory bit 2): the account
 		// stops working, as the periodic sync would do.
@@ -358,7 +358,7 @@ var errDirectoryDown = identity.Errorf(identity.ErrUnavailable, "Sign-in is unav
 
 func (s *State) acceptDirectoryUser(ctx context.Context, dir *directory, acc identity.ExternalAccount) (authz.Principal, identity.User, error) {
 	start := s.now()
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src})
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src, RequestID: ActorFrom(ctx).RequestID})
 	u, err := s.store.GetUserByLogin(ctx, acc.Login)
 	switch {
 	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active && u.Source == dir.src:

@@ -149,22 +149,35 @@ func (s *State) SCIMCreateGroup(ctx context.Context, g identity.Group, members [
 }
 
 // addMembers adds users to g, checking each exists; it returns those that
-// were not members yet. The cost is one lookup and one insert per user,
-// whatever the group's size.
+// were not members yet, in the order given. Two statements whatever the
+// number of users or the group's size: a PATCH adding 100 members costs
+// two round trips to the store, not 200.
 func (s *State) addMembers(ctx context.Context, tx store.Tx, g identity.Group, ids []int64) ([]int64, error) {
-	var added []int64
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	exist, err := tx.ExistingUsers(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
-		if _, err := tx.GetUser(ctx, id); errors.Is(err, identity.ErrNotFound) {
+		if !exist[id] {
 			return nil, identity.Errorf(identity.ErrInvalid, "No user with id '%d' to add to group '%s'", id, g.Name)
-		} else if err != nil {
-			return nil, err
 		}
-		ok, err := tx.AddMember(ctx, id, g.ID)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+	}
+	got, err := tx.AddMembers(ctx, g.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	fresh := make(map[int64]bool, len(got))
+	for _, id := range got {
+		fresh[id] = true
+	}
+	added := make([]int64, 0, len(got))
+	for _, id := range ids {
+		if fresh[id] {
 			added = append(added, id)
+			delete(fresh, id)
 		}
 	}
 	return added, nil

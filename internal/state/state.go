@@ -260,10 +260,26 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
+// ActorSource builds an actor when a write asks for it.
+type ActorSource interface {
+	Actor() Actor
+}
+
+// WithLazyActor is WithActor for an actor built only when a write asks for
+// it: every request can carry its actor at the cost of a context value, so
+// a read that writes (a badge token created on first use) is still audited
+// with its real actor and request id.
+func WithLazyActor(ctx context.Context, src ActorSource) context.Context {
+	return context.WithValue(ctx, actorKey{}, src)
+}
+
 // ActorFrom returns the actor of ctx, or the system actor.
 func ActorFrom(ctx context.Context) Actor {
-	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
+	switch a := ctx.Value(actorKey{}).(type) {
+	case Actor:
 		return a
+	case ActorSource:
+		return a.Actor()
 	}
 	return Actor{Name: "system"}
 }

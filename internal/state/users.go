@@ -372,6 +372,11 @@ var ErrBusy = identity.Errorf(identity.ErrUnavailable, "Too many sign-ins at onc
 // while a directory is connected, by the directory, which creates the user
 // on its first sign-in and syncs its groups.
 func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Principal, identity.User, error) {
+	if !identity.ValidText(login) || !identity.ValidText(pw) {
+		// No account has such a login: a failed sign-in, decided before
+		// the store or a directory is asked.
+		return authz.Principal{}, identity.User{}, errBadCredentials
+	}
 	u, err := s.store.GetUserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return authz.Principal{}, identity.User{}, err

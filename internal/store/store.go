@@ -4,6 +4,9 @@
 //
 // Errors wrap the kinds of package identity: a missing row is
 // identity.ErrNotFound, a uniqueness violation identity.ErrAlreadyExists.
+// Text that is not valid UTF-8 or holds a NUL byte, in any argument of any
+// method (a stored value or a lookup key), is identity.ErrInvalid on every
+// backend: PostgreSQL cannot store it and SQLite must not differ.
 package store
 
 import (
@@ -108,6 +111,8 @@ type AuditFilter struct {
 type Reader interface {
 	GetUser(ctx context.Context, id int64) (identity.User, error)
 	GetUserByLogin(ctx context.Context, login string) (identity.User, error)
+	// ExistingUsers returns which of ids name a user, in one query.
+	ExistingUsers(ctx context.Context, ids []int64) (map[int64]bool, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]identity.User, int, error)
 
 	GetGroup(ctx context.Context, id int64) (identity.Group, error)
@@ -173,6 +178,11 @@ type Writer interface {
 	// AddMember is idempotent: adding an existing membership is no error.
 	// It reports whether a row was added.
 	AddMember(ctx context.Context, userID, groupID int64) (bool, error)
+	// AddMembers adds users to one group in one statement, skipping users
+	// that are members already and ids that name no user, and returns the
+	// ids it added (in no particular order). It is AddMember for a large
+	// change: its cost does not grow with the group.
+	AddMembers(ctx context.Context, groupID int64, userIDs []int64) ([]int64, error)
 	// RemoveMember reports whether a row was removed.
 	RemoveMember(ctx context.Context, userID, groupID int64) (bool, error)
 

@@ -42,6 +42,9 @@ type Options struct {
 	// that api/users/identity_providers lists and update_identity_provider
 	// accepts.
 	IdentityProviders []IdentityProvider
+	// Provisioner answers api/provisioning/*; nil when no pull source is
+	// configured.
+	Provisioner Provisioner
 }
 
 // API is the Web API handler.
@@ -49,7 +52,8 @@ type API struct {
 	st       *state.State
 	log      *slog.Logger
 	opts     Options
-	routes   map[string]*Route
+	routes   map[string]*Route // by path: the first route of each path
+	byMethod map[string]*Route // by "METHOD path"
 	ordered  []*Route
 	v2       []*v2Route
 	sessions *sessions
@@ -79,6 +83,7 @@ func New(st *state.State, opts Options) *API {
 		log:      opts.Logger,
 		opts:     opts,
 		routes:   map[string]*Route{},
+		byMethod: map[string]*Route{},
 		sessions: newSessions(opts.SessionTTL, st.Now),
 		limiter:  newLoginLimiter(st.Now),
 		metrics:  newMetrics(),
@@ -103,15 +108,24 @@ func New(st *state.State, opts Options) *API {
 		a.bulkRoutes(),
 		a.settingsRoutes(),
 		a.ldapRoutes(),
+		a.provisioningRoutes(),
 	} {
 		for i := range group {
 			rt := &group[i]
-			if _, dup := a.routes[rt.Path]; dup {
-				panic("webapi: duplicate route " + rt.Path) // a programming error caught by every test
+			key := rt.Method + " " + rt.Path
+			if _, dup := a.byMethod[key]; dup {
+				panic("webapi: duplicate route " + key) // a programming error caught by every test
+			}
+			a.byMethod[key] = rt
+			a.ordered = append(a.ordered, rt)
+			if other := a.routes[rt.Path]; other != nil {
+				// A second method on one path (GET and POST
+				// api/provisioning/settings) shares its metrics.
+				rt.series = other.series
+				continue
 			}
 			rt.series = a.metrics.forRoute(rt.Path)
 			a.routes[rt.Path] = rt
-			a.ordered = append(a.ordered, rt)
 		}
 	}
 	for _, rt := range a.v2Routes() {
@@ -220,7 +234,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, a.log, r, rid, errorf(http.StatusNotFound, "Unknown url : /"+path))
 		return
 	}
-	if r.Method != rt.Method {
+	if byMethod := a.byMethod[r.Method+" "+path]; byMethod != nil {
+		rt = byMethod
+	} else {
 		writeError(sw, a.log, r, rid, errorf(http.StatusMethodNotAllowed, "HTTP method "+rt.Method+" is required"))
 		return
 	}
@@ -228,6 +244,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// caller learns nothing about parameters.
 	c, err := a.newCall(sw, r, rt)
 	if err == nil {
+		// Any action may write (a GET creates a badge token on first use,
+		// a sign-in creates a directory user): each carries its actor,
+		// built only if a write asks for it, from the principal known then.
+		c.rid = rid
+		c.ctx = state.WithLazyActor(c.ctx, c)
 		err = a.authenticate(c)
 	}
 	if err == nil {
@@ -238,11 +259,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var body any
 	if err == nil {
-		if rt.Method == http.MethodPost {
-			// Only POST actions write, so only they need the actor for the
-			// audit log; reads skip building it.
-			c.ctx = state.WithActor(c.ctx, a.actor(c, rid))
-		}
 		body, err = rt.Handle(c)
 	}
 	if err != nil {

@@ -1,10 +1,13 @@
 package webapi
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 type auditTestPage struct {
@@ -96,5 +99,55 @@ func TestAuditSearch(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s.get("api/audit/search", tc.cred, tc.params...).must(t, tc.status)
 		})
+	}
+}
+
+// TestAuditEveryEventHasActorAndRequestID makes writes through every kind
+// of action, a GET that writes (the badge token created on first use)
+// included, and checks that each event names the real actor and the
+// request id the client saw.
+func TestAuditEveryEventHasActorAndRequestID(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser("ann")
+	s.post("api/projects/create", asAdmin, "project", "app", "name", "App").must(t, 200)
+	annTok := s.userToken("ann", "ann-token")
+	ctx := context.Background()
+	before, _, err := s.st.Store().ListAudit(ctx, store.AuditFilter{Page: store.Page{Number: 1, Size: 1}})
+	if err != nil || len(before) == 0 {
+		t.Fatalf("audit before: %v", err)
+	}
+
+	badge := s.get("api/project_badges/token", bearer(annTok), "project", "app").must(t, 200)
+	renew := s.post("api/project_badges/renew_token", asAdmin, "project", "app").must(t, 204)
+	group := s.post("api/user_groups/create", bearer(annTok), "name", "nope")
+	_ = group // refused: ann is no admin, and a refusal writes nothing
+	add := s.post("api/user_groups/create", asAdmin, "name", "devs").must(t, 200)
+	want := map[string]struct{ actor, rid string }{
+		"project.badge_token/" + badge.header.Get("X-Request-Id"): {"user:ann (token:", badge.header.Get("X-Request-Id")},
+		"project.badge_token/" + renew.header.Get("X-Request-Id"): {"user:admin", renew.header.Get("X-Request-Id")},
+		"group.create/" + add.header.Get("X-Request-Id"):          {"user:admin", add.header.Get("X-Request-Id")},
+	}
+
+	evs, _, err := s.st.Store().ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, e := range evs {
+		if e.ID <= before[0].ID {
+			continue
+		}
+		if e.RequestID == "" || e.Actor == "system" || e.Actor == "anonymous" {
+			t.Errorf("event %s %s: actor %q, request id %q", e.Action, e.Target, e.Actor, e.RequestID)
+		}
+		if w, ok := want[e.Action+"/"+e.RequestID]; ok {
+			seen++
+			if !strings.HasPrefix(e.Actor, w.actor) {
+				t.Errorf("event %s: actor %q, want %q", e.Action, e.Actor, w.actor)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of the %d expected events in %+v", seen, len(want), evs)
 	}
 }

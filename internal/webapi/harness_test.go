@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 )
 
@@ -50,17 +51,34 @@ func (s *syncBuffer) String() string {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerOn(t, nil)
+}
+
+// newTestServerOn is newTestServer on a given migrated store; nil is a
+// fresh SQLite store.
+func newTestServerOn(t *testing.T, db store.Store) *testServer {
+	t.Helper()
+	return newTestServerWith(t, db, nil)
+}
+
+// newTestServerWith is newTestServerOn with options that need the state
+// (the provisioning engine).
+func newTestServerWith(t *testing.T, db store.Store, configure func(st *state.State, o *Options)) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
+	if db == nil {
+		lite, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lite.Close() })
+		if _, err := lite.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		db = lite
 	}
 	st, err := state.New(ctx, db, state.Options{Logger: log})
 	if err != nil {
@@ -73,7 +91,11 @@ func newTestServer(t *testing.T) *testServer {
 	if err := st.AddMember(ctx, identity.GroupAdministrators, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	api := New(st, Options{Logger: log, GatehouseVersion: "test", AccessLog: true})
+	opts := Options{Logger: log, GatehouseVersion: "test", AccessLog: true}
+	if configure != nil {
+		configure(st, &opts)
+	}
+	api := New(st, opts)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}

@@ -8,7 +8,8 @@ import (
 // DirectoryTester answers the LDAP test call: it looks a login up in the
 // directory and reports what Gatehouse would make of it and what each
 // server answered. The wiring connects the LDAP connector to it.
-type DirectoryTester func(ctx context.Context, login string) any
+// It answers false when no directory is configured.
+type DirectoryTester func(ctx context.Context, login string) (any, bool)
 
 func (a *API) ldapRoutes() []Route {
 	return []Route{
@@ -19,8 +20,10 @@ func (a *API) ldapRoutes() []Route {
 }
 
 func (a *API) ldapTest(c *call) (any, error) {
-	if a.opts.LDAPTest == nil {
-		return nil, errorf(http.StatusBadRequest, "LDAP is not configured: set ldap.url (or ldap.servers) and ldap.user.baseDn")
+	if a.opts.LDAPTest != nil {
+		if res, ok := a.opts.LDAPTest(c.ctx, c.str("login")); ok {
+			return res, nil
+		}
 	}
-	return a.opts.LDAPTest(c.ctx, c.str("login")), nil
+	return nil, errorf(http.StatusBadRequest, "LDAP is not configured: set ldap.url (or ldap.servers) and ldap.user.baseDn")
 }

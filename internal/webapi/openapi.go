@@ -78,7 +78,14 @@ func (a *API) openAPI() map[string]any {
 			op["requestBody"] = map[string]any{"content": map[string]any{"application/x-www-form-urlencoded": map[string]any{"schema": body}}}
 		}
 		op["parameters"] = params
-		paths["/"+rt.Path] = map[string]any{strings.ToLower(rt.Method): op}
+		ops, _ := paths["/"+rt.Path].(map[string]any)
+		if ops == nil {
+			ops = map[string]any{}
+			paths["/"+rt.Path] = ops
+		} else {
+			op["operationId"] = op["operationId"].(string) + "_" + strings.ToLower(rt.Method)
+		}
+		ops[strings.ToLower(rt.Method)] = op
 	}
 	a.addV2Paths(paths)
 	return map[string]any{

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 // access is who may call a route; finer checks (project admin, self) are the
@@ -76,7 +77,12 @@ type call struct {
 	principal authz.Principal
 	// authed is false for anonymous calls.
 	authed bool
+	rid    string // the request id
 }
+
+// Actor is the call's actor for the audit log, from the principal known
+// when a write asks ([state.ActorSource]).
+func (c *call) Actor() state.Actor { return c.api.actor(c, c.rid) }
 
 // str returns a parameter's value, or its default.
 func (c *call) str(name string) string {
@@ -210,6 +216,9 @@ func (p Param) check(v string) error {
 	}
 	if n > maxLen {
 		return badRequest(fmt.Sprintf("'%s' length (%d) is longer than the maximum authorized (%d)", p.Name, n, maxLen))
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return badRequest(fmt.Sprintf("The '%s' parameter contains a NUL byte", p.Name))
 	}
 	if v == "" {
 		return nil

@@ -221,12 +221,7 @@ func (a *API) tmplSearch(c *call) (any, error) {
 			ps = 100
 		}
 		total := len(matched)
-		if p-1 > total/ps {
-			matched = nil
-		} else {
-			off := (p - 1) * ps
-			matched = matched[min(off, total):min(off+ps, total)]
-		}
+		matched = pageOf(matched, p, ps)
 		body["paging"] = paging{PageIndex: p, PageSize: ps, Total: total}
 	}
 	out := make([]tmplSearchJSON, 0, len(matched))

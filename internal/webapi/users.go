@@ -332,10 +332,15 @@ func allOf[T any](preds []func(T) bool, v T) bool {
 	return true
 }
 
-// pageOf returns page p (1-based) of size ps of xs.
+// pageOf returns page p (1-based) of size ps of xs. The multiplication is
+// guarded: a huge p is past the end, never a page that wrapped around to
+// the first one.
 func pageOf[T any](xs []T, p, ps int) []T {
+	if p < 1 || ps < 1 || p-1 > len(xs)/ps {
+		return nil
+	}
 	start := (p - 1) * ps
-	if start >= len(xs) || start < 0 {
+	if start >= len(xs) {
 		return nil
 	}
 	return xs[start:min(start+ps, len(xs))]

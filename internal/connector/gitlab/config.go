@@ -36,7 +36,7 @@ const (
 // settings declares every setting, in display order.
 var settings = []provision.Setting{
 	{Name: SettingURL, Desc: "URL of the GitLab instance, e.g. https://gitlab.example.com.", Default: DefaultURL, Required: true},
-	{Name: SettingToken, Desc: "Provisioning token: a personal, group or service-account access token with the read_api scope (write-only, encrypted at rest). Checked on save: GitLab must accept it and it must have read_api or api.", Secret: true},
+	{Name: SettingToken, Desc: "Provisioning token: a personal, group or service-account access token with the read_api scope (write-only, encrypted at rest). Checked on save: GitLab must accept it and it must have read_api or api. Its user must see every subgroup and project of the allowed groups: an administrator, a member of each allowed root group, or a group access token of it.", Secret: true},
 	{Name: SettingAllowedGroups, Desc: "Comma-separated full paths of the GitLab root groups to provision; their subgroups at any depth are included. Users in none of them are deactivated."},
 	{Name: SettingRoleMapping, Desc: "GitLab role → project permissions, as a JSON object of role name to permission keys (user, codeviewer, issueadmin, securityhotspotadmin, scan, admin). Base roles left out keep the default; custom roles are named as in GitLab and, without an entry, fall back to their base role.", Default: DefaultRoleMapping().String()},
 	{Name: SettingSyncEnabled, Desc: "Automatic provisioning: scheduled and on-demand synchronization of allowed groups. false is JIT-only mode (users are created and updated at sign-in).", Default: "false"},

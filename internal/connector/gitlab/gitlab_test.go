@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -492,5 +494,46 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("Check = %v, want an invalid-argument error saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	now := time.Now()
+	hdr := func(kv ...string) *http.Response {
+		r := &http.Response{StatusCode: 429, Header: http.Header{}}
+		for i := 0; i < len(kv); i += 2 {
+			r.Header.Set(kv[i], kv[i+1])
+		}
+		return r
+	}
+	tests := []struct {
+		name     string
+		resp     *http.Response
+		attempt  int
+		min, max time.Duration
+	}{
+		{"Retry-After seconds", hdr("Retry-After", "7"), 0, 7 * time.Second, 7 * time.Second},
+		{"Retry-After date", hdr("Retry-After", now.Add(3*time.Second).UTC().Format(http.TimeFormat)), 0, 1 * time.Second, 3 * time.Second},
+		{"RateLimit-Reset on a 429", hdr("RateLimit-Reset", strconv.FormatInt(now.Add(5*time.Second).Unix(), 10)), 0, 3 * time.Second, 5 * time.Second},
+		{"Retry-After capped", hdr("Retry-After", "86400"), 0, maxRetryWait, maxRetryWait},
+		{"no header: doubling", &http.Response{StatusCode: 502, Header: http.Header{}}, 3, 800 * time.Millisecond, 1000 * time.Millisecond},
+		{"transport error", nil, 0, 100 * time.Millisecond, 125 * time.Millisecond},
+		{"doubling stops at 2^8", nil, 30, 25600 * time.Millisecond, 32 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := backoff(100*time.Millisecond, tt.attempt, tt.resp); d < tt.min || d > tt.max {
+				t.Errorf("backoff %v, want %v–%v", d, tt.min, tt.max)
+			}
+		})
+	}
+}
+
+func TestReadTwiceSame(t *testing.T) {
+	_, ts := startSim(t, gitlabsim.Scale(gitlabsim.ScaleOptions{Users: 300, Seed: 7}), gitlabsim.Options{})
+	v := values(ts.URL, SettingAllowedGroups+"=org00")
+	a, b := mustRead(t, v), mustRead(t, v)
+	if len(a.Permissions) == 0 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("two reads of unchanged data differ (%d permissions)", len(a.Permissions))
 	}
 }

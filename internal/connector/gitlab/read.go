@@ -366,7 +366,39 @@ func (s *source) assemble(trees []tree, groups []group, eff [][]member, projects
 	for _, u := range users {
 		snap.Users = append(snap.Users, *u)
 	}
+	// Permissions: each provisioned user's highest role on each project,
+	// mapped. They are gathered per project first and then copied into
+	// one slice of the exact size: at 30,000 projects they number millions.
 	roles := s.cfg.Roles
+	type key struct {
+		best
+		public bool
+	}
+	mapped := map[key][]identity.Permission{}
+	permsOf := func(b best, public bool) []identity.Permission {
+		k := key{b, public}
+		ps, ok := mapped[k]
+		if !ok {
+			for _, perm := range roles.Permissions(b.level, b.role) {
+				if !public || !perm.ImplicitOnPublic() { // everyone has them on a public project
+					ps = append(ps, perm)
+				}
+			}
+			mapped[k] = ps
+		}
+		return ps
+	}
+	type grant struct {
+		user  string
+		perms []identity.Permission
+	}
+	type projectGrants struct {
+		id     string
+		grants []grant
+	}
+	var all []projectGrants
+	total := 0
+	top := map[int64]best{}
 	for _, p := range projects {
 		key := strings.ReplaceAll(p.path, "/", ":")
 		if err := identity.ValidateProjectKey(key); err != nil {
@@ -383,7 +415,7 @@ func (s *source) assemble(trees []tree, groups []group, eff [][]member, projects
 		}
 		pid := ext(p.id)
 		snap.Projects = append(snap.Projects, provision.Project{ExternalID: pid, Key: key, Name: name, Visibility: vis, ExternalPath: p.path})
-		top := map[int64]best{}
+		clear(top)
 		consider := func(ms []member) {
 			for j := range ms {
 				m := &ms[j]
@@ -399,14 +431,20 @@ func (s *source) assemble(trees []tree, groups []group, eff [][]member, projects
 			consider(effByGroup[p.ns]) // inherited from the namespace and its ancestors
 		}
 		consider(p.members)
-		ids := slices.Sorted(maps.Keys(top))
-		for _, uid := range ids {
-			b := top[uid]
-			for _, perm := range roles.Permissions(b.level, b.role) {
-				if vis == identity.Public && perm.ImplicitOnPublic() {
-					continue // everyone has them on a public project
-				}
-				snap.Permissions = append(snap.Permissions, provision.ProjectPermission{UserExternalID: users[uid].ExternalID, ProjectExternalID: pid, Permission: perm})
+		pg := projectGrants{id: pid, grants: make([]grant, 0, len(top))}
+		for _, uid := range slices.Sorted(maps.Keys(top)) {
+			if ps := permsOf(top[uid], vis == identity.Public); len(ps) > 0 {
+				pg.grants = append(pg.grants, grant{users[uid].ExternalID, ps})
+				total += len(ps)
+			}
+		}
+		all = append(all, pg)
+	}
+	snap.Permissions = make([]provision.ProjectPermission, 0, total)
+	for _, pg := range all {
+		for _, g := range pg.grants {
+			for _, perm := range g.perms {
+				snap.Permissions = append(snap.Permissions, provision.ProjectPermission{UserExternalID: g.user, ProjectExternalID: pg.id, Permission: perm})
 			}
 		}
 	}

@@ -53,5 +53,6 @@ var categories = []category{
 	{"Concurrency", concurrencyTests},
 	{"Snapshot", snapshotTests},
 	{"Conditions", condTests},
+	{"Text", textTests},
 	{"Locks", lockTests},
 }

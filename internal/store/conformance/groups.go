@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ var groupTests = []test{
 
 var membershipTests = []test{
 	{"AddIdempotent", testAddMemberIdempotent},
+	{"AddMany", testAddMembers},
 	{"RemoveReportsAbsent", testRemoveMember},
 	{"List", testListMemberships},
 }
@@ -295,4 +297,38 @@ func checkGrants(t *testing.T, what string, got, want []identity.Grant) {
 
 func grantKey(g identity.Grant) string {
 	return fmt.Sprintf("%s %d: %s on project %d", g.Subject.Kind, g.Subject.ID, g.Permission, g.ProjectID)
+}
+
+// testAddMembers adds many users in one call: new members are reported,
+// existing members and unknown ids are skipped, and a second call adds
+// nothing.
+func testAddMembers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := newUser(t, s, "alice")
+	bob := newUser(t, s, "bob")
+	carol := newUser(t, s, "carol")
+	devs := newGroup(t, s, "devs")
+	ops := newGroup(t, s, "ops")
+	addMembers(t, s, identity.Membership{UserID: alice.ID, GroupID: devs.ID}, identity.Membership{UserID: carol.ID, GroupID: ops.ID})
+
+	exist, err := s.ExistingUsers(ctx, []int64{alice.ID, bob.ID, carol.ID + 1000})
+	noErr(t, "ExistingUsers", err)
+	if !exist[alice.ID] || !exist[bob.ID] || exist[carol.ID+1000] {
+		t.Fatalf("ExistingUsers = %v", exist)
+	}
+	for i, want := range [][]int64{{bob.ID, carol.ID}, nil} {
+		var added []int64
+		write(t, s, func(tx store.Tx) error {
+			var err error
+			added, err = tx.AddMembers(ctx, devs.ID, []int64{alice.ID, bob.ID, carol.ID, carol.ID + 1000})
+			return err
+		})
+		slices.Sort(added)
+		if !slices.Equal(added, want) {
+			t.Errorf("AddMembers call %d added %v, want %v", i+1, added, want)
+		}
+	}
+	ms, err := s.ListMemberships(ctx, 0, devs.ID)
+	noErr(t, "ListMemberships", err)
+	checkMemberships(t, "memberships after AddMembers", ms, []identity.Membership{{UserID: alice.ID, GroupID: devs.ID}, {UserID: bob.ID, GroupID: devs.ID}, {UserID: carol.ID, GroupID: devs.ID}})
 }

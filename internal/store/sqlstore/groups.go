@@ -184,6 +184,42 @@ func (t *txn) AddMember(ctx context.Context, userID, groupID int64) (bool, error
 	return n > 0, nil
 }
 
+// AddMembers adds the users that exist and are not members yet to the group
+// in one INSERT … SELECT (the WHERE clause also keeps SQLite from reading
+// ON CONFLICT as a join).
+func (t *txn) AddMembers(ctx context.Context, groupID int64, userIDs []int64) ([]int64, error) {
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	cond, arg, err := t.f.anyOf("id", userIDs)
+	if err != nil {
+		return nil, fmt.Errorf("add users to group %d: %w", groupID, err)
+	}
+	rows, err := t.query(ctx, "INSERT INTO group_members (user_id, group_id) SELECT id, ? FROM users WHERE "+cond+" ON CONFLICT DO NOTHING RETURNING user_id", groupID, arg)
+	if err != nil {
+		return nil, fmt.Errorf("add users to group %d: %w", groupID, err)
+	}
+	added, err := scanIDs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("add users to group %d: %w", groupID, err)
+	}
+	return added, nil
+}
+
+// scanIDs reads a one-column result of ids and closes it.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // RemoveMember removes a membership and reports whether it existed.
 func (t *txn) RemoveMember(ctx context.Context, userID, groupID int64) (bool, error) {
 	n, err := t.execAffected(ctx, "DELETE FROM group_members WHERE user_id = ? AND group_id = ?", userID, groupID)

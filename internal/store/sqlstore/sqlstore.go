@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -169,7 +170,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) 
 			}
 		}
 	}()
-	if err := fn(&txn{reader{q: sqlTx, f: s.f}}); err != nil {
+	if err := fn(&txn{reader{q: &txQuerier{tx: sqlTx, stmts: map[string]*sql.Stmt{}}, f: s.f}}); err != nil {
 		return err
 	}
 	committed = true
@@ -186,6 +187,63 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// txQuerier runs a transaction's statements, preparing those it repeats:
+// SQLite parses every unprepared statement anew, which dominated bulk
+// writes (a provisioning batch runs the same few statements thousands of
+// times). A statement is prepared at its second use, so a transaction of
+// one-off statements pays no extra round trip on PostgreSQL. Statements
+// close with the transaction.
+type txQuerier struct {
+	tx    *sql.Tx
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // nil: seen once
+}
+
+// maxTxStmts bounds the statements one transaction keeps prepared
+// (queries with IN lists differ by their length).
+const maxTxStmts = 128
+
+func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st, seen := q.stmts[query]
+	if st != nil || len(q.stmts) >= maxTxStmts {
+		return st
+	}
+	if !seen {
+		q.stmts[query] = nil
+		return nil
+	}
+	st, err := q.tx.PrepareContext(ctx, query)
+	if err != nil {
+		// The unprepared path reports the error with its context.
+		return nil
+	}
+	q.stmts[query] = st
+	return st
+}
+
+func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.tx.ExecContext(ctx, query, args...)
+}
+
+func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.tx.QueryContext(ctx, query, args...)
+}
+
+func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.tx.QueryRowContext(ctx, query, args...)
+}
+
 // reader implements store.Reader on a pool or a transaction.
 type reader struct {
 	q querier
@@ -200,18 +258,57 @@ type txn struct {
 var _ store.Tx = (*txn)(nil)
 
 func (r *reader) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := checkText(args); err != nil {
+		return nil, err
+	}
 	res, err := r.q.ExecContext(ctx, r.f.rebind(query), args...)
 	return res, r.f.wrap(err)
 }
 
 func (r *reader) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := checkText(args); err != nil {
+		return nil, err
+	}
 	rows, err := r.q.QueryContext(ctx, r.f.rebind(query), args...)
 	return rows, r.f.wrap(err)
 }
 
-func (r *reader) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (r *reader) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if err := checkText(args); err != nil {
+		return errRow{err}
+	}
 	return r.q.QueryRowContext(ctx, r.f.rebind(query), args...)
 }
+
+// errBadText refuses text PostgreSQL cannot store (a NUL byte, invalid
+// UTF-8: it answers with an error) and SQLite would store as given. Both
+// backends refuse it here, before any statement is sent, so they behave
+// alike and such text is an invalid argument, never a server error.
+var errBadText = identity.Errorf(identity.ErrInvalid, "Text must be valid UTF-8 without NUL bytes")
+
+// checkText applies errBadText to a statement's text arguments.
+func checkText(args []any) error {
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			if !identity.ValidText(v) {
+				return errBadText
+			}
+		case []string:
+			for _, s := range v {
+				if !identity.ValidText(s) {
+					return errBadText
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// errRow is a row whose query was refused before it was sent.
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
 
 // execAffected runs a statement and returns the number of rows it changed.
 func (r *reader) execAffected(ctx context.Context, query string, args ...any) (int64, error) {

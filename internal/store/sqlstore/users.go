@@ -60,6 +60,30 @@ func (r *reader) GetUserByLogin(ctx context.Context, login string) (identity.Use
 	return u, nil
 }
 
+// ExistingUsers returns which of ids name a user.
+func (r *reader) ExistingUsers(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	found := make(map[int64]bool, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	cond, arg, err := r.f.anyOf("id", ids)
+	if err != nil {
+		return nil, fmt.Errorf("existing users: %w", err)
+	}
+	rows, err := r.query(ctx, "SELECT id FROM users WHERE "+cond, arg)
+	if err != nil {
+		return nil, fmt.Errorf("existing users: %w", err)
+	}
+	got, err := scanIDs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("existing users: %w", err)
+	}
+	for _, id := range got {
+		found[id] = true
+	}
+	return found, nil
+}
+
 // ListUsers lists users by login.
 func (r *reader) ListUsers(ctx context.Context, f store.UserFilter) ([]identity.User, int, error) {
 	var w filter

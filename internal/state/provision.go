@@ -1,0 +1,303 @@
+package state
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// The provisioning engine (package provision) plans a pull source's changes
+// and applies them here, in batches: each batch is one write, each change in
+// it its own audit event with the context's actor (the connector), and the
+// index follows after the batch commits.
+
+// SourceChangeKind says what a [SourceChange] does.
+type SourceChangeKind int
+
+// Kinds of source changes.
+const (
+	CreateUser SourceChangeKind = iota + 1
+	// UpdateUser rewrites login, name, e-mail, external id and active of
+	// User (by ID); deactivating revokes the user's tokens.
+	UpdateUser
+	CreateGroup
+	UpdateGroup // name and external id of Group (by ID)
+	DeleteGroup
+	AddMember
+	RemoveMember
+	CreateProject
+	UpdateProject // name, visibility and external path of Project (by ID)
+	AddGrant
+	RemoveGrant
+)
+
+// SourceChange is one change of a provisioning run. Only the field its kind
+// names is read.
+type SourceChange struct {
+	Kind       SourceChangeKind
+	User       identity.User
+	Group      identity.Group
+	Project    identity.Project
+	Membership identity.Membership
+	Grant      identity.Grant
+}
+
+// SourceResult is the outcome of one change: the id a create gave, whether
+// it wrote anything, or the domain error that refused it.
+type SourceResult struct {
+	ID      int64
+	Changed bool
+	Err     error
+}
+
+// ProvisionSnapshot reads the whole store in one consistent read, for a
+// plan.
+func (s *State) ProvisionSnapshot(ctx context.Context) (store.Snapshot, error) {
+	return s.store.Snapshot(ctx)
+}
+
+// ApplySource applies one batch of changes of source src. A change that
+// refers to another source's object, or that the rules refuse (the last
+// administrator…), is refused alone with its error; a store failure fails
+// the batch, which then writes nothing.
+func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []SourceChange) ([]SourceResult, error) {
+	if !src.Managed() {
+		return nil, identity.Errorf(identity.ErrInvalid, "source %q cannot provision", src)
+	}
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID})
+	ids := make([]int64, len(changes))
+	res, err := s.bulk(ctx, len(changes), BulkOptions{}, func(tx store.Tx, i int) (audit, func(), error) {
+		return s.sourceChangeTx(ctx, tx, src, changes[i], &ids[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SourceResult, len(res))
+	for i, r := range res {
+		out[i] = SourceResult{ID: ids[i], Changed: r.Changed, Err: r.Err}
+	}
+	return out, nil
+}
+
+func (s *State) sourceChangeTx(ctx context.Context, tx store.Tx, src identity.Source, c SourceChange, id *int64) (audit, func(), error) {
+	switch c.Kind {
+	case CreateUser:
+		u := c.User
+		u.Source, u.PasswordHash, u.Active = src, "", true
+		if err := identity.ValidateUser(u); err != nil {
+			return audit{}, nil, err
+		}
+		out, err := tx.CreateUser(ctx, u)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		*id = out.ID
+		return audit{Action: "user.create", Target: "user:" + out.Login, After: viewUser(out)}, func() { s.index.PutUser(out) }, nil
+
+	case UpdateUser:
+		old, err := tx.GetUser(ctx, c.User.ID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if old.Source != src {
+			return audit{}, nil, notSources(src, "user", old.Login, old.Source)
+		}
+		u := old
+		u.Login, u.Name, u.Email, u.ExternalID, u.Active = c.User.Login, c.User.Name, c.User.Email, c.User.ExternalID, c.User.Active
+		if err := identity.ValidateUser(u); err != nil {
+			return audit{}, nil, err
+		}
+		if sameUser(u, old) {
+			return audit{}, nil, nil
+		}
+		if !u.Active && old.Active && s.removesLastAdmin(authz.Without{User: old.ID}) {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be deactivated")
+		}
+		u.UpdatedAt = s.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return audit{}, nil, err
+		}
+		action := "user.update"
+		var gone deactivation
+		switch {
+		case !u.Active && old.Active:
+			action = "user.deactivate"
+			if gone, err = s.deactivate(ctx, tx, u); err != nil {
+				return audit{}, nil, err
+			}
+		case u.Active && !old.Active:
+			action = "user.activate"
+		}
+		apply := func() {
+			s.index.PutUser(u)
+			gone.apply(s, u.ID)
+		}
+		return audit{Action: action, Target: "user:" + old.Login, Before: viewUser(old), After: viewUser(u)}, apply, nil
+
+	case CreateGroup:
+		g := c.Group
+		g.Source = src
+		if err := identity.ValidateGroup(g); err != nil {
+			return audit{}, nil, err
+		}
+		out, err := tx.CreateGroup(ctx, g)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		*id = out.ID
+		return audit{Action: "group.create", Target: "group:" + out.Name, After: viewGroup(out)}, func() { s.index.PutGroup(out) }, nil
+
+	case UpdateGroup:
+		old, err := tx.GetGroup(ctx, c.Group.ID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if old.Source != src || old.BuiltIn() {
+			return audit{}, nil, notSources(src, "group", old.Name, old.Source)
+		}
+		g := old
+		g.Name, g.ExternalID = c.Group.Name, c.Group.ExternalID
+		if err := identity.ValidateGroup(g); err != nil {
+			return audit{}, nil, err
+		}
+		if g.Name == old.Name && g.ExternalID == old.ExternalID {
+			return audit{}, nil, nil
+		}
+		g.UpdatedAt = s.now()
+		if err := tx.UpdateGroup(ctx, g); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "group.update", Target: "group:" + old.Name, Before: viewGroup(old), After: viewGroup(g)}, func() { s.index.PutGroup(g) }, nil
+
+	case DeleteGroup:
+		g, err := tx.GetGroup(ctx, c.Group.ID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if g.Source != src || g.BuiltIn() {
+			return audit{}, nil, notSources(src, "group", g.Name, g.Source)
+		}
+		if s.removesLastAdmin(authz.Without{Grant: &identity.Subject{Kind: identity.SubjectGroup, ID: g.ID}}) {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last group with 'Administer System' permission cannot be deleted")
+		}
+		if err := tx.DeleteGroup(ctx, g.ID); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "group.delete", Target: "group:" + g.Name, Before: viewGroup(g)}, func() { s.index.DeleteGroup(g.ID) }, nil
+
+	case AddMember, RemoveMember:
+		m := c.Membership
+		add := c.Kind == AddMember
+		if !add && s.removesLastAdmin(authz.Without{Membership: m}) {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be removed")
+		}
+		u, err := tx.GetUser(ctx, m.UserID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		g, err := tx.GetGroup(ctx, m.GroupID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if g.Name == identity.GroupUsers || (u.Source != src && g.Source != src) {
+			return audit{}, nil, identity.Errorf(identity.ErrManaged, "The membership of '%s' in '%s' is not managed by %s", u.Login, g.Name, src)
+		}
+		view := map[string]string{"login": u.Login, "group": g.Name}
+		if add {
+			added, err := tx.AddMember(ctx, m.UserID, m.GroupID)
+			if err != nil || !added {
+				return audit{}, nil, err
+			}
+			return audit{Action: "group.add_user", Target: "group:" + g.Name, After: view}, func() { s.index.AddMember(m.UserID, m.GroupID) }, nil
+		}
+		removed, err := tx.RemoveMember(ctx, m.UserID, m.GroupID)
+		if err != nil || !removed {
+			return audit{}, nil, err
+		}
+		return audit{Action: "group.remove_user", Target: "group:" + g.Name, Before: view}, func() { s.index.RemoveMember(m.UserID, m.GroupID) }, nil
+
+	case CreateProject:
+		p := c.Project
+		p.Source = src
+		if err := identity.ValidateProject(p); err != nil {
+			return audit{}, nil, err
+		}
+		out, err := tx.CreateProject(ctx, p)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		*id = out.ID
+		// No permission template: the source's permissions are the
+		// project's (SonarQube does the same for GitLab projects).
+		return audit{Action: "project.create", Target: "project:" + out.Key, After: viewProject(out)}, func() { s.index.PutProject(out) }, nil
+
+	case UpdateProject:
+		old, err := tx.GetProject(ctx, c.Project.ID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if old.Source != src {
+			return audit{}, nil, notSources(src, "project", old.Key, old.Source)
+		}
+		p := old
+		p.Name, p.Visibility, p.ExternalPath = c.Project.Name, c.Project.Visibility, c.Project.ExternalPath
+		if err := identity.ValidateProject(p); err != nil {
+			return audit{}, nil, err
+		}
+		if p.Name == old.Name && p.Visibility == old.Visibility && p.ExternalPath == old.ExternalPath {
+			return audit{}, nil, nil
+		}
+		p.UpdatedAt = s.now()
+		if err := tx.UpdateProject(ctx, p); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "project.update", Target: "project:" + p.Key, Before: viewProject(old), After: viewProject(p)}, func() { s.index.PutProject(p) }, nil
+
+	case AddGrant, RemoveGrant:
+		g := c.Grant
+		if g.Global() || g.Subject.Kind != identity.SubjectUser {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "A source grants project permissions to users only")
+		}
+		return s.grantTx(ctx, tx, g, c.Kind == AddGrant)
+	}
+	return audit{}, nil, fmt.Errorf("unknown source change kind %d", c.Kind)
+}
+
+func notSources(src identity.Source, kind, name string, owner identity.Source) error {
+	return identity.Errorf(identity.ErrManaged, "The %s '%s' is managed by %s, not by %s", kind, name, owner, src)
+}
+
+// StartSyncRun stores a new sync run. Runs are bookkeeping: they change no
+// right, so they bump no revision and write no audit event of their own.
+func (s *State) StartSyncRun(ctx context.Context, r identity.SyncRun) (identity.SyncRun, error) {
+	var out identity.SyncRun
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.CreateSyncRun(ctx, r)
+		return err
+	})
+	return out, err
+}
+
+// UpdateSyncRun rewrites a sync run (its status, counts, messages).
+func (s *State) UpdateSyncRun(ctx context.Context, r identity.SyncRun) error {
+	return s.store.Tx(ctx, func(tx store.Tx) error { return tx.UpdateSyncRun(ctx, r) })
+}
+
+// SetSourceSettings stores the settings of a source under their keys, in
+// one write with one audit event. view is what the audit shows (secrets
+// masked by the caller); values are stored as given (secrets sealed by the
+// caller).
+func (s *State) SetSourceSettings(ctx context.Context, src identity.Source, values, view map[string]string) error {
+	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		for k, v := range values {
+			if err := tx.SetSetting(ctx, k, v); err != nil {
+				return audit{}, nil, err
+			}
+		}
+		return audit{Action: "provisioning.settings", Target: "source:" + string(src), After: view}, nil, nil
+	})
+}

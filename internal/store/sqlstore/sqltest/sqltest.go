@@ -1,0 +1,110 @@
+// Package sqltest opens throwaway stores for the tests of packages above the
+// store: a SQLite file in the test's temporary directory, or a fresh schema
+// of the PostgreSQL server named by GATEHOUSE_TEST_POSTGRES, dropped at
+// cleanup.
+package sqltest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+)
+
+// PostgresEnv names the variable holding the PostgreSQL URL of the tests.
+const PostgresEnv = "GATEHOUSE_TEST_POSTGRES"
+
+// SQLite returns a migrated store on a fresh file.
+func SQLite(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"), nil)
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return migrated(t, s)
+}
+
+// Postgres returns a migrated store in a fresh schema. Without
+// GATEHOUSE_TEST_POSTGRES the test is skipped, except under CI=true, where
+// PostgreSQL must be tested and its absence fails the test.
+func Postgres(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	u := os.Getenv(PostgresEnv)
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %s is not set: PostgreSQL must be tested on CI", PostgresEnv)
+		}
+		t.Skipf("%s is not set; skipping the PostgreSQL variant", PostgresEnv)
+	}
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	admin := stdlib.OpenDB(*cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "gh_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		_ = admin.Close()
+		t.Fatalf("PostgreSQL at %s: create schema: %v", PostgresEnv, err)
+	}
+	s, err := sqlstore.OpenPostgres(ctx, withSearchPath(t, u, schema), nil)
+	if err != nil {
+		dropSchema(t, admin, schema)
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = s.Close()
+		dropSchema(t, admin, schema)
+	})
+	return migrated(t, s)
+}
+
+func dropSchema(t testing.TB, admin *sql.DB, schema string) {
+	// The test's context is done by now.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+		t.Errorf("drop schema %s: %v", schema, err)
+	}
+	_ = admin.Close()
+}
+
+// withSearchPath returns the URL (or keyword/value string) u connecting with
+// search_path set to schema.
+func withSearchPath(t testing.TB, u, schema string) string {
+	t.Helper()
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatalf("parse %s: %v", PostgresEnv, err)
+		}
+		q := pu.Query()
+		q.Set("search_path", schema)
+		pu.RawQuery = q.Encode()
+		return pu.String()
+	}
+	return u + " search_path=" + schema
+}
+
+func migrated(t testing.TB, s *sqlstore.Store) *sqlstore.Store {
+	t.Helper()
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return s
+}
