@@ -2,9 +2,11 @@ package importer_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -358,4 +360,55 @@ func TestProgressPlain(t *testing.T) {
 	if !strings.Contains(b.String(), "\rgrants") || !strings.Contains(b.String(), "[==============================] 200/200 100%") {
 		t.Errorf("terminal progress: %q", b.String())
 	}
+}
+
+func TestReadCSVDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("users.csv", "\ufefflogin,name,email,scmAccounts\nann,Ann,ann@example.com,ann-gh|ann2\nben, Ben ,,\n")
+	write("memberships.csv", "login,group\nann,devs\n")
+	write("permissions.csv", "permission,group,project\nscan,devs,web\nprovisioning,Anyone,\n")
+	ds, err := importer.ReadFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &importer.DataSet{
+		Users:       []importer.User{{Login: "ann", Name: "Ann", Email: "ann@example.com", SCMAccounts: []string{"ann-gh", "ann2"}}, {Login: "ben", Name: "Ben"}},
+		Memberships: []importer.Membership{{Group: "devs", Login: "ann"}},
+		Permissions: []importer.Permission{{Permission: "scan", Group: "devs", Project: "web"}, {Permission: "provisioning", Group: "Anyone"}},
+	}
+	if got, _ := json.Marshal(ds); string(got) != string(must(json.Marshal(want))) {
+		t.Errorf("read %s; want %s", got, must(json.Marshal(want)))
+	}
+
+	for name, tc := range map[string]struct{ file, body, err string }{
+		"unknown column":  {"groups.csv", "name,owner\ndevs,ann\n", `unknown column "owner"`},
+		"no key column":   {"projects.csv", "name\nWeb\n", `column "key" is required`},
+		"ragged row":      {"tokens.csv", "login,name\nann\n", "wrong number of fields"},
+		"empty directory": {"", "", "no users.csv"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.file != "" {
+				if err := os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := importer.ReadFile(dir); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v; want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

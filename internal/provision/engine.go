@@ -158,7 +158,11 @@ func (e *Engine) reseal(ctx context.Context, s *source) error {
 		return nil
 	}
 	values, view := map[string]string{}, map[string]string{}
-	for _, def := range s.cfg.Connector.Settings() {
+	defs, err := e.defs(ctx, s)
+	if err != nil {
+		return err
+	}
+	for _, def := range defs {
 		if !def.Secret {
 			continue
 		}

@@ -2,8 +2,10 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -33,11 +35,74 @@ func settingKey(src identity.Source, name string) string {
 	return "provisioning." + string(src) + "." + name
 }
 
+// extraKey holds the names of the stored settings a connector declares by
+// pattern ([PatternSettings]), which cannot be listed otherwise.
+func extraKey(src identity.Source) string { return "provisioning." + string(src) + ".@names" }
+
+// defs returns every setting of s: the declared ones, then those declared
+// by pattern that the configuration or the store holds.
+func (e *Engine) defs(ctx context.Context, s *source) ([]Setting, error) {
+	defs := s.cfg.Connector.Settings()
+	ps, ok := s.cfg.Connector.(PatternSettings)
+	if !ok {
+		return defs, nil
+	}
+	names, err := e.extraNames(ctx, s.name)
+	if err != nil {
+		return nil, err
+	}
+	for k := range s.cfg.Defaults {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, n := range slices.Compact(names) {
+		if slices.ContainsFunc(defs, func(d Setting) bool { return d.Name == n }) {
+			continue
+		}
+		if d, ok := ps.SettingFor(n); ok {
+			defs = append(defs, d)
+		}
+	}
+	return defs, nil
+}
+
+func (e *Engine) extraNames(ctx context.Context, src identity.Source) ([]string, error) {
+	raw, err := e.st.Store().GetSetting(ctx, extraKey(src))
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && raw == "") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read setting names: %w", err)
+	}
+	var names []string
+	if err := json.Unmarshal([]byte(raw), &names); err != nil {
+		return nil, fmt.Errorf("setting names of %s: %w", src, err)
+	}
+	return names, nil
+}
+
+// lookupDef finds the setting name of s: declared, or by pattern.
+func lookupDef(s *source, name string) (Setting, bool) {
+	for _, d := range s.cfg.Connector.Settings() {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	if ps, ok := s.cfg.Connector.(PatternSettings); ok {
+		return ps.SettingFor(name)
+	}
+	return Setting{}, false
+}
+
 // values reads the effective settings of s: stored values over configured
 // defaults over declared defaults, secrets opened.
 func (e *Engine) values(ctx context.Context, s *source) (map[string]string, error) {
 	out := map[string]string{}
-	for _, def := range s.cfg.Connector.Settings() {
+	defs, err := e.defs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	for _, def := range defs {
 		v, set, err := e.value(ctx, s, def)
 		if err != nil {
 			return nil, err
@@ -90,7 +155,11 @@ func (e *Engine) Settings(ctx context.Context, name identity.Source) ([]SettingV
 		return nil, err
 	}
 	var out []SettingValue
-	for _, def := range s.cfg.Connector.Settings() {
+	defs, err := e.defs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	for _, def := range defs {
 		v, set, err := e.value(ctx, s, def)
 		if err != nil && !errors.Is(err, errSecretKey) {
 			return nil, err
@@ -117,14 +186,18 @@ func (e *Engine) SetSettings(ctx context.Context, name identity.Source, changes 
 		return err
 	}
 	defs := map[string]Setting{}
-	var known []string
+	var known, extra []string
 	for _, d := range s.cfg.Connector.Settings() {
-		defs[d.Name] = d
 		known = append(known, d.Name)
 	}
 	for k := range changes {
-		if _, ok := defs[k]; !ok {
+		d, ok := lookupDef(s, k)
+		if !ok {
 			return identity.Errorf(identity.ErrInvalid, "Unknown setting '%s' of source %s; known: %s", k, name, strings.Join(known, ", "))
+		}
+		defs[k] = d
+		if !slices.Contains(known, k) {
+			extra = append(extra, k)
 		}
 	}
 	merged, err := e.values(ctx, s)
@@ -162,6 +235,16 @@ func (e *Engine) SetSettings(ctx context.Context, name identity.Source, changes 
 	}
 	if len(stored) == 0 {
 		return nil
+	}
+	if len(extra) > 0 {
+		names, err := e.extraNames(ctx, name)
+		if err != nil {
+			return err
+		}
+		names = append(names, extra...)
+		slices.Sort(names)
+		b, _ := json.Marshal(slices.Compact(names))
+		stored[extraKey(name)] = string(b)
 	}
 	_, oerr := s.cfg.Connector.Open(ctx, merged)
 	if oerr != nil && !errors.Is(oerr, ErrDisabled) {

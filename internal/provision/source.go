@@ -153,3 +153,11 @@ type Policy struct {
 type PolicyConnector interface {
 	Policy() Policy
 }
+
+// PatternSettings is a [Connector] whose settings include names it cannot
+// list in advance (LDAP: ldap.<id>.url and the like for each server of
+// ldap.servers). SettingFor declares such a name, or reports false; the
+// engine then stores, shows and passes it like a listed one.
+type PatternSettings interface {
+	SettingFor(name string) (Setting, bool)
+}

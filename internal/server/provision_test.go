@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/connector/ldap/ldaptest"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
 )
 
@@ -179,4 +181,55 @@ func waitRun(t *testing.T, base string, auth func(*http.Request), id string) run
 	_, body := call(t, "GET", base+"api/provisioning/status?source=ldap", nil, auth)
 	t.Fatalf("run %q did not finish within 20 s: %s", id, body)
 	return runJSON{}
+}
+
+// TestLDAPServersThroughEngine: per-server properties (ldap.<id>.url…),
+// which the connector declares by pattern, pass from the configuration
+// through the engine to sign-in and sync, and can be set through the API.
+func TestLDAPServersThroughEngine(t *testing.T) {
+	dir := ldaptest.Start(t, ldaptest.Options{LDIF: []string{"../connector/ldap/testdata/directory.ldif"}})
+	key, _ := secretbox.GenerateKey()
+	cfg := envConfig(t, map[string]string{"GATEHOUSE_SECRET_KEY": key, "GATEHOUSE_ADMIN_PASSWORD": "admin-password-42"}, t.TempDir())
+	cfg.LDAP = map[string]string{
+		"ldap.servers": "down,up", "ldap.down.url": "ldap://127.0.0.1:1", "ldap.up.url": dir.URL,
+		"ldap.bindDn": ldaptest.BindDN, "ldap.bindPassword": ldaptest.BindPassword,
+		"ldap.user.baseDn": "ou=people," + ldaptest.BaseDN, "ldap.group.baseDn": "ou=groups," + ldaptest.BaseDN,
+		"ldap.group.request": "(|(member={dn})(uniqueMember={dn})(memberUid={uid}))", "ldap.timeout": "1s",
+	}
+	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h := srv.http.Handler
+	do := func(method, path string, form url.Values, auth func(*http.Request)) (int, string) {
+		req := httptest.NewRequest(method, "/"+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		auth(req)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if st, body := do("POST", "api/authentication/login", url.Values{"login": {"alice"}, "password": {"alice-pw"}}, func(*http.Request) {}); st != 200 {
+		t.Fatalf("sign-in through the second server: %d %s", st, body)
+	}
+	admin := basic("admin", "admin-password-42")
+	if st, body := do("GET", "api/provisioning/settings?source=ldap", nil, admin); st != 200 || !strings.Contains(body, `"name":"ldap.up.url"`) {
+		t.Fatalf("settings = %d %s", st, body)
+	}
+	// A per-server secret set through the API is sealed like the others.
+	if st, body := do("POST", "api/provisioning/settings", url.Values{"source": {"ldap"}, "ldap.up.bindPassword": {ldaptest.BindPassword}, "ldap.down.url": {dir.URL}}, admin); st != 204 {
+		t.Fatalf("set per-server settings = %d %s", st, body)
+	}
+	raw, err := srv.store.GetSetting(t.Context(), "provisioning.ldap.ldap.up.bindPassword")
+	if err != nil || !secretbox.IsSealed(raw) {
+		t.Fatalf("per-server bind password stored as %q (%v)", raw, err)
+	}
+	if st, body := do("POST", "api/provisioning/settings", url.Values{"source": {"ldap"}, "ldap.up.nonsense": {"x"}}, admin); st != 400 || !strings.Contains(body, "ldap.up.nonsense") {
+		t.Fatalf("unknown per-server property = %d %s", st, body)
+	}
+	run, err := srv.engine.RunOnce(t.Context(), "ldap", provision.RunOptions{Trigger: "manual"})
+	if err != nil || run.Status != "success" || run.Counts.UsersCreated == 0 {
+		t.Fatalf("sync = %+v %v", run, err)
+	}
 }

@@ -362,10 +362,22 @@ func (s *State) acceptDirectoryUser(ctx context.Context, dir *directory, acc ide
 	u, err := s.store.GetUserByLogin(ctx, acc.Login)
 	switch {
 	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active && u.Source == dir.src:
-		u, err = s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: dir.src, ExternalID: acc.ExternalID})
-		if err != nil {
-			return authz.Principal{}, identity.User{}, err
+		created, cerr := s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: dir.src, ExternalID: acc.ExternalID})
+		if errors.Is(cerr, identity.ErrAlreadyExists) {
+			// A periodic sync (or a concurrent sign-in) created it
+			// meanwhile: take that account if it is the directory's.
+			if u, err = s.store.GetUserByLogin(ctx, acc.Login); err != nil {
+				return authz.Principal{}, identity.User{}, err
+			}
+			if u.Source != dir.src || !u.Active {
+				return authz.Principal{}, identity.User{}, errBadCredentials
+			}
+			break
 		}
+		if cerr != nil {
+			return authz.Principal{}, identity.User{}, cerr
+		}
+		u = created
 	case err != nil:
 		return authz.Principal{}, identity.User{}, err
 	case u.Source != dir.src:

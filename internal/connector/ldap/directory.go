@@ -28,6 +28,7 @@ var (
 	_ provision.Connector       = Connector{}
 	_ provision.Checker         = Connector{}
 	_ provision.PolicyConnector = Connector{}
+	_ provision.PatternSettings = Connector{}
 	_ provision.Source          = (*Directory)(nil)
 	_ provision.Scheduled       = (*Directory)(nil)
 )
@@ -44,6 +45,29 @@ func (d *Directory) Interval() time.Duration { return d.cfg.SyncInterval }
 
 // Settings declares the connector's properties.
 func (Connector) Settings() []provision.Setting { return slices.Clone(settings) }
+
+// perServer are the properties a server of ldap.servers may give as
+// ldap.<id>.<name>.
+var perServer = []string{"url", "bindDn", "bindPassword", "user.baseDn", "user.request", "user.realNameAttribute",
+	"user.emailAttribute", "group.baseDn", "group.request", "group.idAttribute", "caFile"}
+
+// SettingFor declares the per-server properties ldap.<id>.<name>.
+func (Connector) SettingFor(name string) (provision.Setting, bool) {
+	rest, ok := strings.CutPrefix(name, "ldap.")
+	if !ok {
+		return provision.Setting{}, false
+	}
+	id, prop, ok := strings.Cut(rest, ".")
+	if !ok || id == "" || strings.ContainsAny(id, " ,") || !slices.Contains(perServer, prop) {
+		return provision.Setting{}, false
+	}
+	for _, s := range settings {
+		if s.Name == "ldap."+prop {
+			return provision.Setting{Name: name, Desc: "Server " + id + " of ldap.servers: " + s.Desc, Secret: s.Secret}, true
+		}
+	}
+	return provision.Setting{}, false
+}
 
 // Open parses values and returns the directory they describe. It does not
 // connect.
