@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -159,6 +160,13 @@ func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, act
 	if opts.dry {
 		sum, err = w.Plan(ctx, ds)
 	} else {
+		// The plan first (a snapshot read, seconds even for 300k items):
+		// what the long write ahead will do.
+		plan, perr := w.Plan(ctx, ds)
+		if perr != nil {
+			return perr
+		}
+		fmt.Fprintln(stdout, planLine(plan))
 		sum, err = w.Apply(ctx, ds)
 	}
 	if sum != nil {
@@ -168,6 +176,22 @@ func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, act
 		return fmt.Errorf("import interrupted; run the same command again to finish it (what is written stays): %w", err)
 	}
 	return err
+}
+
+// planLine is a dry run's counts on one line.
+func planLine(plan *importer.Summary) string {
+	var to []string
+	there, failing := 0, 0
+	for _, c := range plan.Counts {
+		if c.Written > 0 {
+			to = append(to, fmt.Sprintf("%d %s", c.Written, c.Kind))
+		}
+		there, failing = there+c.Existing, failing+c.Failed
+	}
+	if len(to) == 0 {
+		to = []string{"nothing"}
+	}
+	return fmt.Sprintf("To write: %s; %d already there; %d would fail.", strings.Join(to, ", "), there, failing)
 }
 
 // maxTokenLines bounds the tokens the summary prints; --tokens writes all.

@@ -66,13 +66,14 @@ func TestImportCommand(t *testing.T) {
 	}{
 		{"dry run", []string{"import", "--dry-run", file}, []string{"Dry run", "nothing was written", "10 items: 9 to write, 0 already there, 1 failed", "permissions project:web user:nobody admin: User with login 'nobody' is not found"}, ""},
 		{"import, flags after the file", []string{"import", file, "--log-level", "warn"}, []string{
+			"To write: 2 users, 1 groups, 1 projects, 2 memberships, 2 permissions, 1 templates; 0 already there; 1 would fail.",
 			"Import from " + file, "users: 2 done in", "memberships: 2 done in",
 			"10 items: 9 written, 0 already there, 1 failed",
 			"permissions project:web user:nobody admin: User with login 'nobody' is not found",
 			"Tokens to re-create (1", "ann    ci    USER_TOKEN",
 			"github: 1", "no password (2 users)", "api/users/change_password",
 		}, ""},
-		{"again writes nothing", []string{"import", file}, []string{"10 items: 0 written, 9 already there, 1 failed"}, ""},
+		{"again writes nothing", []string{"import", file}, []string{"To write: nothing; 9 already there; 1 would fail.", "10 items: 0 written, 9 already there, 1 failed"}, ""},
 		{"dry run after", []string{"import", "--dry-run", file}, []string{"0 to write, 9 already there, 1 failed"}, ""},
 		{"csv directory", []string{"import", "--tokens", tokens, csvDir}, []string{"2 items: 2 written, 0 already there, 0 failed", "cid    scanner  PROJECT_ANALYSIS_TOKEN  web"}, ""},
 		{"no file", []string{"import"}, nil, "one FILE is required"},
