@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore/sqltest"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
 
@@ -29,16 +30,19 @@ type gatehouse struct {
 
 func newGatehouse(t *testing.T) gatehouse {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.New(ctx, db, state.Options{})
+	return newGatehouseOn(t, sqltest.SQLite(t))
+}
+
+// flavors are the stores an import is tested on; PostgreSQL skips (or
+// fails under CI=true) without a server.
+var flavors = []struct {
+	name string
+	open func(testing.TB) *sqlstore.Store
+}{{"sqlite", sqltest.SQLite}, {"postgres", sqltest.Postgres}}
+
+func newGatehouseOn(t *testing.T, db store.Store) gatehouse {
+	t.Helper()
+	st, err := state.New(context.Background(), db, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +197,12 @@ func serve(t *testing.T, g gatehouse) string {
 }
 
 func TestImportFromGatehouse(t *testing.T) {
+	for _, f := range flavors {
+		t.Run(f.name, func(t *testing.T) { testImportFromGatehouse(t, newGatehouseOn(t, f.open(t))) })
+	}
+}
+
+func testImportFromGatehouse(t *testing.T, dst gatehouse) {
 	ctx := context.Background()
 	src := newGatehouse(t)
 	token := seed(t, src)
@@ -210,7 +220,6 @@ func TestImportFromGatehouse(t *testing.T) {
 		}
 	}
 
-	dst := newGatehouse(t)
 	before := dst.dump(t)
 	plan, err := dst.writer("import:sonarqube").Plan(ctx, ds)
 	if err != nil {
@@ -300,8 +309,14 @@ func (c *cancelAfter) Add(int) {
 }
 
 func TestImportInterrupted(t *testing.T) {
+	for _, f := range flavors {
+		t.Run(f.name, func(t *testing.T) { testImportInterrupted(t, func() gatehouse { return newGatehouseOn(t, f.open(t)) }) })
+	}
+}
+
+func testImportInterrupted(t *testing.T, fresh func() gatehouse) {
 	ds := generated(t)
-	clean := newGatehouse(t)
+	clean := fresh()
 	if sum, err := clean.writer("import:file").Apply(context.Background(), ds); err != nil || sum.FailureCount != 0 {
 		t.Fatalf("clean import: %v, %+v", err, sum)
 	}
@@ -311,7 +326,7 @@ func TestImportInterrupted(t *testing.T) {
 	// the cuts fall in the users, the memberships and the permissions.
 	for _, cut := range []int{2, 10, 25} {
 		t.Run(fmt.Sprint("after batch ", cut), func(t *testing.T) {
-			g := newGatehouse(t)
+			g := fresh()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			w := g.writer("import:file")

@@ -58,6 +58,14 @@ func startGitLab(t *testing.T) *gitlabEnv {
 	t.Cleanup(func() { cancel(); <-done })
 	e := &gitlabEnv{srv: srv, sim: sim, simURL: hs.URL, base: "http://" + srv.Addr() + "/"}
 	e.admin = bearer(e.token(t, "admin-password-42", "admin"))
+	// Rights must come from GitLab alone: drop a fresh instance's default
+	// global scan and provisioning of sonar-users (README: lock down).
+	for _, perm := range []string{"scan", "provisioning"} {
+		form := url.Values{"groupName": {"sonar-users"}, "permission": {perm}}
+		if st, body := call(t, "POST", e.base+"api/permissions/remove_group", form, e.admin); st != 204 {
+			t.Fatalf("lock down %s: %d %s", perm, st, body)
+		}
+	}
 	return e
 }
 

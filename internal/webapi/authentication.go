@@ -25,6 +25,18 @@ func (a *API) authenticationRoutes() []Route {
 // itself, so that the framework treats a bad one as no credential at all.
 func (r *Route) badCredentialsAnonymous() bool { return r.Path == "api/authentication/validate" }
 
+// sessionless reports whether the route is one SonarQube builds no user
+// session for: its Authorization header is not looked at, so an unusable
+// one (a client without credentials sends "Basic Og==") cannot fail it.
+func (r *Route) sessionless() bool {
+	switch r.Path {
+	case "api/authentication/login", "api/authentication/logout",
+		"api/system/status", "api/server/version", "api/users/identity_providers":
+		return true
+	}
+	return false
+}
+
 func (a *API) login(c *call) (any, error) {
 	login, pw := c.str("login"), c.str("password")
 	ip := clientIP(c.r)
