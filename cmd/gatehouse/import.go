@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -19,9 +21,10 @@ import (
 
 const importUsage = `Usage:
   gatehouse import [--dry-run] [store flags] FILE
-  gatehouse import sonarqube --url URL [--token TOKEN] [--rate 10] [--dry-run] [store flags]
+  gatehouse import sonarqube --url URL [--token TOKEN] [--rate 10] [--save FILE] [--dry-run] [store flags]
 
-FILE is a JSON data set (see README, "Importing"). The SonarQube token is an
+FILE is a JSON data set, or a directory of CSV files (see README,
+"Importing"). The SonarQube token is an
 administrator's; it may come from $SONAR_TOKEN instead of --token.
 `
 
@@ -34,10 +37,8 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if len(args) > 0 && args[0] == "sonarqube" {
 		return importSonarQube(ctx, args[1:], getenv, stdout, stderr)
 	}
-	var dry bool
-	cfg, pos, err := parseImportConfig("import", args, getenv, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&dry, "dry-run", false, "show what would be written, write nothing")
-	})
+	var opts importOpts
+	cfg, pos, err := parseImportConfig("import", args, getenv, stderr, opts.flags)
 	if err != nil {
 		return err
 	}
@@ -49,17 +50,19 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	return runImport(ctx, cfg, ds, "import:file", pos[0], dry, stdout)
+	return runImport(ctx, cfg, ds, "import:file", pos[0], opts, stdout)
 }
 
 func importSonarQube(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var dry bool
+	var opts importOpts
+	var save string
 	src := importer.SonarQube{}
 	cfg, pos, err := parseImportConfig("import sonarqube", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&src.URL, "url", "", "SonarQube base URL (https://sonar.example.com)")
 		fs.StringVar(&src.Token, "token", "", "an administrator's token ($SONAR_TOKEN)")
 		fs.Float64Var(&src.Rate, "rate", 10, "most requests per second to SonarQube")
-		fs.BoolVar(&dry, "dry-run", false, "read SonarQube and show what would be written, write nothing")
+		fs.StringVar(&save, "save", "", "also write the data set read to this JSON file, for `gatehouse import FILE` later without reading SonarQube again")
+		opts.flags(fs)
 	})
 	if err != nil {
 		return err
@@ -81,7 +84,24 @@ func importSonarQube(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("read %s: %w", src.URL, err)
 	}
 	fmt.Fprintf(stdout, "Read %s in %s (%d requests).\n", src.URL, time.Since(start).Round(time.Millisecond), src.Requests)
-	return runImport(ctx, cfg, ds, "import:sonarqube", src.URL, dry, stdout)
+	if save != "" {
+		if err := importer.WriteFile(save, ds); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Saved the data set read to %s.\n", save)
+	}
+	return runImport(ctx, cfg, ds, "import:sonarqube", src.URL, opts, stdout)
+}
+
+// importOpts are the flags both imports share.
+type importOpts struct {
+	dry    bool
+	tokens string
+}
+
+func (o *importOpts) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&o.dry, "dry-run", false, "show what would be written, write nothing")
+	fs.StringVar(&o.tokens, "tokens", "", "write the tokens to re-create to this CSV file")
 }
 
 // parseImportConfig parses the store flags and extra ones placed before,
@@ -123,7 +143,7 @@ func newProgress(stdout io.Writer) importer.Progress {
 	return importer.NewProgress(stdout, tty)
 }
 
-func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, actor, from string, dry bool, stdout io.Writer) error {
+func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, actor, from string, opts importOpts, stdout io.Writer) error {
 	s, db, err := openState(ctx, cfg)
 	if err != nil {
 		return err
@@ -132,9 +152,21 @@ func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, act
 	w := importer.Writer{State: s, Store: db, Actor: actor, Progress: newProgress(stdout)}
 	start := time.Now()
 	var sum *importer.Summary
-	if dry {
+	if opts.tokens != "" {
+		if err := writeTokens(opts.tokens, ds.Tokens); err != nil {
+			return fmt.Errorf("write tokens: %w", err)
+		}
+	}
+	if opts.dry {
 		sum, err = w.Plan(ctx, ds)
 	} else {
+		// The plan first (a snapshot read, seconds even for 300k items):
+		// what the long write ahead will do.
+		plan, perr := w.Plan(ctx, ds)
+		if perr != nil {
+			return perr
+		}
+		fmt.Fprintln(stdout, planLine(plan))
 		sum, err = w.Apply(ctx, ds)
 	}
 	if sum != nil {
@@ -144,6 +176,44 @@ func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, act
 		return fmt.Errorf("import interrupted; run the same command again to finish it (what is written stays): %w", err)
 	}
 	return err
+}
+
+// planLine is a dry run's counts on one line.
+func planLine(plan *importer.Summary) string {
+	var to []string
+	there, failing := 0, 0
+	for _, c := range plan.Counts {
+		if c.Written > 0 {
+			to = append(to, fmt.Sprintf("%d %s", c.Written, c.Kind))
+		}
+		there, failing = there+c.Existing, failing+c.Failed
+	}
+	if len(to) == 0 {
+		to = []string{"nothing"}
+	}
+	return fmt.Sprintf("To write: %s; %d already there; %d would fail.", strings.Join(to, ", "), there, failing)
+}
+
+// maxTokenLines bounds the tokens the summary prints; --tokens writes all.
+const maxTokenLines = 20
+
+// writeTokens writes the tokens to re-create as CSV.
+func writeTokens(path string, ts []importer.Token) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	_ = cw.Write([]string{"login", "name", "type", "project"})
+	for _, t := range ts {
+		_ = cw.Write([]string{t.Login, t.Name, t.Type, t.Project})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func printSummary(w io.Writer, sum *importer.Summary, from string, took time.Duration) {
@@ -180,10 +250,13 @@ func printSummary(w io.Writer, sum *importer.Summary, from string, took time.Dur
 		fmt.Fprintf(w, "\nTokens to re-create (%d; their secrets cannot be read): each owner generates a new one with api/user_tokens/generate.\n", len(sum.Tokens))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  login\tname\ttype\tproject")
-		for _, t := range sum.Tokens {
+		for _, t := range sum.Tokens[:min(len(sum.Tokens), maxTokenLines)] {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Login, t.Name, t.Type, t.Project)
 		}
 		tw.Flush()
+		if n := len(sum.Tokens) - maxTokenLines; n > 0 {
+			fmt.Fprintf(w, "  … and %d more (--tokens FILE writes them all as CSV)\n", n)
+		}
 	}
 	if sum.FailureCount > 0 {
 		fmt.Fprintf(w, "\nFailed items (%d; the first %d):\n", sum.FailureCount, len(sum.Failures))

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/importer"
 )
 
 const importFile = `{
@@ -38,6 +40,20 @@ func TestImportCommand(t *testing.T) {
 	if err := os.WriteFile(file, []byte(importFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	csvDir := filepath.Join(dir, "csv")
+	if err := os.Mkdir(csvDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"users.csv":       "login,name\ncid,Cid\n",
+		"memberships.csv": "group,login\ndevs,cid\n",
+		"tokens.csv":      "login,name,type,project\ncid,scanner,PROJECT_ANALYSIS_TOKEN,web\n",
+	} {
+		if err := os.WriteFile(filepath.Join(csvDir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens := filepath.Join(dir, "tokens.csv")
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"userz": []}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -50,14 +66,16 @@ func TestImportCommand(t *testing.T) {
 	}{
 		{"dry run", []string{"import", "--dry-run", file}, []string{"Dry run", "nothing was written", "10 items: 9 to write, 0 already there, 1 failed", "permissions project:web user:nobody admin: User with login 'nobody' is not found"}, ""},
 		{"import, flags after the file", []string{"import", file, "--log-level", "warn"}, []string{
+			"To write: 2 users, 1 groups, 1 projects, 2 memberships, 2 permissions, 1 templates; 0 already there; 1 would fail.",
 			"Import from " + file, "users: 2 done in", "memberships: 2 done in",
 			"10 items: 9 written, 0 already there, 1 failed",
 			"permissions project:web user:nobody admin: User with login 'nobody' is not found",
 			"Tokens to re-create (1", "ann    ci    USER_TOKEN",
 			"github: 1", "no password (2 users)", "api/users/change_password",
 		}, ""},
-		{"again writes nothing", []string{"import", file}, []string{"10 items: 0 written, 9 already there, 1 failed"}, ""},
+		{"again writes nothing", []string{"import", file}, []string{"To write: nothing; 9 already there; 1 would fail.", "10 items: 0 written, 9 already there, 1 failed"}, ""},
 		{"dry run after", []string{"import", "--dry-run", file}, []string{"0 to write, 9 already there, 1 failed"}, ""},
+		{"csv directory", []string{"import", "--tokens", tokens, csvDir}, []string{"2 items: 2 written, 0 already there, 0 failed", "cid    scanner  PROJECT_ANALYSIS_TOKEN  web"}, ""},
 		{"no file", []string{"import"}, nil, "one FILE is required"},
 		{"missing file", []string{"import", filepath.Join(dir, "none.json")}, nil, "no such file"},
 		{"unknown field", []string{"import", bad}, nil, `unknown field "userz"`},
@@ -79,6 +97,17 @@ func TestImportCommand(t *testing.T) {
 	}
 }
 
+func TestImportTokensFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := writeTokens(path, []importer.Token{{Login: "ann", Name: "ci, main", Type: "USER_TOKEN"}, {Login: "ben", Name: "web", Type: "PROJECT_ANALYSIS_TOKEN", Project: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if want := "login,name,type,project\nann,\"ci, main\",USER_TOKEN,\nben,web,PROJECT_ANALYSIS_TOKEN,web\n"; err != nil || string(b) != want {
+		t.Errorf("tokens file %q, %v; want %q", b, err, want)
+	}
+}
+
 func TestImportSonarQubeCommand(t *testing.T) {
 	b, err := os.ReadFile("../../internal/importer/testdata/sonarqube-answers.json")
 	if err != nil {
@@ -97,13 +126,15 @@ func TestImportSonarQubeCommand(t *testing.T) {
 		_, _ = w.Write(body)
 	}))
 	defer srv.Close()
-	env := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "SONAR_TOKEN": "squ_cli"}
+	dir := t.TempDir()
+	saved := filepath.Join(dir, "read.json")
+	env := map[string]string{"GATEHOUSE_DATA_DIR": dir, "SONAR_TOKEN": "squ_cli"}
 	getenv := func(k string) string { return env[k] }
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000", "--dry-run"}, "to write"},
+		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000", "--dry-run", "--save", saved}, "Saved the data set read to " + saved},
 		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000"}, "24 written, 4 already there, 0 failed"},
 		{[]string{"import", "sonarqube", "--url", srv.URL, "--rate", "1000"}, ": 0 written"},
 	} {
@@ -117,5 +148,10 @@ func TestImportSonarQubeCommand(t *testing.T) {
 		if strings.Contains(out.String(), "squ_cli") {
 			t.Error("the token is printed")
 		}
+	}
+	// The saved data set is what was imported: importing it writes nothing.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"import", saved}, getenv, &out, &out); err != nil || !strings.Contains(out.String(), "28 items: 0 written, 28 already there, 0 failed") {
+		t.Errorf("import of the saved data set: %v\n%s", err, out.String())
 	}
 }

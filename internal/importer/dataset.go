@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,8 +100,12 @@ type Token struct {
 	Project string `json:"project,omitempty"`
 }
 
-// ReadFile reads a data set from a JSON file (the [DataSet] format).
+// ReadFile reads a data set from a JSON file (the [DataSet] format), or
+// from a directory of CSV files ([ReadCSVDir]).
 func ReadFile(path string) (*DataSet, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return ReadCSVDir(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -111,6 +116,27 @@ func ReadFile(path string) (*DataSet, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return ds, nil
+}
+
+// WriteFile writes a data set as JSON, readable by [ReadFile]; the file is
+// created with mode 0600 (it names every user).
+func WriteFile(path string, ds *DataSet) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(ds); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // Decode reads a data set in JSON; unknown fields are an error, so that a

@@ -2,9 +2,11 @@ package importer_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore/sqltest"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
 
@@ -27,16 +30,19 @@ type gatehouse struct {
 
 func newGatehouse(t *testing.T) gatehouse {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.New(ctx, db, state.Options{})
+	return newGatehouseOn(t, sqltest.SQLite(t))
+}
+
+// flavors are the stores an import is tested on; PostgreSQL skips (or
+// fails under CI=true) without a server.
+var flavors = []struct {
+	name string
+	open func(testing.TB) *sqlstore.Store
+}{{"sqlite", sqltest.SQLite}, {"postgres", sqltest.Postgres}}
+
+func newGatehouseOn(t *testing.T, db store.Store) gatehouse {
+	t.Helper()
+	st, err := state.New(context.Background(), db, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +197,12 @@ func serve(t *testing.T, g gatehouse) string {
 }
 
 func TestImportFromGatehouse(t *testing.T) {
+	for _, f := range flavors {
+		t.Run(f.name, func(t *testing.T) { testImportFromGatehouse(t, newGatehouseOn(t, f.open(t))) })
+	}
+}
+
+func testImportFromGatehouse(t *testing.T, dst gatehouse) {
 	ctx := context.Background()
 	src := newGatehouse(t)
 	token := seed(t, src)
@@ -208,7 +220,6 @@ func TestImportFromGatehouse(t *testing.T) {
 		}
 	}
 
-	dst := newGatehouse(t)
 	before := dst.dump(t)
 	plan, err := dst.writer("import:sonarqube").Plan(ctx, ds)
 	if err != nil {
@@ -298,8 +309,14 @@ func (c *cancelAfter) Add(int) {
 }
 
 func TestImportInterrupted(t *testing.T) {
+	for _, f := range flavors {
+		t.Run(f.name, func(t *testing.T) { testImportInterrupted(t, func() gatehouse { return newGatehouseOn(t, f.open(t)) }) })
+	}
+}
+
+func testImportInterrupted(t *testing.T, fresh func() gatehouse) {
 	ds := generated(t)
-	clean := newGatehouse(t)
+	clean := fresh()
 	if sum, err := clean.writer("import:file").Apply(context.Background(), ds); err != nil || sum.FailureCount != 0 {
 		t.Fatalf("clean import: %v, %+v", err, sum)
 	}
@@ -309,7 +326,7 @@ func TestImportInterrupted(t *testing.T) {
 	// the cuts fall in the users, the memberships and the permissions.
 	for _, cut := range []int{2, 10, 25} {
 		t.Run(fmt.Sprint("after batch ", cut), func(t *testing.T) {
-			g := newGatehouse(t)
+			g := fresh()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			w := g.writer("import:file")
@@ -358,4 +375,55 @@ func TestProgressPlain(t *testing.T) {
 	if !strings.Contains(b.String(), "\rgrants") || !strings.Contains(b.String(), "[==============================] 200/200 100%") {
 		t.Errorf("terminal progress: %q", b.String())
 	}
+}
+
+func TestReadCSVDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("users.csv", "\ufefflogin,name,email,scmAccounts\nann,Ann,ann@example.com,ann-gh|ann2\nben, Ben ,,\n")
+	write("memberships.csv", "login,group\nann,devs\n")
+	write("permissions.csv", "permission,group,project\nscan,devs,web\nprovisioning,Anyone,\n")
+	ds, err := importer.ReadFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &importer.DataSet{
+		Users:       []importer.User{{Login: "ann", Name: "Ann", Email: "ann@example.com", SCMAccounts: []string{"ann-gh", "ann2"}}, {Login: "ben", Name: "Ben"}},
+		Memberships: []importer.Membership{{Group: "devs", Login: "ann"}},
+		Permissions: []importer.Permission{{Permission: "scan", Group: "devs", Project: "web"}, {Permission: "provisioning", Group: "Anyone"}},
+	}
+	if got, _ := json.Marshal(ds); string(got) != string(must(json.Marshal(want))) {
+		t.Errorf("read %s; want %s", got, must(json.Marshal(want)))
+	}
+
+	for name, tc := range map[string]struct{ file, body, err string }{
+		"unknown column":  {"groups.csv", "name,owner\ndevs,ann\n", `unknown column "owner"`},
+		"no key column":   {"projects.csv", "name\nWeb\n", `column "key" is required`},
+		"ragged row":      {"tokens.csv", "login,name\nann\n", "wrong number of fields"},
+		"empty directory": {"", "", "no users.csv"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.file != "" {
+				if err := os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := importer.ReadFile(dir); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v; want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

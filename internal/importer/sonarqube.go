@@ -227,8 +227,9 @@ func pageAll[T any](ctx context.Context, c *client, path, key string, q url.Valu
 // (all of them when the server does not send tokensCount).
 func (r *sonarReader) users(ctx context.Context) ([]string, error) {
 	var withTokens []string
+	started := false // the phase begins with the first page, which tells its size
 	err := pageAll(ctx, r.c, "api/users/search", "users", url.Values{}, pageUsers,
-		func(total int) { r.p.Start("read users", total) },
+		func(total int) { r.p.Start("read users", total); started = true },
 		func(u sqUser) bool {
 			r.p.Add(1)
 			if u.Active != nil && !*u.Active {
@@ -248,7 +249,9 @@ func (r *sonarReader) users(ctx context.Context) ([]string, error) {
 			}
 			return true
 		})
-	r.p.Done()
+	if started {
+		r.p.Done()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read users: %w", err)
 	}
@@ -257,15 +260,18 @@ func (r *sonarReader) users(ctx context.Context) ([]string, error) {
 
 func (r *sonarReader) groups(ctx context.Context) ([]sqGroup, error) {
 	var all []sqGroup
+	started := false
 	err := pageAll(ctx, r.c, "api/user_groups/search", "groups", url.Values{}, pageGroups,
-		func(total int) { r.p.Start("read groups", total) },
+		func(total int) { r.p.Start("read groups", total); started = true },
 		func(g sqGroup) bool {
 			r.p.Add(1)
 			all = append(all, g)
 			r.ds.Groups = append(r.ds.Groups, Group{Name: g.Name, Description: g.Description})
 			return true
 		})
-	r.p.Done()
+	if started {
+		r.p.Done()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read groups: %w", err)
 	}
@@ -296,14 +302,17 @@ func (r *sonarReader) members(ctx context.Context, groups []sqGroup) error {
 }
 
 func (r *sonarReader) projects(ctx context.Context) error {
+	started := false
 	err := pageAll(ctx, r.c, "api/projects/search", "components", url.Values{"qualifiers": {"TRK"}}, pageProjects,
-		func(total int) { r.p.Start("read projects", total) },
+		func(total int) { r.p.Start("read projects", total); started = true },
 		func(p sqProject) bool {
 			r.p.Add(1)
 			r.ds.Projects = append(r.ds.Projects, Project{Key: p.Key, Name: p.Name, Visibility: identity.Visibility(p.Visibility)})
 			return true
 		})
-	r.p.Done()
+	if started {
+		r.p.Done()
+	}
 	if err != nil {
 		return fmt.Errorf("read projects: %w", err)
 	}

@@ -45,6 +45,10 @@ func TestBadInput(t *testing.T) {
 		{"NUL byte in filter", "GET", "/Users?filter=" + q("userName eq \"a\x00\""), nil, 400, "invalidFilter"},
 		{"NUL byte in body", "POST", "/Users", "{\"userName\":\"a\u0000b\"}", 400, ""},
 		{"raw NUL byte in body", "POST", "/Users", "{\"userName\":\"a\x00b\"}", 400, "invalidSyntax"},
+		{"NUL byte in a group name", "POST", "/Groups", "{\"displayName\":\"a\u0000b\"}", 400, ""},
+		{"NUL byte in a PATCH value", "PATCH", "/Groups/" + gid, patch(op("replace", "displayName", "a\x00b")), 400, ""},
+		{"invalid UTF-8 in filter", "GET", "/Users?filter=" + q("userName eq \"a\xffb\""), nil, 400, ""},
+		{"invalid UTF-8 in group filter", "GET", "/Groups?filter=" + q("displayName eq \"\xc3\""), nil, 400, ""},
 		{"count not a number", "GET", "/Users?count=many", nil, 400, "invalidValue"},
 		{"startIndex not a number", "GET", "/Users?startIndex=x", nil, 400, "invalidValue"},
 		{"user id of a group", "GET", "/Users/" + gid, nil, 404, ""},
@@ -78,6 +82,13 @@ func TestBadInput(t *testing.T) {
 			r.scimErr(t, tc.status, tc.scimType)
 		})
 	}
+	t.Run("huge startIndex is past the end", func(t *testing.T) {
+		for _, si := range []string{"2147483648", "9223372036854775807", "99999999999999999999999"} {
+			if got := e.do("GET", "/Users?startIndex="+si, nil).must(t, 200).list(t); len(got.Resources) != 0 {
+				t.Fatalf("startIndex=%s answered %d resources", si, len(got.Resources))
+			}
+		}
+	})
 	t.Run("huge count is lowered to maxResults", func(t *testing.T) {
 		for _, c := range []string{"100000", "99999999999999999999999", "-5"} {
 			e.do("GET", "/Users?count="+c, nil).must(t, 200).list(t)

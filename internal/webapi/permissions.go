@@ -57,7 +57,7 @@ func (a *API) permProject(c *call) (*identity.Project, error) {
 	switch {
 	case key != "":
 		p, err = a.st.Store().GetProjectByKey(c.ctx, key)
-		if errors.Is(err, identity.ErrNotFound) {
+		if errors.Is(err, identity.ErrNotFound) || err == nil && !c.sees(p.Key) {
 			return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
 		}
 	case id != "":
@@ -66,7 +66,7 @@ func (a *API) permProject(c *call) (*identity.Project, error) {
 			return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component id '%s' not found", id))
 		}
 		p, err = a.st.Store().GetProject(c.ctx, n)
-		if errors.Is(err, identity.ErrNotFound) {
+		if errors.Is(err, identity.ErrNotFound) || err == nil && !c.sees(p.Key) {
 			return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component id '%s' not found", id))
 		}
 	default:

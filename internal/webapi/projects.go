@@ -187,10 +187,11 @@ func (a *API) projSearch(c *call) (any, error) {
 	return map[string]any{"paging": paging{PageIndex: p, PageSize: ps, Total: total}, "components": out}, nil
 }
 
-// projGet finds a project by key with SonarQube's not-found text.
+// projGet finds a project the caller sees by key, with SonarQube's
+// not-found text for a missing one and for one the caller cannot see.
 func (a *API) projGet(c *call, key string) (identity.Project, error) {
 	p, err := a.st.Store().GetProjectByKey(c.ctx, key)
-	if errors.Is(err, identity.ErrNotFound) {
+	if errors.Is(err, identity.ErrNotFound) || err == nil && !c.sees(p.Key) {
 		return p, errorf(http.StatusNotFound, fmt.Sprintf("Project '%s' not found", key))
 	}
 	return p, err
@@ -247,7 +248,7 @@ func (a *API) projUpdateKey(c *call) (any, error) {
 // browse it learns nothing of its existence.
 func (a *API) projForAdmin(c *call, key string) (*identity.Project, error) {
 	p, err := a.st.Store().GetProjectByKey(c.ctx, key)
-	if errors.Is(err, identity.ErrNotFound) || err == nil && !c.isAdmin() && !c.may(identity.PermUser, key) {
+	if errors.Is(err, identity.ErrNotFound) || err == nil && !c.sees(key) {
 		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Component key '%s' not found", key))
 	}
 	if err != nil {

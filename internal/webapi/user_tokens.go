@@ -120,7 +120,7 @@ func (a *API) generateUserToken(c *call) (any, error) {
 			return nil, badRequest("A projectKey is needed when creating Project Analysis Token")
 		}
 		p, err := a.st.Store().GetProjectByKey(c.ctx, projectKey)
-		if errors.Is(err, identity.ErrNotFound) {
+		if errors.Is(err, identity.ErrNotFound) || err == nil && !c.sees(projectKey) {
 			return nil, identity.Errorf(identity.ErrNotFound, "Project key '%s' not found", projectKey)
 		}
 		if err != nil {

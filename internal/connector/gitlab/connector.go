@@ -20,9 +20,11 @@ type Connector struct {
 	// Concurrency bounds the requests in flight (0: 16).
 	Concurrency int
 
-	// retries and retryBase override the retry bounds (tests).
-	retries   int
-	retryBase time.Duration
+	// Retries is how often a failed request (429, 5xx, transport error) is
+	// repeated (0: 6; negative: never); RetryBase is the first wait when
+	// GitLab gives no Retry-After (0: 500 ms). Tests shorten them.
+	Retries   int
+	RetryBase time.Duration
 }
 
 var (
@@ -67,7 +69,7 @@ func (c Connector) logger() *slog.Logger {
 }
 
 func (c Connector) clientOptions(cfg Config) clientOptions {
-	return clientOptions{http: c.HTTPClient, timeout: cfg.Timeout, retries: c.retries, retryBase: c.retryBase, concurrency: c.Concurrency}
+	return clientOptions{http: c.HTTPClient, timeout: cfg.Timeout, retries: c.Retries, retryBase: c.RetryBase, concurrency: c.Concurrency}
 }
 
 func levelOf(err error) slog.Level {

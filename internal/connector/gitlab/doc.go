@@ -37,4 +37,12 @@
 // are paced by GitLab's RateLimit-Remaining and RateLimit-Reset headers so
 // that a rate limit is waited out rather than hit; a 429 or 5xx that still
 // comes is retried after its Retry-After, a bounded number of times.
+//
+// The cost grows with effective, not direct, membership: members/all of a
+// subgroup lists its ancestors' members too, so a root group with thousands
+// of direct members makes every subgroup's listing that many pages long.
+//
+// E-mail addresses are not read (GitLab's member listings do not carry
+// them); [SignIn] returns the user's own at sign-in. Blocked users are
+// provisioned inactive, with their memberships and no project permissions.
 package gitlab

@@ -45,7 +45,7 @@ func values(url string, extra ...string) map[string]string {
 
 // testConnector retries quickly, so failure tests stay short.
 func testConnector() Connector {
-	return Connector{retries: 2, retryBase: 10 * time.Millisecond}
+	return Connector{Retries: 2, RetryBase: 10 * time.Millisecond}
 }
 
 func read(t testing.TB, c Connector, v map[string]string) (provision.Snapshot, error) {
@@ -171,7 +171,9 @@ func TestReadSemantics(t *testing.T) {
 		{"unmapped base roles keep the default", custom.permsOf("acme:backend:api", "bob"), list(dev)},
 		{"public project: no user or codeviewer grants", def.permsOf("acme:frontend:web", "alice"), list("admin,issueadmin,scan,securityhotspotadmin")},
 		{"public project: Reporter gets nothing more", def.permsOf("acme:frontend:web", "grace"), []string(nil)},
-		{"shared project: invited group's members", def.permsOf("acme:frontend:web", "frank"), list("issueadmin,scan,securityhotspotadmin")},
+		{"through a group invited into the root", def.permsOf("acme:backend:payments:ledger", "grace"), list("codeviewer,user")},
+		{"shared project: the invitation caps the level", def.permsOf("acme:frontend:web", "bob"), []string(nil)},
+		{"blocked user: memberships but no permissions", fmt.Sprint(def.members["acme"], def.permsOf("acme:backend:api", "frank")), "[alice frank grace] []"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +193,7 @@ func TestReadWithoutProjectMembers(t *testing.T) {
 	if got := v.permsOf("acme:backend:api", "erin"); got != nil {
 		t.Errorf("direct project role read anyway: %v", got)
 	}
-	if got := v.permsOf("acme:frontend:web", "frank"); len(got) == 0 {
+	if got := v.permsOf("acme:frontend:web", "alice"); len(got) == 0 {
 		t.Error("shared project's members not read")
 	}
 	if got := sim.Stats().Requests; got != withReqs-2 {

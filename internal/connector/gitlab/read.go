@@ -419,8 +419,8 @@ func (s *source) assemble(trees []tree, groups []group, eff [][]member, projects
 		consider := func(ms []member) {
 			for j := range ms {
 				m := &ms[j]
-				if users[m.ID] == nil || !m.counts() {
-					continue // only provisioned users get permissions
+				if u := users[m.ID]; u == nil || !u.Active || !m.counts() {
+					continue // only provisioned, active users get permissions
 				}
 				if b := top[m.ID]; b.better(m) {
 					top[m.ID] = best{level: m.AccessLevel, role: m.role()}
