@@ -306,7 +306,7 @@ func testTxSub(t *testing.T, s store.Store) {
 		})
 		var sub *store.SubError
 		if !errors.As(err, &sub) || !errors.Is(err, errDeliberate) {
-			return fmt.Errorf("Sub returned %v, want a SubError wrapping its function's error", err)
+			return fmt.Errorf("tx.Sub returned %v, want a SubError wrapping its function's error", err)
 		}
 		err = tx.Sub(ctx, func() error {
 			_, err := tx.CreateGroup(ctx, identity.Group{Name: "kept-before", Source: identity.SourceLocal})
