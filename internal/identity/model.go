@@ -73,11 +73,16 @@ type User struct {
 	Active     bool
 	// PasswordHash is set for local users who may sign in with a password.
 	PasswordHash string
-	SCMAccounts  []string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	LastLoginAt  time.Time // zero: never signed in interactively
-	LastTokenAt  time.Time // zero: no token ever used
+	// Provider is the identity provider a local user without a password
+	// signs in through (SonarQube's externalProvider of a user created with
+	// local=false); "" for a password user and for managed users, whose
+	// source signs them in.
+	Provider    string
+	SCMAccounts []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastLoginAt time.Time // zero: never signed in interactively
+	LastTokenAt time.Time // zero: no token ever used
 }
 
 // Group is a named set of users.

@@ -181,6 +181,17 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Project rights must come from the source alone: drop a fresh
+	// instance's default global scan and provisioning of sonar-users.
+	users, err := db.GetGroupByName(ctx, identity.GroupUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, perm := range []identity.Permission{identity.PermScan, identity.PermProvisioning} {
+		if err := st.RemoveGrant(ctx, identity.Grant{Subject: identity.GroupSubject(users.ID), Permission: perm}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conn := &fakeConnector{}
 	if cfg.Secrets == nil {
 		cfg.Secrets = reverseSealer{}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -57,6 +58,14 @@ func startGitLab(t *testing.T) *gitlabEnv {
 	t.Cleanup(func() { cancel(); <-done })
 	e := &gitlabEnv{srv: srv, sim: sim, simURL: hs.URL, base: "http://" + srv.Addr() + "/"}
 	e.admin = bearer(e.token(t, "admin-password-42", "admin"))
+	// Rights must come from GitLab alone: drop a fresh instance's default
+	// global scan and provisioning of sonar-users (README: lock down).
+	for _, perm := range []string{"scan", "provisioning"} {
+		form := url.Values{"groupName": {"sonar-users"}, "permission": {perm}}
+		if st, body := call(t, "POST", e.base+"api/permissions/remove_group", form, e.admin); st != 204 {
+			t.Fatalf("lock down %s: %d %s", perm, st, body)
+		}
+	}
 	return e
 }
 
@@ -413,5 +422,158 @@ func TestGitLabSemantics(t *testing.T) {
 	_, body = call(t, "GET", e.base+"api/permissions/users?"+url.Values{"permission": {"provisioning"}}.Encode(), nil, e.admin)
 	if !strings.Contains(body, `"login":"local1"`) {
 		t.Fatalf("local1's global provisioning after the run: %s", body)
+	}
+}
+
+// gitlabBrowser signs in through GitLab as a browser does: a cookie jar,
+// each redirect followed by hand.
+type gitlabBrowser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newGitLabBrowser(t *testing.T) *gitlabBrowser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gitlabBrowser{t: t, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *gitlabBrowser) get(u string) (int, string, string) {
+	b.t.Helper()
+	resp, err := b.client.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+}
+
+// signIn goes through Gatehouse's GitLab sign-in as login and returns the
+// callback's status and body.
+func (b *gitlabBrowser) signIn(base, login string) (int, string) {
+	b.t.Helper()
+	st, to, body := b.get(base + "api/authentication/gitlab/login")
+	if st != 302 || !strings.Contains(to, "/oauth/authorize?") {
+		b.t.Fatalf("login = %d %s %s", st, to, body)
+	}
+	// The simulator signs in the user its login parameter names.
+	st, to, body = b.get(to + "&login=" + login)
+	if st != 302 || !strings.Contains(to, "/api/authentication/gitlab/callback?") {
+		b.t.Fatalf("authorize = %d %s %s", st, to, body)
+	}
+	st, to, body = b.get(to)
+	if st == 302 && to != "/" {
+		b.t.Fatalf("callback redirects to %q", to)
+	}
+	return st, body
+}
+
+// groupsOf lists login's groups.
+func (e *gitlabEnv) groupsOf(t *testing.T, login string) []string {
+	t.Helper()
+	_, body := call(t, "GET", e.base+"api/users/search?"+url.Values{"q": {login}}.Encode(), nil, e.admin)
+	var out struct {
+		Users []struct {
+			Login  string
+			Groups []string
+		}
+	}
+	_ = json.Unmarshal([]byte(body), &out)
+	for _, u := range out.Users {
+		if u.Login == login {
+			slices.Sort(u.Groups)
+			return u.Groups
+		}
+	}
+	t.Fatalf("no user %s: %s", login, body)
+	return nil
+}
+
+// TestGitLabJITSignIn signs in through the simulator's OAuth2 endpoints:
+// the state is checked, the user is created or updated, and their
+// memberships are GitLab's at that moment without a sync (issue 10, items
+// 5 and 6).
+func TestGitLabJITSignIn(t *testing.T) {
+	e := startGitLab(t)
+	settings := e.settings("acme,partners")
+	settings.Set("oauth.applicationId", "gatehouse-app")
+	settings.Set("oauth.secret", "gatehouse-secret")
+	if st, body := call(t, "POST", e.base+"api/provisioning/settings", settings, e.admin); st != 204 {
+		t.Fatalf("settings = %d %s", st, body)
+	}
+	if run := waitSourceRun(t, e.base, e.admin, "gitlab", ""); run.Status != "success" {
+		t.Fatalf("first run = %+v", run)
+	}
+	if got, want := e.groupsOf(t, "bob"), []string{"acme/backend", "acme/backend/payments", "sonar-users"}; !slices.Equal(got, want) {
+		t.Fatalf("bob's groups after the sync = %v, want %v", got, want)
+	}
+
+	// In GitLab bob moves from acme/backend to acme/frontend, and ivan
+	// joins acme; no sync runs.
+	removeMember(t, e.sim, "acme/backend", "bob")
+	if err := e.sim.Update(func(f *gitlabsim.Fixture) {
+		for i := range f.Groups {
+			switch f.Groups[i].FullPath {
+			case "acme/frontend":
+				f.Groups[i].Members = append(f.Groups[i].Members, gitlabsim.Member{User: "bob", AccessLevel: 30})
+			case "acme":
+				f.Groups[i].Members = append(f.Groups[i].Members, gitlabsim.Member{User: "ivan", AccessLevel: 20})
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newGitLabBrowser(t)
+	if st, body := b.signIn(e.base, "bob"); st != 302 {
+		t.Fatalf("bob's sign-in = %d %s", st, body)
+	}
+	if _, _, body := b.get(e.base + "api/authentication/validate"); !strings.Contains(body, `"valid":true`) {
+		t.Fatalf("bob's session: %s", body)
+	}
+	if got, want := e.groupsOf(t, "bob"), []string{"acme/backend/payments", "acme/frontend", "sonar-users"}; !slices.Equal(got, want) {
+		t.Fatalf("bob's groups after sign-in = %v, want %v", got, want)
+	}
+	// A user the sync never saw is created at sign-in, with GitLab's
+	// e-mail address and effective groups (a member of acme is a member
+	// of its subgroups).
+	if st, body := newGitLabBrowser(t).signIn(e.base, "ivan"); st != 302 {
+		t.Fatalf("ivan's sign-in = %d %s", st, body)
+	}
+	_, body := call(t, "GET", e.base+"api/users/search?q=ivan", nil, e.admin)
+	if !strings.Contains(body, `"externalProvider":"gitlab"`) || !strings.Contains(body, `"email":"ivan@example.com"`) {
+		t.Fatalf("ivan = %s", body)
+	}
+	if got, want := e.groupsOf(t, "ivan"), []string{"acme", "acme/backend", "acme/backend/payments", "acme/frontend", "sonar-users"}; !slices.Equal(got, want) {
+		t.Fatalf("ivan's groups = %v, want %v", got, want)
+	}
+	// heidi has only a project role: she is in no allowed group.
+	if st, body := newGitLabBrowser(t).signIn(e.base, "heidi"); st != 401 || !strings.Contains(body, "allowed") {
+		t.Fatalf("heidi's sign-in = %d %s", st, body)
+	}
+
+	// The next sync finds what the sign-ins wrote already its own: no
+	// group or user made twice, the memberships kept.
+	run := syncSource(t, e.base, e.admin, "gitlab")
+	if run.Status != "success" || run.Counts["groupsCreated"] != 0 || run.Counts["usersCreated"] != 0 || run.Counts["membershipsAdded"] != 0 || run.Counts["membershipsRemoved"] != 0 {
+		t.Fatalf("sync after the sign-ins = %+v", run)
+	}
+	if got, want := e.groupsOf(t, "bob"), []string{"acme/backend/payments", "acme/frontend", "sonar-users"}; !slices.Equal(got, want) {
+		t.Fatalf("bob's groups after the sync = %v, want %v", got, want)
+	}
+
+	// A callback whose state is not the cookie's is refused.
+	forged := newGitLabBrowser(t)
+	if st, _, _ := forged.get(e.base + "api/authentication/gitlab/login"); st != 302 {
+		t.Fatal("login did not redirect")
+	}
+	if st, _, body := forged.get(e.base + "api/authentication/gitlab/callback?code=x&state=forged"); st != 401 {
+		t.Fatalf("forged state = %d %s", st, body)
+	}
+	if st, _, body := newGitLabBrowser(t).get(e.base + "api/authentication/gitlab/callback?code=x&state=y"); st != 401 {
+		t.Fatalf("callback without a sign-in = %d %s", st, body)
 	}
 }

@@ -43,7 +43,7 @@ func TestEveryWriteIsAudited(t *testing.T) {
 		}},
 		{"group.add_user", "group:devs", func() error { return e.s.AddMember(e.ctx, "devs", "bob") }},
 		{"project.create", "project:web", func() error {
-			_, err := e.s.CreateProject(e.ctx, identity.Project{Key: "web", Name: "Web"}, 0)
+			_, err := e.s.CreateProject(e.ctx, identity.Project{Key: "web", Name: "Web", Visibility: identity.Private}, 0)
 			return err
 		}},
 		{"permission.add", "global", func() error {
@@ -87,6 +87,7 @@ func TestEveryWriteIsAudited(t *testing.T) {
 		{"token.revoke", "token:", func() error { return e.s.RevokeToken(e.ctx, orgID) }},
 		{"token.generate", "token:", func() error { return keep(e.s.GenerateSCIMToken(e.ctx, "scim", nil, time.Time{})) }},
 		{"settings.token_policy", "settings", func() error { return e.s.SetTokenPolicy(e.ctx, DefaultTokenPolicy()) }},
+		{"settings.default_visibility", "settings", func() error { return e.s.SetDefaultVisibility(e.ctx, identity.Private) }},
 		{"group.remove_user", "group:devs", func() error { return e.s.RemoveMember(e.ctx, "devs", "bob") }},
 		{"user.deactivate", "user:bob", func() error { _, err := e.s.SetUserActive(e.ctx, "bob", false); return err }},
 		{"user.reactivate", "user:bob", func() error {

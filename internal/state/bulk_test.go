@@ -90,6 +90,7 @@ func TestBulkAtomic(t *testing.T) {
 
 func TestBulkGrantsSeenByNextDecision(t *testing.T) {
 	e := newEnv(t)
+	e.lockDown()
 	u := e.user("ann")
 	p := e.project("app", identity.Private, 0)
 	pub := e.project("pub", identity.Public, 0)

@@ -343,7 +343,13 @@ func (s *State) signInDirectory(ctx context.Context, known identity.User, login,
 		if !acc.Active {
 			return authz.Principal{}, identity.User{}, errBadCredentials
 		}
-		return s.acceptDirectoryUser(ctx, dir, acc)
+		var sync func(ctx context.Context, userID int64) error
+		if dir.opts.GroupsManaged {
+			sync = func(ctx context.Context, userID int64) error {
+				return s.syncDirectoryGroups(ctx, dir.src, userID, acc.Groups)
+			}
+		}
+		return s.acceptExternalUser(ctx, dir.src, acc, sync)
 	}
 	if unavailable != nil {
 		// The cause names servers: the log gets it, the anonymous caller
@@ -356,20 +362,24 @@ func (s *State) signInDirectory(ctx context.Context, known identity.User, login,
 
 var errDirectoryDown = identity.Errorf(identity.ErrUnavailable, "Sign-in is unavailable: the LDAP directory cannot be reached. Please try again later.")
 
-func (s *State) acceptDirectoryUser(ctx context.Context, dir *directory, acc identity.ExternalAccount) (authz.Principal, identity.User, error) {
+// acceptExternalUser creates (first sign-in) or updates the user a source
+// authenticated, then, with syncGroups set, makes its memberships the
+// source's and marks them fresh. Directory (LDAP) and OAuth (GitLab)
+// sign-ins share it; only the group rule differs.
+func (s *State) acceptExternalUser(ctx context.Context, src identity.Source, acc identity.ExternalAccount, syncGroups func(ctx context.Context, userID int64) error) (authz.Principal, identity.User, error) {
 	start := s.now()
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src, RequestID: ActorFrom(ctx).RequestID})
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID})
 	u, err := s.store.GetUserByLogin(ctx, acc.Login)
 	switch {
-	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active && u.Source == dir.src:
-		created, cerr := s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: dir.src, ExternalID: acc.ExternalID})
+	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active && u.Source == src:
+		created, cerr := s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: src, ExternalID: acc.ExternalID})
 		if errors.Is(cerr, identity.ErrAlreadyExists) {
 			// A periodic sync (or a concurrent sign-in) created it
 			// meanwhile: take that account if it is the directory's.
 			if u, err = s.store.GetUserByLogin(ctx, acc.Login); err != nil {
 				return authz.Principal{}, identity.User{}, err
 			}
-			if u.Source != dir.src || !u.Active {
+			if u.Source != src || !u.Active {
 				return authz.Principal{}, identity.User{}, errBadCredentials
 			}
 			break
@@ -380,7 +390,7 @@ func (s *State) acceptDirectoryUser(ctx context.Context, dir *directory, acc ide
 		u = created
 	case err != nil:
 		return authz.Principal{}, identity.User{}, err
-	case u.Source != dir.src:
+	case u.Source != src:
 		// A login of another source (or a local one) is not the
 		// directory's to sign in.
 		return authz.Principal{}, identity.User{}, errBadCredentials
@@ -392,8 +402,8 @@ func (s *State) acceptDirectoryUser(ctx context.Context, dir *directory, acc ide
 			return authz.Principal{}, identity.User{}, err
 		}
 	}
-	if dir.opts.GroupsManaged {
-		if err := s.syncDirectoryGroups(ctx, dir.src, u.ID, acc.Groups); err != nil {
+	if syncGroups != nil {
+		if err := syncGroups(ctx, u.ID); err != nil {
 			return authz.Principal{}, identity.User{}, err
 		}
 		if f := s.index.UserFreshness(u.ID); f != nil {

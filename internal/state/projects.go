@@ -29,14 +29,23 @@ func (s *State) CreateProject(ctx context.Context, p identity.Project, creatorID
 	if p.Source == "" {
 		p.Source = identity.SourceLocal
 	}
-	if p.Visibility == "" {
-		p.Visibility = identity.Private
-	}
-	if err := identity.ValidateProject(p); err != nil {
-		return identity.Project{}, err
+	if p.Visibility != "" {
+		if err := identity.ValidateProject(p); err != nil {
+			return identity.Project{}, err
+		}
 	}
 	var out identity.Project
 	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		if p.Visibility == "" {
+			v, err := defaultVisibility(ctx, tx)
+			if err != nil {
+				return audit{}, nil, err
+			}
+			p.Visibility = v
+			if err := identity.ValidateProject(p); err != nil {
+				return audit{}, nil, err
+			}
+		}
 		var err error
 		out, err = tx.CreateProject(ctx, p)
 		if errors.Is(err, identity.ErrAlreadyExists) {
@@ -402,4 +411,45 @@ func subjectName(ctx context.Context, r store.Reader, sub identity.Subject) (str
 		return "project-creator", nil
 	}
 	return "", identity.Errorf(identity.ErrInvalid, "Unknown grant subject '%s'", sub.Kind)
+}
+
+// settingDefaultVisibility is SonarQube's projects.default.visibility.
+const settingDefaultVisibility = "projects.default.visibility"
+
+func defaultVisibility(ctx context.Context, r store.Reader) (identity.Visibility, error) {
+	v, err := r.GetSetting(ctx, settingDefaultVisibility)
+	if errors.Is(err, identity.ErrNotFound) {
+		return identity.Public, nil // SonarQube's default
+	}
+	if err != nil {
+		return "", err
+	}
+	return identity.Visibility(v), nil
+}
+
+// DefaultVisibility is the visibility of a project created without one:
+// public unless set otherwise, as in SonarQube.
+func (s *State) DefaultVisibility(ctx context.Context) (identity.Visibility, error) {
+	return defaultVisibility(ctx, s.store)
+}
+
+// SetDefaultVisibility sets the visibility of projects created without one;
+// existing projects keep theirs.
+func (s *State) SetDefaultVisibility(ctx context.Context, v identity.Visibility) error {
+	if !v.Valid() {
+		return identity.Errorf(identity.ErrInvalid, "Value of parameter 'projectVisibility' (%s) must be one of: [private, public]", v)
+	}
+	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		old, err := defaultVisibility(ctx, tx)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		if old == v {
+			return audit{}, nil, nil
+		}
+		if err := tx.SetSetting(ctx, settingDefaultVisibility, string(v)); err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "settings.default_visibility", Target: "settings", Before: old, After: v}, nil, nil
+	})
 }

@@ -505,9 +505,11 @@ func (s *State) ensureBuiltins(ctx context.Context) error {
 		} {
 			got, err := tx.GetGroupByName(ctx, g.Name)
 			if errors.Is(err, identity.ErrNotFound) {
-				got, err = tx.CreateGroup(ctx, g)
-				if err == nil && g.Name == identity.GroupAdministrators {
-					_, err = tx.AddGrant(ctx, identity.Grant{Subject: identity.GroupSubject(got.ID), Permission: identity.PermAdmin})
+				// A group created here is a new instance's: it gets
+				// SonarQube's default global permissions. A store that
+				// has the group keeps whatever grants it holds.
+				if got, err = tx.CreateGroup(ctx, g); err == nil {
+					err = grantDefaults(ctx, tx, got)
 				}
 			}
 			if err != nil {
@@ -546,3 +548,22 @@ func (s *State) ensureBuiltins(ctx context.Context) error {
 }
 
 const settingDefaultTemplate = "permissions.default_template"
+
+// defaultGlobalGrants are the global permissions a fresh SonarQube gives its
+// built-in groups: any user may analyse and create projects, so the first
+// administrator can generate analysis tokens at once.
+var defaultGlobalGrants = map[string][]identity.Permission{
+	identity.GroupAdministrators: {identity.PermAdmin, identity.PermGateAdmin, identity.PermProfileAdmin, identity.PermProvisioning},
+	identity.GroupUsers:          {identity.PermScan, identity.PermProvisioning},
+}
+
+// grantDefaults gives a newly created built-in group its default global
+// permissions.
+func grantDefaults(ctx context.Context, tx store.Tx, g identity.Group) error {
+	for _, p := range defaultGlobalGrants[g.Name] {
+		if _, err := tx.AddGrant(ctx, identity.Grant{Subject: identity.GroupSubject(g.ID), Permission: p}); err != nil {
+			return fmt.Errorf("grant %s to %s: %w", p, g.Name, err)
+		}
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -322,6 +323,7 @@ func TestManagedSources(t *testing.T) {
 
 func TestTemplatesOnProjectCreation(t *testing.T) {
 	e := newEnv(t)
+	e.lockDown()
 	e.user("root", identity.GroupAdministrators)
 	dev := e.user("dev", "team-a")
 	teamA := mustGroup(t, e, "team-a")
@@ -509,5 +511,83 @@ func TestVisibilityChanges(t *testing.T) {
 	}
 	if !e.s.Index().Decide(carolP, identity.PermUser, "lib").Allowed {
 		t.Error("browse not implicit again on the public project")
+	}
+}
+
+// TestFreshInstanceDefaults: a new store gets SonarQube's default global
+// permissions; a store that already has its built-ins is not written to
+// (removed grants stay removed, the revision does not move).
+func TestFreshInstanceDefaults(t *testing.T) {
+	e := newEnv(t)
+	want := map[string][]identity.Permission{
+		identity.GroupAdministrators: {identity.PermAdmin, identity.PermGateAdmin, identity.PermProfileAdmin, identity.PermProvisioning},
+		identity.GroupUsers:          {identity.PermProvisioning, identity.PermScan},
+	}
+	global := int64(0)
+	for name, perms := range want {
+		g := mustGroup(t, e, name)
+		sub := identity.GroupSubject(g.ID)
+		gs, err := e.db.ListGrants(e.ctx, store.GrantFilter{Subject: &sub, ProjectID: &global})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []identity.Permission
+		for _, gr := range gs {
+			got = append(got, gr.Permission)
+		}
+		slices.Sort(got)
+		wantSorted := slices.Sorted(slices.Values(perms))
+		if !slices.Equal(got, wantSorted) {
+			t.Errorf("%s holds %v, want %v", name, got, wantSorted)
+		}
+	}
+	// Any user of a fresh instance may analyse and create projects.
+	u := e.user("dora")
+	p, err := e.s.Index().UserPrincipal(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, perm := range []identity.Permission{identity.PermScan, identity.PermProvisioning} {
+		if !e.s.Index().Decide(p, perm, "").Allowed {
+			t.Errorf("a new user lacks %s", perm)
+		}
+	}
+
+	// Locked down, then restarted: the store is left as the admin made it.
+	users := mustGroup(t, e, identity.GroupUsers)
+	for _, perm := range want[identity.GroupUsers] {
+		if err := e.s.RemoveGrant(e.ctx, identity.Grant{Subject: identity.GroupSubject(users.ID), Permission: perm}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := e.db.Revision(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Migrate(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := newEnvOn(t, e.ctx, e.db)
+	if got, err := again.db.Revision(e.ctx); err != nil || got != rev {
+		t.Fatalf("revision %d (%v) after restart, want %d: an existing store was written", got, err, rev)
+	}
+	p, err = again.s.Index().UserPrincipal(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.s.Index().Decide(p, identity.PermScan, "").Allowed {
+		t.Error("restart re-granted scan to sonar-users")
+	}
+}
+
+// lockDown removes sonar-users' default global grants, as the README shows,
+// for tests about project-level rights.
+func (e *env) lockDown() {
+	e.t.Helper()
+	users := mustGroup(e.t, e, identity.GroupUsers)
+	for _, perm := range []identity.Permission{identity.PermScan, identity.PermProvisioning} {
+		if err := e.s.RemoveGrant(e.ctx, identity.Grant{Subject: identity.GroupSubject(users.ID), Permission: perm}); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 }

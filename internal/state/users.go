@@ -22,21 +22,25 @@ type userView struct {
 	Email       string          `json:"email,omitempty"`
 	Source      identity.Source `json:"source"`
 	ExternalID  string          `json:"externalId,omitempty"`
+	Provider    string          `json:"provider,omitempty"`
 	Active      bool            `json:"active"`
 	SCMAccounts []string        `json:"scmAccounts,omitempty"`
 }
 
 func viewUser(u identity.User) *userView {
-	return &userView{Login: u.Login, Name: u.Name, Email: u.Email, Source: u.Source, ExternalID: u.ExternalID, Active: u.Active, SCMAccounts: u.SCMAccounts}
+	return &userView{Login: u.Login, Name: u.Name, Email: u.Email, Source: u.Source, ExternalID: u.ExternalID, Provider: u.Provider, Active: u.Active, SCMAccounts: u.SCMAccounts}
 }
 
 // NewUser describes a user to create.
 type NewUser struct {
 	Login, Name, Email string
 	// Password is required for local users who sign in with a password.
-	Password    string
-	Source      identity.Source // local when empty
-	ExternalID  string
+	Password   string
+	Source     identity.Source // local when empty
+	ExternalID string
+	// Provider is the identity provider a local user without a password
+	// signs in through ([identity.User.Provider]).
+	Provider    string
 	SCMAccounts []string
 }
 
@@ -62,7 +66,10 @@ func (s *State) prepareUser(ctx context.Context, n NewUser) (identity.User, erro
 	if n.Source == "" {
 		n.Source = identity.SourceLocal
 	}
-	u := identity.User{Login: n.Login, Name: n.Name, Email: n.Email, Source: n.Source, ExternalID: n.ExternalID, Active: true, SCMAccounts: n.SCMAccounts}
+	u := identity.User{Login: n.Login, Name: n.Name, Email: n.Email, Source: n.Source, ExternalID: n.ExternalID, Provider: n.Provider, Active: true, SCMAccounts: n.SCMAccounts}
+	if u.Provider != "" && n.Password != "" {
+		return identity.User{}, identity.Errorf(identity.ErrInvalid, "Password should only be set on local user")
+	}
 	if err := identity.ValidateUser(u); err != nil {
 		return identity.User{}, err
 	}
@@ -120,6 +127,9 @@ type UserUpdate struct {
 	Name, Email, ExternalID *string
 	SCMAccounts             *[]string
 	Login                   *string
+	// Provider moves a local user to an identity provider: its password is
+	// dropped, as it signs in through the provider from then on.
+	Provider *string
 }
 
 // UpdateUser changes a user's attributes. Name and e-mail of a managed user
@@ -147,6 +157,15 @@ func (s *State) UpdateUser(ctx context.Context, login string, upd UserUpdate) (i
 		if upd.Login != nil {
 			u.Login = *upd.Login
 		}
+		if upd.Provider != nil {
+			if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
+				return audit{}, nil, err
+			}
+			u.Provider = *upd.Provider
+			if u.Provider != "" {
+				u.PasswordHash = ""
+			}
+		}
 		if u.Name != old.Name || u.Email != old.Email || u.Login != old.Login || u.ExternalID != old.ExternalID {
 			if err := mayEdit(ctx, old.Source, "It is not allowed to update name/email for this user"); err != nil {
 				return audit{}, nil, err
@@ -168,6 +187,17 @@ func (s *State) UpdateUser(ctx context.Context, login string, upd UserUpdate) (i
 // SetUserActive activates or deactivates a user. A deactivated user's tokens
 // stop working at once; they are kept for audit.
 func (s *State) SetUserActive(ctx context.Context, login string, active bool) (identity.User, error) {
+	return s.setUserActive(ctx, login, active, false)
+}
+
+// DeactivateUser deactivates a user as SonarQube's api/users/deactivate
+// does: besides [State.SetUserActive], its e-mail address is cleared, so
+// a deactivated user can no longer be found by it.
+func (s *State) DeactivateUser(ctx context.Context, login string) (identity.User, error) {
+	return s.setUserActive(ctx, login, false, true)
+}
+
+func (s *State) setUserActive(ctx context.Context, login string, active, clearEmail bool) (identity.User, error) {
 	var out identity.User
 	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
 		old, err := getUser(ctx, tx, login)
@@ -177,17 +207,20 @@ func (s *State) SetUserActive(ctx context.Context, login string, active bool) (i
 		if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
 			return audit{}, nil, err
 		}
-		if old.Active == active {
+		if old.Active == active && (!clearEmail || old.Email == "") {
 			out = old
 			return audit{}, nil, nil
 		}
-		if !active {
+		if !active && old.Active {
 			if s.removesLastAdmin(authz.Without{User: old.ID}) {
 				return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be deactivated")
 			}
 		}
 		u := old
 		u.Active = active
+		if clearEmail {
+			u.Email = ""
+		}
 		u.UpdatedAt = s.now()
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return audit{}, nil, err
@@ -197,6 +230,8 @@ func (s *State) SetUserActive(ctx context.Context, login string, active bool) (i
 		var gone deactivation
 		if !active {
 			action = "user.deactivate"
+		}
+		if !active && old.Active {
 			if gone, err = s.deactivate(ctx, tx, u); err != nil {
 				return audit{}, nil, err
 			}
@@ -293,6 +328,9 @@ func (s *State) SetPassword(ctx context.Context, login, pw string, previous *str
 		}
 		if u.Source != identity.SourceLocal {
 			return audit{}, nil, identity.ManagedError(u.Source, "Password cannot be changed when external authentication is used")
+		}
+		if u.Provider != "" {
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Password cannot be changed when external authentication is used")
 		}
 		if previous != nil {
 			if u.PasswordHash == "" || password.Verify(u.PasswordHash, *previous) != nil {

@@ -22,7 +22,7 @@ const Version = "26.7.0.0"
 // Options configures the Web API.
 type Options struct {
 	Logger *slog.Logger
-	// Version is Gatehouse's own version, shown by api/system/info.
+	// GatehouseVersion is Gatehouse's own version, shown by api/gatehouse/info.
 	GatehouseVersion string
 	// MaxBodyBytes bounds request bodies; 1 MiB when 0.
 	MaxBodyBytes int64
@@ -38,9 +38,16 @@ type Options struct {
 	SecureCookies bool
 	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
 	LDAPTest DirectoryTester
+	// IdentityProviders are the sign-ins besides a password (SSO, GitLab)
+	// that api/users/identity_providers lists and update_identity_provider
+	// accepts.
+	IdentityProviders []IdentityProvider
 	// Provisioner answers api/provisioning/*; nil when no pull source is
 	// configured.
 	Provisioner Provisioner
+	// GitLabSignIn opens sign-in through GitLab from its current settings
+	// for api/authentication/gitlab/*; nil when the wiring offers none.
+	GitLabSignIn OAuthOpener
 }
 
 // API is the Web API handler.
@@ -51,6 +58,7 @@ type API struct {
 	routes   map[string]*Route // by path: the first route of each path
 	byMethod map[string]*Route // by "METHOD path"
 	ordered  []*Route
+	v2       []*v2Route
 	sessions *sessions
 	limiter  *loginLimiter
 	metrics  *metrics
@@ -89,7 +97,9 @@ func New(st *state.State, opts Options) *API {
 	for _, group := range [][]Route{
 		a.systemRoutes(),
 		a.authenticationRoutes(),
+		a.oauthSignInRoutes(),
 		a.userRoutes(),
+		a.userSelfRoutes(),
 		a.groupRoutes(),
 		a.permissionRoutes(),
 		a.templateRoutes(),
@@ -122,6 +132,11 @@ func New(st *state.State, opts Options) *API {
 			a.routes[rt.Path] = rt
 		}
 	}
+	for _, rt := range a.v2Routes() {
+		rt.route = &Route{Method: rt.Method, Path: rt.Pattern, Summary: rt.Summary, Access: rt.Access, Params: rt.Query}
+		rt.series = a.metrics.forRoute(rt.Pattern)
+		a.v2 = append(a.v2, &rt)
+	}
 	return a
 }
 
@@ -140,6 +155,7 @@ func (a *API) Handler() http.Handler {
 // routes (health probes) dispatches through one mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("/api/", a)
+	a.registerV2(mux)
 	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
 	mux.Handle("GET /metrics", a.metrics.handler())
 }

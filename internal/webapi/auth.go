@@ -29,6 +29,9 @@ const (
 // except on routes that judge credentials themselves (api/authentication/
 // validate answers {"valid":false}): there a bad credential is anonymous.
 func (a *API) authenticate(c *call) (err error) {
+	if c.route.sessionless() {
+		return nil // login and logout read their own parameters and cookie
+	}
 	if c.route.badCredentialsAnonymous() {
 		defer func() {
 			if err != nil {
@@ -51,6 +54,11 @@ func (a *API) authenticate(c *call) (err error) {
 			if pw == "" && token.LooksLikeToken(login) {
 				return a.useToken(c, login)
 			}
+			if login == "" {
+				// No account to lock ("Basic Og==" is a client without
+				// credentials): not a failed sign-in, and no hash spent.
+				return errUnauthenticated
+			}
 			return a.usePassword(c, login, pw)
 		default:
 			return errUnauthenticated
@@ -67,7 +75,8 @@ func (a *API) authenticate(c *call) (err error) {
 			return nil
 		}
 		a.st.Freshen(c.ctx, p)
-		if r.Method == http.MethodPost && !c.route.csrfExempt() {
+		// Every method that writes (the v2 API's PATCH and DELETE too).
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !c.route.csrfExempt() {
 			got := r.Header.Get(xsrfHeader)
 			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
 				return errorf(http.StatusForbidden, "Invalid or missing X-XSRF-TOKEN header: cookie-authenticated changes need the XSRF-TOKEN cookie's value in it")

@@ -25,6 +25,18 @@ func (a *API) authenticationRoutes() []Route {
 // itself, so that the framework treats a bad one as no credential at all.
 func (r *Route) badCredentialsAnonymous() bool { return r.Path == "api/authentication/validate" }
 
+// sessionless reports whether the route is one SonarQube builds no user
+// session for: its Authorization header is not looked at, so an unusable
+// one (a client without credentials sends "Basic Og==") cannot fail it.
+func (r *Route) sessionless() bool {
+	switch r.Path {
+	case "api/authentication/login", "api/authentication/logout",
+		"api/system/status", "api/server/version", "api/users/identity_providers":
+		return true
+	}
+	return false
+}
+
 func (a *API) login(c *call) (any, error) {
 	login, pw := c.str("login"), c.str("password")
 	ip := clientIP(c.r)
@@ -41,10 +53,18 @@ func (a *API) login(c *call) (any, error) {
 		return nil, err
 	}
 	a.limiter.succeed(login)
-	id, sess := a.sessions.create(u.ID)
-	if err := a.st.RecordLogin(c.ctx, u.ID); err != nil {
+	a.startSession(c, u.ID)
+	c.w.WriteHeader(http.StatusOK)
+	return raw{}, nil
+}
+
+// startSession signs userID in: a session, its cookies, the "last
+// connection" date. Password and OAuth sign-ins share it.
+func (a *API) startSession(c *call, userID int64) {
+	id, sess := a.sessions.create(userID)
+	if err := a.st.RecordLogin(c.ctx, userID); err != nil {
 		// The sign-in stands; only the "last connection" date is stale.
-		a.log.WarnContext(c.ctx, "record login", "user_id", u.ID, "err", err)
+		a.log.WarnContext(c.ctx, "record login", "user_id", userID, "err", err)
 	}
 	secure := c.r.TLS != nil || a.opts.SecureCookies
 	maxAge := int(a.opts.SessionTTL.Seconds())
@@ -52,8 +72,6 @@ func (a *API) login(c *call) (any, error) {
 	// The web app reads this cookie and echoes it in X-XSRF-TOKEN, so it is
 	// not HttpOnly.
 	http.SetCookie(c.w, &http.Cookie{Name: xsrfCookie, Value: sess.csrf, Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteLaxMode})
-	c.w.WriteHeader(http.StatusOK)
-	return raw{}, nil
 }
 
 func (a *API) logout(c *call) (any, error) {

@@ -219,3 +219,42 @@ func TestAuthenticationFreshness(t *testing.T) {
 		t.Fatal("token of a deactivated user is valid")
 	}
 }
+
+// TestSessionlessActionsIgnoreAuthorization: the actions SonarQube builds no
+// user session for answer as if no Authorization header were sent, however
+// unusable it is, and an empty credential is never a failed sign-in.
+func TestSessionlessActionsIgnoreAuthorization(t *testing.T) {
+	s := newTestServer(t)
+	headers := []string{"Basic Og==", "Basic !!!", "Bearer not-a-token", "Negotiate abc", "Basic " + "YWRtaW46d3Jvbmc="} // admin:wrong
+	for _, h := range headers {
+		c := cred{authorization: h}
+		t.Run(h, func(t *testing.T) {
+			r := s.post("api/authentication/login", c, "login", "admin", "password", adminPassword).must(t, 200)
+			if len(r.cookies) != 2 {
+				t.Fatalf("login cookies %v", r.cookies)
+			}
+			s.post("api/authentication/logout", c).must(t, 200)
+			s.get("api/system/status", c).must(t, 200)
+			s.get("api/server/version", c).must(t, 200)
+			s.get("api/users/identity_providers", c).must(t, 200)
+			if authnValid(t, s, c) {
+				t.Fatal("validate: an unusable header is valid")
+			}
+		})
+	}
+	// Logout without any session or credential.
+	s.post("api/authentication/logout", cred{}).must(t, 200)
+	// Elsewhere an empty credential is refused, but never counted: a
+	// credential-less client cannot lock anyone out.
+	s.api.limiter.reset()
+	for range maxFailsPerIP + 5 {
+		s.get("api/users/search", cred{authorization: "Basic Og=="}).must(t, 401)
+	}
+	s.api.limiter.mu.Lock()
+	counted := len(s.api.limiter.login) + len(s.api.limiter.ip)
+	s.api.limiter.mu.Unlock()
+	if counted != 0 {
+		t.Fatalf("empty credentials counted as %d failed sign-ins", counted)
+	}
+	s.get("api/users/search", asAdmin).must(t, 200)
+}

@@ -29,6 +29,7 @@ type authzFixture struct {
 func newAuthzFixture(t *testing.T) authzFixture {
 	t.Helper()
 	s := newTestServer(t)
+	s.lockDown()
 	ctx := context.Background()
 	alice, aliceTok := orgTokUser(t, s, "alice")
 	_, bobTok := orgTokUser(t, s, "bob")

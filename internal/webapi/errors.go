@@ -58,6 +58,27 @@ type errorMsg struct {
 // writeError answers with SonarQube's error shape. A 500 never shows its
 // cause to the client; the log gets it.
 func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, requestID string, err error) int {
+	status, msg := describeError(w, log, r, requestID, err)
+	writeJSON(w, status, errorBody{Errors: []errorMsg{{Msg: msg}}})
+	return status
+}
+
+// v2ErrorBody is the error shape of SonarQube's v2 API.
+type v2ErrorBody struct {
+	Message string `json:"message"`
+}
+
+// writeV2Error answers with the v2 API's error shape; status and message
+// are those of [writeError].
+func writeV2Error(w http.ResponseWriter, log *slog.Logger, r *http.Request, requestID string, err error) int {
+	status, msg := describeError(w, log, r, requestID, err)
+	writeJSON(w, status, v2ErrorBody{Message: msg})
+	return status
+}
+
+// describeError returns the status and the client-facing message of err,
+// logging the cause of a 500 instead of showing it.
+func describeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, requestID string, err error) (int, string) {
 	status := statusOf(err)
 	msg := identity.Message(err)
 	var ae *apiError
@@ -70,8 +91,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, reques
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "An error has occurred. Please contact your administrator"
 	}
-	writeJSON(w, status, errorBody{Errors: []errorMsg{{Msg: msg}}})
-	return status
+	return status, msg
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -111,15 +111,20 @@ func defaultGroupError() error {
 }
 
 func (a *API) updateGroup(c *call) (any, error) {
-	current := c.str("currentName")
-	if current == identity.GroupUsers {
-		return nil, defaultGroupError()
-	}
-	g, err := a.st.UpdateGroup(c.ctx, current, state.GroupUpdate{Name: c.opt("name"), Description: c.opt("description")})
+	g, err := a.editGroup(c, c.str("currentName"), state.GroupUpdate{Name: c.opt("name"), Description: c.opt("description")})
 	if err != nil {
 		return nil, err
 	}
 	return a.groupAnswer(c, g)
+}
+
+// editGroup renames a group or changes its description (v1 update, v2
+// PATCH); the default group is not editable.
+func (a *API) editGroup(c *call, current string, upd state.GroupUpdate) (identity.Group, error) {
+	if current == identity.GroupUsers {
+		return identity.Group{}, defaultGroupError()
+	}
+	return a.st.UpdateGroup(c.ctx, current, upd)
 }
 
 // memberLogin returns the login parameter, which add_user and remove_user
@@ -137,10 +142,15 @@ func (a *API) addGroupMember(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return nil, a.join(c, c.str("name"), login)
+}
+
+// join adds an active user to a group (v1 add_user, v2 membership POST).
+func (a *API) join(c *call, group, login string) error {
 	if _, err := a.activeUser(c, login, "Could not find a user with login '%s'"); err != nil {
-		return nil, err
+		return err
 	}
-	return nil, a.st.AddMember(c.ctx, c.str("name"), login)
+	return a.st.AddMember(c.ctx, group, login)
 }
 
 func (a *API) removeGroupMember(c *call) (any, error) {

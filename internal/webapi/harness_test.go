@@ -101,13 +101,23 @@ func newTestServerWith(t *testing.T, db store.Store, configure func(st *state.St
 	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}
 }
 
+// lockDown removes sonar-users' default global grants as the README shows,
+// for tests about refusals a fresh instance's defaults would allow.
+func (s *testServer) lockDown() {
+	s.t.Helper()
+	for _, perm := range []string{"scan", "provisioning"} {
+		s.post("api/permissions/remove_group", asAdmin, "groupName", identity.GroupUsers, "permission", perm).must(s.t, 204)
+	}
+}
+
 // cred is how a test request authenticates.
 type cred struct {
-	bearer     string // a token
-	login, pw  string // basic auth
-	cookies    []*http.Cookie
-	xsrf       string
-	basicToken string // basic auth with the token as login
+	bearer        string // a token
+	login, pw     string // basic auth
+	cookies       []*http.Cookie
+	xsrf          string
+	basicToken    string // basic auth with the token as login
+	authorization string // a raw Authorization header
 }
 
 var asAdmin = cred{login: "admin", pw: adminPassword}
@@ -162,6 +172,8 @@ func (s *testServer) do(method, path string, c cred, params url.Values) response
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	switch {
+	case c.authorization != "":
+		req.Header.Set("Authorization", c.authorization)
 	case c.bearer != "":
 		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	case c.basicToken != "":

@@ -87,6 +87,7 @@ func (a *API) openAPI() map[string]any {
 		}
 		ops[strings.ToLower(rt.Method)] = op
 	}
+	a.addV2Paths(paths)
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{

@@ -3,6 +3,7 @@ package webapi
 import (
 	"bufio"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,6 +40,12 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		if !described(method, path) {
 			t.Errorf("%s %s is missing from the OpenAPI document", method, path)
 		}
+		if strings.HasPrefix(path, "api/v2/") {
+			if !slices.ContainsFunc(s.api.v2, func(rt *v2Route) bool { return rt.Method == method && rt.Pattern == path }) {
+				t.Errorf("%s %s is not served", method, path)
+			}
+			continue
+		}
 		if rt := s.api.byMethod[method+" "+path]; rt == nil {
 			t.Errorf("%s %s is not served", method, path)
 		}
@@ -49,6 +56,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		}
 		if rt.Summary == "" {
 			t.Errorf("%s has no summary", rt.Path)
+		}
+	}
+	for _, rt := range s.api.v2 {
+		if !described(rt.Method, rt.Pattern) {
+			t.Errorf("served route %s %s is missing from the OpenAPI document", rt.Method, rt.Pattern)
 		}
 	}
 }

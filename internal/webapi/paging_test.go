@@ -30,6 +30,7 @@ func TestHugePageIsPastTheEnd(t *testing.T) {
 		if _, err := s.st.StartSyncRun(t.Context(), identity.SyncRun{Source: identity.SourceLDAP, Trigger: identity.TriggerManual, Status: identity.SyncSuccess}); err != nil {
 			t.Fatal(err)
 		}
+		s.post("api/project_tags/set", asAdmin, "project", "proj"+n, "tags", "tag"+n).must(t, 204)
 	}
 	var org struct{ ID string }
 	s.post("api/organization_tokens/generate", asAdmin, "name", "org", "projects", "proj0,proj1,proj2,proj3,proj4").must(t, 200).json(t, &org)
@@ -51,6 +52,8 @@ func TestHugePageIsPastTheEnd(t *testing.T) {
 		{"api/permissions/template_users", "users", []string{"templateName", "tmpl0"}},
 		{"api/permissions/template_groups", "groups", []string{"templateName", "tmpl0"}},
 		{"api/projects/search", "components", nil},
+		{"api/projects/search_my_projects", "projects", nil},
+		{"api/project_tags/search", "tags", nil},
 		{"api/organization_tokens/search", "organizationTokens", nil},
 		{"api/organization_tokens/show", "projects", []string{"id", org.ID}},
 		{"api/scim_tokens/search", "scimTokens", nil},

@@ -22,7 +22,7 @@ func (a *API) projectRoutes() []Route {
 		{Method: http.MethodPost, Path: "api/projects/create", Summary: "Create a project; permission templates are applied, the creator receiving the project-creator grants.", Access: authenticated, Params: []Param{
 			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
 			{Name: "name", Required: true, Desc: "Project name"},
-			{Name: "visibility", Values: visibilityValues, Desc: "Visibility; private when absent"},
+			{Name: "visibility", Values: visibilityValues, Desc: "Visibility; when absent, the default set by api/projects/update_default_visibility (public unless changed)"},
 			{Name: "mainBranch", Desc: "Main branch name (accepted, not used by Gatehouse)"},
 			{Name: "newCodeDefinitionType", Desc: "New code definition type (accepted, not used by Gatehouse)"},
 			{Name: "newCodeDefinitionValue", Desc: "New code definition value (accepted, not used by Gatehouse)"},
@@ -65,7 +65,7 @@ func (a *API) projectRoutes() []Route {
 		{Method: http.MethodPost, Path: "api/project_badges/renew_token", Summary: "Replace a project's badge token (Admin or project admin).", Access: authenticated, Params: []Param{
 			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
 		}, Response: "empty", Handle: a.projRenewBadgeToken},
-	}, a.componentRoutes()...)
+	}, append(a.myProjectRoutes(), a.componentRoutes()...)...)
 }
 
 // projJSON is a project as api/projects/create and components/show answer it.

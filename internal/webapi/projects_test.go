@@ -43,6 +43,7 @@ func projUserToken(t *testing.T, s *testServer, login string, typ identity.Token
 
 func TestProjectsCreate(t *testing.T) {
 	s := newTestServer(t)
+	s.lockDown()
 	permUser(t, s, "prov", identity.SourceLocal)
 	permUser(t, s, "joe", identity.SourceLocal)
 	s.post("api/permissions/add_user", asAdmin, "login", "prov", "permission", "provisioning").must(t, 204)
@@ -69,7 +70,7 @@ func TestProjectsCreate(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"admin, private by default", asAdmin, []string{"project", "adm", "name", "Adm"}, 200, ""},
+		{"admin, public by default", asAdmin, []string{"project", "adm", "name", "Adm"}, 200, ""},
 		{"query string parameters too", asAdmin, nil, 200, ""},
 		{"duplicate key", asAdmin, []string{"project", "my_project", "name", "Again"}, 400, `Could not create Project with key: "my_project". A similar key already exists: "my_project"`},
 		{"malformed key", asAdmin, []string{"project", "bad key", "name", "X"}, 400, "Malformed key for Project: 'bad key'. Allowed characters are alphanumeric, '-', '_', '.' and ':', with at least one non-digit."},
@@ -97,7 +98,7 @@ func TestProjectsCreate(t *testing.T) {
 		})
 	}
 	got, err := s.st.Store().GetProjectByKey(context.Background(), "adm")
-	if err != nil || got.Visibility != identity.Private {
+	if err != nil || got.Visibility != identity.Public {
 		t.Fatalf("adm: %+v %v", got, err)
 	}
 }

@@ -5,7 +5,8 @@ func (a *API) systemRoutes() []Route {
 		{Method: "GET", Path: "api/system/status", Summary: "Server status; clients call it first.", Access: public, Handle: a.systemStatus},
 		{Method: "GET", Path: "api/system/ping", Summary: "Answers pong.", Access: public, Response: "text", Handle: func(*call) (any, error) { return text("pong"), nil }},
 		{Method: "GET", Path: "api/server/version", Summary: "The SonarQube API version Gatehouse implements.", Access: public, Response: "text", Handle: func(*call) (any, error) { return text(Version), nil }},
-		{Method: "GET", Path: "api/system/info", Summary: "System information (System.Version, System.Edition), read by the Terraform provider.", Access: admin, Handle: a.systemInfo},
+		{Method: "GET", Path: "api/system/info", Summary: "System information (System.Version, System.Edition), read by the Terraform provider; SonarQube's sections only (Gatehouse's own are in api/gatehouse/info).", Access: admin, Handle: a.systemInfo},
+		{Method: "GET", Path: "api/gatehouse/info", Summary: "Gatehouse's version, the SonarQube API version it presents, and what the authorization index holds.", Access: admin, Handle: a.gatehouseInfo},
 	}
 }
 
@@ -13,17 +14,37 @@ func (a *API) systemStatus(c *call) (any, error) {
 	return map[string]string{"id": "gatehouse", "version": Version, "status": "UP"}, nil
 }
 
+// systemInfo answers with SonarQube's sections and keys only: strict
+// clients decode it into SonarQube's types.
 func (a *API) systemInfo(c *call) (any, error) {
-	st := a.st.Index().Stats()
+	ext, err := a.st.ExternallyManaged(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	provisioning := "Sonarqube" // SonarQube's value for an instance that provisions its own users
+	if ext {
+		provisioning = "Gatehouse"
+	}
 	return map[string]any{
-		"Health": "GREEN",
+		"Health":        "GREEN",
+		"Health Causes": []string{},
 		"System": map[string]any{
+			"Server ID":                              "gatehouse",
 			"Version":                                Version,
 			"Edition":                                "Community",
-			"Server ID":                              "gatehouse",
-			"Gatehouse":                              a.opts.GatehouseVersion,
-			"External Users and Groups Provisioning": "Gatehouse",
+			"High Availability":                      false,
+			"External Users and Groups Provisioning": provisioning,
+			"Force authentication":                   true,
 		},
-		"Statistics": map[string]any{"users": st.Users, "groups": st.Groups, "projects": st.Projects, "tokens": st.Tokens},
+	}, nil
+}
+
+// gatehouseInfo is Gatehouse's own information, kept out of api/system/info.
+func (a *API) gatehouseInfo(*call) (any, error) {
+	st := a.st.Index().Stats()
+	return map[string]any{
+		"version":             a.opts.GatehouseVersion,
+		"sonarQubeApiVersion": Version,
+		"statistics":          map[string]any{"users": st.Users, "groups": st.Groups, "projects": st.Projects, "tokens": st.Tokens},
 	}, nil
 }

@@ -348,7 +348,7 @@ func TestTemplateApply(t *testing.T) {
 	}
 
 	t.Run("creation: pattern match, creator grants to the creating user", func(t *testing.T) {
-		s.post("api/projects/create", permAs("carl"), "project", "fin.ledger", "name", "Ledger").must(t, 200)
+		s.post("api/projects/create", permAs("carl"), "project", "fin.ledger", "name", "Ledger", "visibility", "private").must(t, 200)
 		want := []string{"group:finance-team:user", "user:carl:admin"}
 		if got := grantsOf(t, "fin.ledger"); !slices.Equal(got, want) {
 			t.Fatalf("grants %v, want %v", got, want)
@@ -358,7 +358,7 @@ func TestTemplateApply(t *testing.T) {
 		}
 	})
 	t.Run("creation: no match, default template", func(t *testing.T) {
-		s.post("api/projects/create", permAs("carl"), "project", "ops.tool", "name", "Tool").must(t, 200)
+		s.post("api/projects/create", permAs("carl"), "project", "ops.tool", "name", "Tool", "visibility", "private").must(t, 200)
 		want := []string{"group:sonar-administrators:admin", "group:sonar-users:codeviewer", "group:sonar-users:issueadmin", "group:sonar-users:securityhotspotadmin", "group:sonar-users:user"}
 		if got := grantsOf(t, "ops.tool"); !slices.Equal(got, want) {
 			t.Fatalf("grants %v, want %v", got, want)

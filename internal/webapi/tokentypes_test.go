@@ -88,6 +88,7 @@ func TestTokenTypesOnlyNarrow(t *testing.T) {
 // administrator and callers who can see it get the decision.
 func TestCheckHidesUnseenProjects(t *testing.T) {
 	s := newTestServer(t)
+	s.lockDown()
 	ctx := context.Background()
 	// An empty template for the private project: the default one would let
 	// every user (sonar-users) browse it.

@@ -15,6 +15,7 @@ import (
 func tokensFixture(t *testing.T) *testServer {
 	t.Helper()
 	s := newTestServer(t)
+	s.lockDown()
 	for _, l := range []string{"alice", "bob", "carol"} {
 		s.createUser(l)
 	}

@@ -37,13 +37,13 @@ func (a *API) userRoutes() []Route {
 				Param{Name: "slLastConnectedAfter", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
 				Param{Name: "slLastConnectedBefore", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
 			), Handle: a.searchUsers},
-		{Method: "POST", Path: "api/users/create", Summary: "Create a local user, or reactivate a deactivated one of the same login.",
+		{Method: "POST", Path: "api/users/create", Summary: "Create a user (local: with a password; local=false: signing in through an identity provider), or reactivate a deactivated one of the same login.",
 			Access: admin, Params: []Param{
 				{Name: "login", Required: true, MinLen: identity.MinLoginLen, MaxLen: identity.MaxLoginLen, Desc: "User login"},
 				{Name: "name", Required: true, MaxLen: identity.MaxUserNameLen, Desc: "User name"},
 				{Name: "email", MaxLen: identity.MaxEmailLen, Desc: "User email"},
 				{Name: "password", Desc: "User password; mandatory for local users"},
-				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; only local users can be created here"},
+				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; a non-local user has none and signs in through an identity provider"},
 				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
 			}, Handle: a.createUser},
 		{Method: "POST", UserOnly: true, Path: "api/users/update", Summary: "Update a user's name, email or SCM accounts.",
@@ -99,7 +99,7 @@ type userJSON struct {
 	ScmAccounts        []string `json:"scmAccounts,omitempty"`
 }
 
-// userDetailJSON is the user of api/users/update and deactivate.
+// userDetailJSON is the user of api/users/update.
 type userDetailJSON struct {
 	Login            string   `json:"login"`
 	Name             string   `json:"name"`
@@ -134,6 +134,9 @@ func externalIdentity(u identity.User) string {
 // externalProvider names who authenticates the user: "sonarqube" for local
 // users as in SonarQube, else the identity source.
 func externalProvider(u identity.User) string {
+	if u.Provider != "" {
+		return u.Provider
+	}
 	if !u.Source.Managed() {
 		return "sonarqube"
 	}
@@ -190,7 +193,7 @@ func (a *API) userDetail(c *call, u identity.User) (userDetailJSON, error) {
 		return userDetailJSON{}, err
 	}
 	return userDetailJSON{
-		Login: u.Login, Name: u.Name, Email: u.Email, Active: u.Active, Local: !u.Source.Managed(),
+		Login: u.Login, Name: u.Name, Email: u.Email, Active: u.Active, Local: isLocal(u),
 		ExternalIdentity: externalIdentity(u), ExternalProvider: externalProvider(u),
 		Groups: nonNil(groups[u.ID]), ScmAccounts: nonNil(u.SCMAccounts),
 	}, nil
@@ -302,7 +305,7 @@ func (a *API) searchUsers(c *call) (any, error) {
 	out := make([]userJSON, 0, len(users))
 	for _, u := range users {
 		j := userJSON{
-			Login: u.Login, Name: u.Name, Active: u.Active, Local: !u.Source.Managed(),
+			Login: u.Login, Name: u.Name, Active: u.Active, Local: isLocal(u),
 			ExternalProvider: externalProvider(u), Avatar: avatar(u.Email), ScmAccounts: u.SCMAccounts,
 		}
 		if isAdmin || u.ID == c.principal.UserID {
@@ -343,29 +346,35 @@ func pageOf[T any](xs []T, p, ps int) []T {
 	return xs[start:min(start+ps, len(xs))]
 }
 
+// newUser creates a user for api/users/create and the v2 API alike.
+func (a *API) newUser(c *call, n state.NewUser, local bool) (identity.User, error) {
+	// A non-local user has no password: it signs in only through an
+	// identity provider, matched by its login, and its provider is
+	// "sonarqube" until api/users/update_identity_provider names one, as in
+	// SonarQube.
+	switch {
+	case !local && n.Password != "":
+		return identity.User{}, badRequest("Password should only be set on local user")
+	case !local:
+		n.Provider = "sonarqube"
+	case n.Password == "":
+		return identity.User{}, badRequest("Password is mandatory and must not be empty")
+	}
+	return a.st.CreateUser(c.ctx, n)
+}
+
 func (a *API) createUser(c *call) (any, error) {
 	local, _ := c.boolean("local")
-	pw := c.form.Get("password")
-	switch {
-	case !local && pw != "":
-		return nil, badRequest("Password should only be set on local user")
-	case !local:
-		// Users of an identity provider are created by it (SCIM, GitLab,
-		// LDAP, SSO); a local copy would hijack the account.
-		return nil, badRequest("Only local users can be created through this API: users who sign in through an identity provider are provisioned by it")
-	case pw == "":
-		return nil, badRequest("Password is mandatory and must not be empty")
-	}
-	u, err := a.st.CreateUser(c.ctx, state.NewUser{
-		Login: c.str("login"), Name: c.str("name"), Email: c.str("email"), Password: pw,
+	u, err := a.newUser(c, state.NewUser{
+		Login: c.str("login"), Name: c.str("name"), Email: c.str("email"), Password: c.form.Get("password"),
 		SCMAccounts: c.all("scmAccount"),
-	})
+	}, local)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"user": createdUserJSON{
 		Login: u.Login, Name: u.Name, Email: u.Email, ScmAccounts: nonNil(u.SCMAccounts),
-		Active: u.Active, Local: !u.Source.Managed(),
+		Active: u.Active, Local: isLocal(u),
 	}}, nil
 }
 
@@ -403,53 +412,84 @@ func (a *API) updateUser(c *call) (any, error) {
 }
 
 func (a *API) updateLogin(c *call) (any, error) {
-	login, newLogin := c.str("login"), c.str("newLogin")
+	login := c.str("login")
 	u, err := a.activeUser(c, login, "User '%s' doesn't exist")
 	if err != nil {
 		return nil, err
 	}
-	if u.Source.Managed() {
-		return nil, errManagedInstance(u.Source)
-	}
-	if _, err := a.st.Store().GetUserByLogin(c.ctx, newLogin); err == nil {
-		return nil, badRequest(fmt.Sprintf("A user with login '%s' already exists", newLogin))
-	} else if !errors.Is(err, identity.ErrNotFound) {
-		return nil, err
-	}
-	_, err = a.st.UpdateUser(c.ctx, login, state.UserUpdate{Login: &newLogin})
+	_, err = a.renameUser(c, u, c.str("newLogin"))
 	return nil, err
 }
 
-func (a *API) deactivateUser(c *call) (any, error) {
-	login := c.str("login")
+// renameUser changes a local user's login (update_login, v2 PATCH).
+func (a *API) renameUser(c *call, u identity.User, newLogin string) (identity.User, error) {
+	if u.Source.Managed() {
+		return u, errManagedInstance(u.Source)
+	}
+	if _, err := a.st.Store().GetUserByLogin(c.ctx, newLogin); err == nil {
+		return u, badRequest(fmt.Sprintf("A user with login '%s' already exists", newLogin))
+	} else if !errors.Is(err, identity.ErrNotFound) {
+		return u, err
+	}
+	return a.st.UpdateUser(c.ctx, u.Login, state.UserUpdate{Login: &newLogin})
+}
+
+// deactivateLogin deactivates (and with anonymize, anonymizes) a user for
+// api/users/deactivate and the v2 API's DELETE.
+func (a *API) deactivateLogin(c *call, login string, anonymize bool) (identity.User, error) {
 	if c.principal.UserID != 0 && a.st.Index().Login(c.principal.UserID) == login {
-		return nil, badRequest("Self-deactivation is not possible")
+		return identity.User{}, badRequest("Self-deactivation is not possible")
 	}
 	old, err := a.st.Store().GetUserByLogin(c.ctx, login)
 	if errors.Is(err, identity.ErrNotFound) {
-		return nil, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)
+		return identity.User{}, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)
 	}
 	if err != nil {
-		return nil, err
+		return identity.User{}, err
 	}
 	if old.Source.Managed() {
-		return nil, errManagedInstance(old.Source)
+		return identity.User{}, errManagedInstance(old.Source)
 	}
-	u, err := a.st.SetUserActive(c.ctx, login, false)
+	u, err := a.st.DeactivateUser(c.ctx, login)
+	if err != nil {
+		return identity.User{}, err
+	}
+	a.sessions.dropUser(u.ID)
+	if anonymize {
+		return a.anonymize(c, u)
+	}
+	return u, nil
+}
+
+func (a *API) deactivateUser(c *call) (any, error) {
+	anon, _ := c.boolean("anonymize")
+	u, err := a.deactivateLogin(c, c.str("login"), anon)
 	if err != nil {
 		return nil, err
 	}
-	a.sessions.dropUser(u.ID)
-	if anon, _ := c.boolean("anonymize"); anon {
-		if u, err = a.anonymize(c, u); err != nil {
-			return nil, err
-		}
-	}
+	// SonarQube's answer: the user without e-mail (cleared) and with no
+	// groups left.
 	j, err := a.userDetail(c, u)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"user": j}, nil
+	return map[string]any{"user": deactivatedJSON{
+		Login: j.Login, Name: j.Name, Active: j.Active, Local: j.Local,
+		ExternalIdentity: j.ExternalIdentity, ExternalProvider: j.ExternalProvider, Groups: j.Groups, ScmAccounts: j.ScmAccounts,
+	}}, nil
+}
+
+// deactivatedJSON is the user of api/users/deactivate: SonarQube's shape
+// has no e-mail.
+type deactivatedJSON struct {
+	Login            string   `json:"login"`
+	Name             string   `json:"name"`
+	Active           bool     `json:"active"`
+	Local            bool     `json:"local"`
+	ExternalIdentity string   `json:"externalIdentity"`
+	ExternalProvider string   `json:"externalProvider"`
+	Groups           []string `json:"groups"`
+	ScmAccounts      []string `json:"scmAccounts"`
 }
 
 func (a *API) anonymizeUser(c *call) (any, error) {

@@ -93,7 +93,7 @@ func TestUsersCreate(t *testing.T) {
 		{"bad login", asAdmin, []string{"login", "-x1", "name", "X", "password", "password-12345"}, 400, "Login should contain only letters, numbers, and .-_@"},
 		{"short password", asAdmin, []string{"login", "x1", "name", "X", "password", "short"}, 400, "Password must be at least 12 characters long"},
 		{"bad email", asAdmin, []string{"login", "x1", "name", "X", "password", "password-12345", "email", "nope"}, 400, "Email 'nope' is not valid"},
-		{"not local", asAdmin, []string{"login", "x1", "name", "X", "local", "false"}, 400, ""},
+		{"not local, with a password", asAdmin, []string{"login", "x1", "name", "X", "local", "false", "password", "x-password-123"}, 400, "Password should only be set on local user"},
 		{"not local with password", asAdmin, []string{"login", "x1", "name", "X", "local", "false", "password", "password-12345"}, 400, "Password should only be set on local user"},
 		{"active duplicate", asAdmin, []string{"login", "bob", "name", "Bob", "password", "password-12345"}, 400, "An active user with login 'bob' already exists"},
 		{"reactivate managed", asAdmin, []string{"login", "scim.old", "name", "Mine", "password", "password-12345"}, 400, managedMsg(identity.SourceSCIM, "Operation not allowed when the instance is externally managed.")},

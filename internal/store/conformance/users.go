@@ -66,6 +66,12 @@ func testUserCreateKeepsTimestamps(t *testing.T, s store.Store) {
 		Login: "dave", Name: "Dave", Source: identity.SourceLDAP, ExternalID: "uid=dave", Active: true,
 		CreatedAt: at(0), UpdatedAt: at(time.Hour),
 	}
+	// A local user who signs in through an identity provider keeps it.
+	sso := identity.User{Login: "erin", Name: "Erin", Source: identity.SourceLocal, Provider: "saml", ExternalID: "erin@corp", Active: true}
+	gotSSO := mustCreate(t, s, sso, store.Tx.CreateUser)
+	if back, err := s.GetUser(t.Context(), gotSSO.ID); err != nil || back.Provider != "saml" {
+		t.Errorf("GetUser = %+v, %v; want provider saml", back, err)
+	}
 	created := mustCreate(t, s, in, store.Tx.CreateUser)
 	want := in
 	want.ID = created.ID

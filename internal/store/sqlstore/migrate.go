@@ -205,6 +205,14 @@ var migrations = []migration{
 			`CREATE INDEX user_groups_name_lower_idx ON user_groups (LOWER(name))`,
 		},
 	},
+	{
+		// The identity provider a user signs in through when it has no
+		// password (api/users/create local=false, update_identity_provider).
+		version: 5,
+		statements: []string{
+			`ALTER TABLE users ADD COLUMN external_provider {text} NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and

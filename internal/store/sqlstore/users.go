@@ -11,12 +11,12 @@ import (
 )
 
 const userCols = `id, login, name, email, external_id, source, active, password_hash, scm_accounts,
-	created_at, updated_at, last_login_at, last_token_at`
+	created_at, updated_at, last_login_at, last_token_at, external_provider`
 
 // userColsNoPassword selects users for the snapshot, which must not carry
 // password hashes.
 const userColsNoPassword = `id, login, name, email, external_id, source, active, '', scm_accounts,
-	created_at, updated_at, last_login_at, last_token_at`
+	created_at, updated_at, last_login_at, last_token_at, external_provider`
 
 // userOrder sorts case-insensitively, with a byte-wise tie break so that the
 // order is total.
@@ -29,7 +29,7 @@ func scanUser(sc scanner) (identity.User, error) {
 		created, updated, login, tokenUsed sql.NullInt64
 	)
 	if err := sc.Scan(&u.ID, &u.Login, &u.Name, &u.Email, &u.ExternalID, &source, &u.Active,
-		&u.PasswordHash, &scm, &created, &updated, &login, &tokenUsed); err != nil {
+		&u.PasswordHash, &scm, &created, &updated, &login, &tokenUsed, &u.Provider); err != nil {
 		return u, fmt.Errorf("scan user: %w", err)
 	}
 	u.Source = identity.Source(source)
@@ -133,10 +133,10 @@ func (t *txn) CreateUser(ctx context.Context, u identity.User) (identity.User, e
 		return u, fmt.Errorf("create user %q: %w", u.Login, err)
 	}
 	u.ID, err = t.insertID(ctx, `INSERT INTO users (login, name, email, external_id, source, active, password_hash,
-		scm_accounts, created_at, updated_at, last_login_at, last_token_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		scm_accounts, created_at, updated_at, last_login_at, last_token_at, external_provider)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.Login, u.Name, u.Email, u.ExternalID, string(u.Source), u.Active, u.PasswordHash, scm,
-		micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.LastLoginAt), micros(u.LastTokenAt))
+		micros(u.CreatedAt), micros(u.UpdatedAt), micros(u.LastLoginAt), micros(u.LastTokenAt), u.Provider)
 	if err != nil {
 		return u, fmt.Errorf("create user %q: %w", u.Login, err)
 	}
@@ -151,10 +151,11 @@ func (t *txn) UpdateUser(ctx context.Context, u identity.User) error {
 		return fmt.Errorf("update user %d: %w", u.ID, err)
 	}
 	n, err := t.execAffected(ctx, `UPDATE users SET login = ?, name = ?, email = ?, external_id = ?, source = ?,
-		active = ?, password_hash = ?, scm_accounts = ?, updated_at = ?, last_login_at = ?, last_token_at = ?
+		active = ?, password_hash = ?, scm_accounts = ?, updated_at = ?, last_login_at = ?, last_token_at = ?,
+		external_provider = ?
 		WHERE id = ?`,
 		u.Login, u.Name, u.Email, u.ExternalID, string(u.Source), u.Active, u.PasswordHash, scm,
-		micros(orNow(u.UpdatedAt, now())), micros(u.LastLoginAt), micros(u.LastTokenAt), u.ID)
+		micros(orNow(u.UpdatedAt, now())), micros(u.LastLoginAt), micros(u.LastTokenAt), u.Provider, u.ID)
 	if err := mustAffect(n, err, "user", u.ID); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
