@@ -207,6 +207,11 @@ func (pl *planner) users() {
 		}
 		seen[old.ID] = true
 		pl.loginOf[su.ExternalID] = su.Login
+		if su.Email == "" {
+			// The source does not tell (GitLab's member listings carry no
+			// e-mail): keep what sign-in or an earlier source stored.
+			want.Email = old.Email
+		}
 		next := old
 		next.Login, next.Name, next.Email, next.ExternalID = want.Login, want.Name, want.Email, want.ExternalID
 		changed := next.Login != old.Login || next.Name != old.Name || next.Email != old.Email || next.ExternalID != old.ExternalID

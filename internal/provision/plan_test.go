@@ -144,6 +144,15 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			name: "a source that gives no e-mail keeps the stored one",
+			edit: func(s *Snapshot) { s.Users[0].Email = "" },
+			check: func(t *testing.T, p Plan) {
+				if len(p.UpdateUsers) != 0 {
+					t.Fatalf("update = %+v", p.UpdateUsers)
+				}
+			},
+		},
+		{
 			name: "login taken by another source is skipped with a warning",
 			edit: func(s *Snapshot) { s.Users = append(s.Users, User{ExternalID: "u-x", Login: "dave", Active: true}) },
 			check: func(t *testing.T, p Plan) {

@@ -41,6 +41,9 @@ type State struct {
 	// writeMu serialises writes so that the index applies changes in commit
 	// order. Writes are rare next to decisions; decisions never take it.
 	writeMu sync.Mutex
+	// queue holds the writes waiting for the next group commit.
+	queueMu sync.Mutex
+	queue   []*pendingWrite
 
 	touches chan tokenUse
 	// kdf bounds concurrent password hashes: each argon2id call holds about
@@ -295,50 +298,167 @@ func mayEdit(ctx context.Context, src identity.Source, msg string) error {
 }
 
 // write runs fn in a transaction under the write lock, appends the audit
-// event fn describes, and applies fn's index change after the commit. fn
-// returns nil apply when there is nothing to apply.
+// event fn describes, and applies fn's index change. fn returns nil apply
+// when there is nothing to apply.
+//
+// Writes that arrive together are committed together (group commit): the
+// first writer to take the lock commits every write queued by then in one
+// transaction — one revision bump, one commit, one fsync — each in its own
+// savepoint, so each keeps its own rules, audit event and error, and a
+// refused write never fails its batch-mates. Every caller is answered only
+// after the commit. Inside a batch each write's index change is applied as
+// soon as its savepoint is released, so the next write's checks (the last
+// administrator) see it; should the commit fail, the index is rebuilt.
 func (s *State) write(ctx context.Context, fn func(tx store.Tx) (audit, func(), error)) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	var apply func()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := &pendingWrite{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, p)
+	s.queueMu.Unlock()
+	for {
+		s.writeMu.Lock()
+		select {
+		case err := <-p.done:
+			s.writeMu.Unlock()
+			return err
+		default:
+		}
+		s.queueMu.Lock()
+		n := min(len(s.queue), maxGroupWrites)
+		batch := s.queue[:n:n]
+		s.queue = append([]*pendingWrite(nil), s.queue[n:]...)
+		s.queueMu.Unlock()
+		s.commitGroup(batch)
+		s.writeMu.Unlock()
+		select {
+		case err := <-p.done:
+			return err
+		default:
+		}
+	}
+}
+
+// maxGroupWrites bounds one group commit, so that a burst of writes does not
+// make one transaction, and its wait, unbounded.
+const maxGroupWrites = 256
+
+// pendingWrite is a write waiting for its group commit.
+type pendingWrite struct {
+	ctx  context.Context
+	fn   func(tx store.Tx) (audit, func(), error)
+	done chan error // buffered: the committer never waits on it
+}
+
+// commitGroup commits batch in one transaction; the caller holds writeMu.
+func (s *State) commitGroup(batch []*pendingWrite) {
+	if len(batch) == 0 {
+		return
+	}
+	results := make([]error, len(batch))
+	applies := make([]func(), len(batch))
+	// The transaction outlives any one caller: a client that goes away
+	// must not undo its batch-mates' writes.
+	txCtx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), time.Minute)
+	defer cancel()
+	applied := false
 	var rev int64
-	err := s.store.Tx(ctx, func(tx store.Tx) error {
+	err := s.store.Tx(txCtx, func(tx store.Tx) error {
 		// The bump comes first: its row lock serialises writers across
 		// replicas sharing the store, so every read below sees the last
 		// committed write (no lost update under READ COMMITTED), and the
 		// new value tells the other replicas to reload.
 		var err error
-		if rev, err = tx.BumpRevision(ctx); err != nil {
+		if rev, err = tx.BumpRevision(txCtx); err != nil {
 			return err
 		}
-		a, ap, err := fn(tx)
-		if err != nil {
-			return err
+		if len(batch) == 1 {
+			// Alone: no savepoint; fn's error rolls the transaction back.
+			p := batch[0]
+			a, ap, err := p.fn(tx)
+			if err != nil {
+				return err
+			}
+			applies[0] = ap
+			if a.Action == "" {
+				return nil
+			}
+			return s.appendAudit(p.ctx, tx, a)
 		}
-		apply = ap
-		if a.Action == "" {
-			return nil
+		for i, p := range batch {
+			if err := p.ctx.Err(); err != nil {
+				results[i] = err
+				continue
+			}
+			var ap func()
+			err := tx.Sub(txCtx, func() error {
+				a, f, err := p.fn(tx)
+				if err != nil {
+					return err
+				}
+				if a.Action != "" {
+					if err := s.appendAudit(p.ctx, tx, a); err != nil {
+						return err
+					}
+				}
+				ap = f
+				return nil
+			})
+			var sub *store.SubError
+			switch {
+			case errors.As(err, &sub):
+				results[i] = sub.Err
+			case err != nil:
+				return err
+			case ap != nil:
+				ap()
+				applied = true
+			}
 		}
-		return s.appendAudit(ctx, tx, a)
+		return nil
 	})
 	if err != nil {
-		return err
+		for i := range results {
+			if len(batch) == 1 || results[i] == nil {
+				results[i] = err
+			}
+		}
+		if applied {
+			// Changes of the batch reached the index before the commit
+			// failed: rebuild it from the store, which has none of them.
+			if rerr := s.reload(txCtx); rerr != nil {
+				s.log.Error("reload index after a failed group commit", "err", rerr)
+			}
+		}
+		for i, p := range batch {
+			p.done <- results[i]
+		}
+		return
 	}
 	if rev != s.revision+1 {
 		// A peer wrote since this replica last looked: applying only this
-		// change would leave the peer's out, so rebuild from the store, which
+		// batch would leave the peer's out, so rebuild from the store, which
 		// holds both.
-		if err := s.reload(ctx); err == nil {
-			return nil
+		if rerr := s.reload(txCtx); rerr != nil {
+			s.log.Error("reload index after a peer's write", "err", rerr)
+			s.applyAll(batch, applies)
 		}
-		s.log.Error("reload index after a peer's write", "err", err)
 	} else {
 		s.revision = rev
+		s.applyAll(batch, applies)
 	}
-	if apply != nil {
-		apply()
+	for i, p := range batch {
+		p.done <- results[i]
 	}
-	return nil
+}
+
+// applyAll applies a committed single write's index change; a group's were
+// applied as each write passed.
+func (s *State) applyAll(batch []*pendingWrite, applies []func()) {
+	if len(batch) == 1 && applies[0] != nil {
+		applies[0]()
+	}
 }
 
 // audit describes one audit event; Before and After are marshalled to JSON

@@ -233,7 +233,18 @@ type Writer interface {
 type Tx interface {
 	Reader
 	Writer
+	// Sub runs fn as a nested unit of the transaction (a savepoint): when
+	// fn fails its writes are undone and the transaction goes on. fn's
+	// error comes back as a *SubError; any other error is the store's and
+	// leaves the transaction unusable.
+	Sub(ctx context.Context, fn func() error) error
 }
+
+// SubError carries the error of a [Tx.Sub] function.
+type SubError struct{ Err error }
+
+func (e *SubError) Error() string { return e.Err.Error() }
+func (e *SubError) Unwrap() error { return e.Err }
 
 // Store is a Gatehouse storage backend.
 type Store interface {

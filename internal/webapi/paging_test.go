@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 // TestHugePageIsPastTheEnd asks every paged listing, those paged in memory
@@ -25,6 +27,9 @@ func TestHugePageIsPastTheEnd(t *testing.T) {
 		s.post("api/permissions/add_user_to_template", asAdmin, "templateName", "tmpl0", "login", "user"+n, "permission", "scan").must(t, 204)
 		s.post("api/permissions/add_group_to_template", asAdmin, "templateName", "tmpl0", "groupName", "group"+n, "permission", "scan").must(t, 204)
 		s.post("api/scim_tokens/generate", asAdmin, "name", "scim"+n).must(t, 200)
+		if _, err := s.st.StartSyncRun(t.Context(), identity.SyncRun{Source: identity.SourceLDAP, Trigger: identity.TriggerManual, Status: identity.SyncSuccess}); err != nil {
+			t.Fatal(err)
+		}
 		s.post("api/project_tags/set", asAdmin, "project", "proj"+n, "tags", "tag"+n).must(t, 204)
 	}
 	var org struct{ ID string }
@@ -53,6 +58,7 @@ func TestHugePageIsPastTheEnd(t *testing.T) {
 		{"api/organization_tokens/show", "projects", []string{"id", org.ID}},
 		{"api/scim_tokens/search", "scimTokens", nil},
 		{"api/audit/search", "events", nil},
+		{"api/provisioning/runs", "runs", nil},
 	}
 	// Paged by the store (store.Page.Offset saturates) behind the
 	// provisioning engine, which this test server does not run.

@@ -117,18 +117,22 @@ func (a *API) provisioningStatus(c *call) (any, error) {
 }
 
 func (a *API) provisioningRuns(c *call) (any, error) {
-	p, err := a.provisioner()
-	if err != nil {
-		return nil, err
-	}
+	// The history stays readable without configured sources.
 	var src identity.Source
-	if c.str("source") != "" {
-		if src, err = c.source(p); err != nil {
-			return nil, err
+	list := a.st.Store().ListSyncRuns
+	if p := a.opts.Provisioner; p != nil {
+		list = p.Runs
+		if c.str("source") != "" {
+			var err error
+			if src, err = c.source(p); err != nil {
+				return nil, err
+			}
 		}
+	} else if c.str("source") != "" {
+		src = identity.Source(strings.ToLower(c.str("source")))
 	}
 	pg, ps := c.page()
-	runs, total, err := p.Runs(c.ctx, src, store.Page{Number: pg, Size: ps})
+	runs, total, err := list(c.ctx, src, store.Page{Number: pg, Size: ps})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ var transactionTests = []test{
 	{"RollbackOnError", testTxRollback},
 	{"ReadsSeeOwnWrites", testTxReadsOwnWrites},
 	{"DuplicateMidTransaction", testTxDuplicateMidway},
+	{"SubUndoesOnlyItsWrites", testTxSub},
 }
 
 var concurrencyTests = []test{
@@ -280,5 +281,62 @@ func testReadsDuringWrites(t *testing.T, s store.Store) {
 	noErr(t, "ListGroups", err)
 	if total != writers*rounds {
 		t.Errorf("groups after writes with readers: %d, want %d", total, writers*rounds)
+	}
+}
+
+// testTxSub: a failing Sub undoes its own writes only — including a
+// uniqueness violation, which on PostgreSQL would otherwise abort the
+// transaction — and the transaction commits the rest.
+func testTxSub(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := newUser(t, s, "alice")
+	err := s.Tx(ctx, func(tx store.Tx) error {
+		if _, err := tx.CreateGroup(ctx, identity.Group{Name: "kept-before", Source: identity.SourceLocal}); err != nil {
+			return err
+		}
+		err := tx.Sub(ctx, func() error {
+			g, err := tx.CreateGroup(ctx, identity.Group{Name: "undone", Source: identity.SourceLocal})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.AddMember(ctx, alice.ID, g.ID); err != nil {
+				return err
+			}
+			return errDeliberate
+		})
+		var sub *store.SubError
+		if !errors.As(err, &sub) || !errors.Is(err, errDeliberate) {
+			return fmt.Errorf("tx.Sub returned %v, want a SubError wrapping its function's error", err)
+		}
+		err = tx.Sub(ctx, func() error {
+			_, err := tx.CreateGroup(ctx, identity.Group{Name: "kept-before", Source: identity.SourceLocal})
+			return err
+		})
+		if !errors.Is(err, identity.ErrAlreadyExists) {
+			return fmt.Errorf("duplicate inside Sub = %v, want ErrAlreadyExists", err)
+		}
+		if err := tx.Sub(ctx, func() error {
+			_, err := tx.CreateGroup(ctx, identity.Group{Name: "kept-after", Source: identity.SourceLocal})
+			return err
+		}); err != nil {
+			return err
+		}
+		_, err = tx.GetGroupByName(ctx, "undone")
+		if !errors.Is(err, identity.ErrNotFound) {
+			return fmt.Errorf("group of a failed Sub seen inside the transaction: %v", err)
+		}
+		return nil
+	})
+	noErr(t, "Tx with Subs", err)
+	for _, name := range []string{"kept-before", "kept-after"} {
+		_, err := s.GetGroupByName(ctx, name)
+		noErr(t, "GetGroupByName "+name, err)
+	}
+	_, err = s.GetGroupByName(ctx, "undone")
+	wantErrIs(t, "GetGroupByName of a failed Sub's group", err, identity.ErrNotFound)
+	ms, err := s.ListMemberships(ctx, alice.ID, 0)
+	noErr(t, "ListMemberships", err)
+	if len(ms) != 0 {
+		t.Fatalf("memberships of a failed Sub kept: %v", ms)
 	}
 }

@@ -170,7 +170,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) 
 			}
 		}
 	}()
-	if err := fn(&txn{reader{q: &txQuerier{tx: sqlTx, stmts: map[string]*sql.Stmt{}}, f: s.f}}); err != nil {
+	if err := fn(&txn{reader: reader{q: &txQuerier{tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, f: s.f}}); err != nil {
 		return err
 	}
 	committed = true
@@ -193,8 +193,15 @@ type querier interface {
 // times). A statement is prepared at its second use, so a transaction of
 // one-off statements pays no extra round trip on PostgreSQL. Statements
 // close with the transaction.
+//
+// Every statement runs under the transaction's context, not the caller's:
+// SQLite answers an interrupted write inside a transaction by rolling the
+// whole transaction back, and under group commit (package state) one
+// transaction carries the writes of many requests, so one client going away
+// must not undo its batch-mates' work.
 type txQuerier struct {
 	tx    *sql.Tx
+	ctx   context.Context
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // nil: seen once
 }
@@ -223,21 +230,24 @@ func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (q *txQuerier) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	ctx := q.ctx
 	if st := q.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return q.tx.ExecContext(ctx, query, args...)
 }
 
-func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (q *txQuerier) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx := q.ctx
 	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return q.tx.QueryContext(ctx, query, args...)
 }
 
-func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (q *txQuerier) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	ctx := q.ctx
 	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -253,6 +263,31 @@ type reader struct {
 // txn implements store.Tx.
 type txn struct {
 	reader
+	savepoints int
+}
+
+// Sub runs fn inside a savepoint: its writes are undone when it fails, and
+// the transaction stays usable (on PostgreSQL a failed statement otherwise
+// aborts the whole transaction).
+func (t *txn) Sub(ctx context.Context, fn func() error) error {
+	t.savepoints++
+	name := fmt.Sprintf("sp%d", t.savepoints)
+	if _, err := t.exec(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if ferr := fn(); ferr != nil {
+		if _, err := t.exec(ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
+			return fmt.Errorf("roll back to savepoint after %v: %w", ferr, err)
+		}
+		if _, err := t.exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+			return fmt.Errorf("release savepoint after %v: %w", ferr, err)
+		}
+		return &store.SubError{Err: ferr}
+	}
+	if _, err := t.exec(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
 }
 
 var _ store.Tx = (*txn)(nil)
