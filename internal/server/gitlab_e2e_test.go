@@ -507,6 +507,11 @@ func TestGitLabJITSignIn(t *testing.T) {
 	if run := waitSourceRun(t, e.base, e.admin, "gitlab", ""); run.Status != "success" {
 		t.Fatalf("first run = %+v", run)
 	}
+	// The configured GitLab sign-in is listed, without authentication, as
+	// SonarQube lists its providers.
+	if st, body := call(t, "GET", e.base+"api/users/identity_providers", nil, nil); st != 200 || !strings.Contains(body, `"key":"gitlab"`) {
+		t.Fatalf("identity_providers = %d %s", st, body)
+	}
 	if got, want := e.groupsOf(t, "bob"), []string{"acme/backend", "acme/backend/payments", "sonar-users"}; !slices.Equal(got, want) {
 		t.Fatalf("bob's groups after the sync = %v, want %v", got, want)
 	}

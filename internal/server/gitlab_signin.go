@@ -61,3 +61,21 @@ func (g gitlabSignIn) Exchange(ctx context.Context, code, st, want string) (iden
 	}
 	return out, groups, nil
 }
+
+// identityProviders lists GitLab in api/users/identity_providers while
+// sign-in through it is configured (an OAuth application and JIT on), as
+// SonarQube lists its GitLab provider.
+func (s *Server) identityProviders(ctx context.Context) []webapi.IdentityProvider {
+	if s.engine == nil {
+		return nil
+	}
+	values, err := s.engine.Values(ctx, identity.SourceGitLab)
+	if err != nil {
+		return nil
+	}
+	cfg, err := gitlabconn.Parse(values)
+	if err != nil || cfg.ApplicationID == "" || !cfg.JITEnabled {
+		return nil
+	}
+	return []webapi.IdentityProvider{{Key: "gitlab", Name: "GitLab", IconPath: "/images/alm/gitlab.svg", BackgroundColor: "#6753b5"}}
+}

@@ -90,7 +90,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		return dir.Test(ctx, login), true
 	}
 	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies,
-		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn})
+		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)

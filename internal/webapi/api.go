@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -42,6 +43,9 @@ type Options struct {
 	// that api/users/identity_providers lists and update_identity_provider
 	// accepts.
 	IdentityProviders []IdentityProvider
+	// DynamicIdentityProviders adds those whose settings change at run
+	// time (GitLab sign-in, configured through api/provisioning/settings).
+	DynamicIdentityProviders func(ctx context.Context) []IdentityProvider
 	// Provisioner answers api/provisioning/*; nil when no pull source is
 	// configured.
 	Provisioner Provisioner

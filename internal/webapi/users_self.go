@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -126,8 +127,18 @@ func (a *API) currentUser(c *call) (any, error) {
 	return out, nil
 }
 
-func (a *API) identityProviders(*call) (any, error) {
-	return map[string]any{"identityProviders": nonNilSlice(a.opts.IdentityProviders)}, nil
+func (a *API) identityProviders(c *call) (any, error) {
+	return map[string]any{"identityProviders": nonNilSlice(a.providers(c.ctx))}, nil
+}
+
+// providers lists the configured identity providers: the fixed ones and
+// those whose settings can change at run time (GitLab).
+func (a *API) providers(ctx context.Context) []IdentityProvider {
+	out := slices.Clone(a.opts.IdentityProviders)
+	if a.opts.DynamicIdentityProviders != nil {
+		out = append(out, a.opts.DynamicIdentityProviders(ctx)...)
+	}
+	return out
 }
 
 func (a *API) setHomepage(c *call) (any, error) {
@@ -162,7 +173,7 @@ func (a *API) dismissNotice(c *call) (any, error) {
 }
 
 func (a *API) updateIdentityProvider(c *call) (any, error) {
-	if err := a.checkProvider(c.str("newExternalProvider"), "newExternalProvider"); err != nil {
+	if err := a.checkProvider(c.ctx, c.str("newExternalProvider"), "newExternalProvider"); err != nil {
 		return nil, err
 	}
 	u, err := a.activeUser(c, c.str("login"), "User '%s' doesn't exist")
@@ -174,9 +185,10 @@ func (a *API) updateIdentityProvider(c *call) (any, error) {
 }
 
 // checkProvider accepts the key of a configured identity provider.
-func (a *API) checkProvider(provider, param string) error {
-	keys := make([]string, len(a.opts.IdentityProviders))
-	for i, p := range a.opts.IdentityProviders {
+func (a *API) checkProvider(ctx context.Context, provider, param string) error {
+	ps := a.providers(ctx)
+	keys := make([]string, len(ps))
+	for i, p := range ps {
 		keys[i] = p.Key
 	}
 	if !slices.Contains(keys, provider) {

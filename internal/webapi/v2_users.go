@@ -291,7 +291,7 @@ func (a *API) v2PatchUser(c *call) (any, error) {
 		return nil, err
 	}
 	if provider != nil {
-		if err := a.checkProvider(*provider, "externalProvider"); err != nil {
+		if err := a.checkProvider(c.ctx, *provider, "externalProvider"); err != nil {
 			return nil, err
 		}
 	}
