@@ -35,6 +35,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // The client's response shapes, with its tags and types.
@@ -1201,6 +1204,20 @@ func TestGoClientUserTokens(t *testing.T) {
 	byToken.do(t, gcGet("authentication/validate", &v))
 	if !v.Valid {
 		t.Fatalf("token not valid")
+	}
+	// Token uses are recorded in the background: wait for this one, as a
+	// client searching a moment later would see it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ts, _, err := s.st.Store().ListTokens(t.Context(), store.TokenFilter{Query: "ci"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(ts, func(tk identity.Token) bool { return tk.Name == "ci" && !tk.LastUsedAt.IsZero() }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the token's use was not recorded within 10 s")
+		}
 	}
 
 	var search gcUserTokensSearch
