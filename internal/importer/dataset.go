@@ -24,6 +24,13 @@ type DataSet struct {
 	// Tokens are the source's tokens, listed because their secrets cannot
 	// be read: they must be re-created. Nothing is written for them.
 	Tokens []Token `json:"tokens,omitempty"`
+	// GlobalPermissionsComplete says Permissions hold every global
+	// permission of the source (the SonarQube reader sets it). The global
+	// grants of sonar-users the source lacks are then removed: a fresh
+	// Gatehouse grants sonar-users SonarQube's defaults (scan,
+	// provisioning), and an import of a locked-down instance must not come
+	// out more permissive than its source.
+	GlobalPermissionsComplete bool `json:"globalPermissionsComplete,omitempty"`
 }
 
 // User is a user to create; imported users have no password.

@@ -427,3 +427,52 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestImportLockedDownSource imports a source whose administrator removed
+// sonar-users' default global grants into a fresh Gatehouse, which has
+// them: the result is not more permissive than the source.
+func TestImportLockedDownSource(t *testing.T) {
+	ctx := context.Background()
+	src := newGatehouse(t)
+	token := seed(t, src)
+	users, err := src.store.GetGroupByName(ctx, identity.GroupUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysCtx := state.WithActor(ctx, state.Actor{Name: "system"})
+	for _, p := range []identity.Permission{identity.PermScan, identity.PermProvisioning} {
+		if err := src.st.RemoveGrant(sysCtx, identity.Grant{Subject: identity.GroupSubject(users.ID), Permission: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := (&importer.SonarQube{URL: serve(t, src), Token: token, Rate: 1000}).Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := newGatehouse(t)
+	plan, err := dst.writer("import:sonarqube").Plan(ctx, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := plan.Count(importer.KindRevoked); c.Written != 2 {
+		t.Errorf("dry run revocations %+v; want sonar-users' scan and provisioning", c)
+	}
+	if _, err := dst.writer("import:sonarqube").Apply(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dst.dump(t), src.dump(t); !slices.Equal(got, want) {
+		t.Fatalf("import of a locked-down source differs from it:\n%s", diff(want, got))
+	}
+	// A data set that does not claim every global permission (a partial
+	// file) takes nothing away.
+	partial := newGatehouse(t)
+	ds.GlobalPermissionsComplete = false
+	if _, err := partial.writer("import:file").Apply(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	dusers, _ := partial.store.GetGroupByName(ctx, identity.GroupUsers)
+	gs, _ := partial.store.ListGrants(ctx, store.GrantFilter{Subject: &identity.Subject{Kind: identity.SubjectGroup, ID: dusers.ID}})
+	if len(gs) == 0 {
+		t.Fatal("a partial data set removed sonar-users' defaults")
+	}
+}

@@ -166,6 +166,7 @@ func (r *sonarReader) read(ctx context.Context) (*DataSet, error) {
 	if err := r.permissions(ctx); err != nil {
 		return nil, err
 	}
+	r.ds.GlobalPermissionsComplete = true
 	if err := r.templates(ctx); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ const (
 	KindMemberships = "memberships"
 	KindPermissions = "permissions"
 	KindTemplates   = "templates"
+	// KindRevoked counts the default global grants of sonar-users removed
+	// because the source lacks them (DataSet.GlobalPermissionsComplete).
+	KindRevoked = "defaults revoked"
 )
 
 var kinds = []string{KindUsers, KindGroups, KindProjects, KindMemberships, KindPermissions, KindTemplates}
@@ -318,6 +321,11 @@ func (w *Writer) Plan(ctx context.Context, ds *DataSet) (*Summary, error) {
 		}
 		return "", e.grants[g], nil
 	})
+	if n := len(e.extraDefaults(ds)); n > 0 {
+		c := sum.Count(KindRevoked)
+		c.Total += n
+		c.Written += n
+	}
 	count(KindTemplates, len(ds.Templates), func(i int) (string, bool, error) {
 		t, ok := e.tmpls[strings.ToLower(ds.Templates[i].Name)]
 		if !ok {
@@ -455,6 +463,17 @@ func (w *Writer) Apply(ctx context.Context, ds *DataSet) (*Summary, error) {
 			return w.State.AddGrants(ctx, grants[lo:hi], state.BulkOptions{})
 		}); err != nil {
 		return sum, err
+	}
+	if extra := e.extraDefaults(ds); len(extra) > 0 {
+		c := sum.Count(KindRevoked)
+		for _, g := range extra {
+			c.Total++
+			if err := w.State.RemoveGrant(ctx, g); err != nil {
+				sum.fail(KindRevoked, "global "+string(g.Permission)+" of "+identity.GroupUsers, err)
+				continue
+			}
+			c.Written++
+		}
 	}
 
 	return sum, w.templates(ctx, sum, e, ds.Templates)
@@ -603,4 +622,28 @@ func isDomain(err error) bool {
 		}
 	}
 	return false
+}
+
+// extraDefaults are the global grants of sonar-users that a data set with
+// every global permission of its source lacks (see
+// [DataSet.GlobalPermissionsComplete]); the import removes them.
+func (e *existing) extraDefaults(ds *DataSet) []identity.Grant {
+	id, ok := e.groups[identity.GroupUsers]
+	if !ds.GlobalPermissionsComplete || !ok {
+		return nil
+	}
+	want := map[identity.Permission]bool{}
+	for _, p := range ds.Permissions {
+		if p.Project == "" && p.User == "" && p.Group == identity.GroupUsers {
+			want[p.Permission] = true
+		}
+	}
+	var out []identity.Grant
+	for g := range e.grants {
+		if g.Global() && g.Subject == identity.GroupSubject(id) && !want[g.Permission] {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b identity.Grant) int { return strings.Compare(string(a.Permission), string(b.Permission)) })
+	return out
 }
