@@ -324,17 +324,7 @@ func (pl *planner) memberships() {
 			want[MemberRef{Login: login, Group: group}] = true
 		}
 	}
-	users := map[int64]identity.User{}
-	for _, u := range pl.cur.Users {
-		users[u.ID] = u
-	}
-	// The login each existing user has after the plan.
-	loginAfter := map[int64]string{}
-	for _, list := range [][]identity.User{pl.plan.UpdateUsers, pl.plan.ReactivateUsers, pl.plan.DeactivateUsers} {
-		for _, u := range list {
-			loginAfter[u.ID] = u.Login
-		}
-	}
+	users, loginAfter := pl.usersAfter()
 	groups := map[int64]identity.Group{}
 	for _, g := range pl.cur.Groups {
 		groups[g.ID] = g
@@ -438,16 +428,7 @@ func (pl *planner) permissions() {
 			want[GrantRef{Login: login, Project: key, Permission: p.Permission}] = true
 		}
 	}
-	users := map[int64]identity.User{}
-	for _, u := range pl.cur.Users {
-		users[u.ID] = u
-	}
-	loginAfter := map[int64]string{}
-	for _, list := range [][]identity.User{pl.plan.UpdateUsers, pl.plan.ReactivateUsers, pl.plan.DeactivateUsers} {
-		for _, u := range list {
-			loginAfter[u.ID] = u.Login
-		}
-	}
+	users, loginAfter := pl.usersAfter()
 	projects := map[int64]identity.Project{}
 	for _, p := range pl.cur.Projects {
 		projects[p.ID] = p
@@ -481,6 +462,22 @@ func (pl *planner) permissions() {
 	slices.SortFunc(pl.plan.Grant, func(a, b GrantRef) int {
 		return cmp.Or(strings.Compare(a.Project, b.Project), strings.Compare(a.Login, b.Login), strings.Compare(string(a.Permission), string(b.Permission)))
 	})
+}
+
+// usersAfter returns the store's users by id and the login each has after
+// the plan's user changes (listed for the users the plan changes).
+func (pl *planner) usersAfter() (map[int64]identity.User, map[int64]string) {
+	users := map[int64]identity.User{}
+	for _, u := range pl.cur.Users {
+		users[u.ID] = u
+	}
+	loginAfter := map[int64]string{}
+	for _, list := range [][]identity.User{pl.plan.UpdateUsers, pl.plan.ReactivateUsers, pl.plan.DeactivateUsers} {
+		for _, u := range list {
+			loginAfter[u.ID] = u.Login
+		}
+	}
+	return users, loginAfter
 }
 
 // sortedBy returns xs sorted by key, leaving xs as it is: a connector's

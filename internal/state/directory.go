@@ -279,23 +279,8 @@ func (s *State) syncDirectoryGroups(ctx context.Context, src identity.Source, us
 				removed = append(removed, id)
 			}
 		}
-		if len(created) == 0 && len(added) == 0 && len(removed) == 0 {
-			return audit{}, nil, nil
-		}
-		apply := func() {
-			for _, g := range created {
-				s.index.PutGroup(g)
-			}
-			for _, id := range added {
-				s.index.AddMember(userID, id)
-			}
-			for _, id := range removed {
-				s.index.RemoveMember(userID, id)
-			}
-		}
-		slices.Sort(before)
-		slices.Sort(after)
-		return audit{Action: "user.sync_groups", Target: "user:" + u.Login, Before: map[string]any{"groups": before}, After: map[string]any{"groups": after, "source": src}}, apply, nil
+		a, apply := s.groupSync(u, src, created, added, removed, before, after)
+		return a, apply, nil
 	})
 }
 
@@ -412,4 +397,27 @@ func (s *State) acceptExternalUser(ctx context.Context, src identity.Source, acc
 	}
 	p, err := s.index.UserPrincipal(u.ID)
 	return p, u, err
+}
+
+// groupSync is the end of a sign-in's (or re-read's) group sync: the audit
+// event and the index change of what it created, added and removed; an
+// empty audit when nothing changed.
+func (s *State) groupSync(u identity.User, src identity.Source, created []identity.Group, added, removed []int64, before, after []string) (audit, func()) {
+	if len(created) == 0 && len(added) == 0 && len(removed) == 0 {
+		return audit{}, nil
+	}
+	apply := func() {
+		for _, g := range created {
+			s.index.PutGroup(g)
+		}
+		for _, id := range added {
+			s.index.AddMember(u.ID, id)
+		}
+		for _, id := range removed {
+			s.index.RemoveMember(u.ID, id)
+		}
+	}
+	slices.Sort(before)
+	slices.Sort(after)
+	return audit{Action: "user.sync_groups", Target: "user:" + u.Login, Before: map[string]any{"groups": before}, After: map[string]any{"groups": after, "source": src}}, apply
 }

@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -121,22 +120,7 @@ func (s *State) syncSourceGroups(ctx context.Context, src identity.Source, userI
 				removed = append(removed, g.ID)
 			}
 		}
-		if len(created) == 0 && len(added) == 0 && len(removed) == 0 {
-			return audit{}, nil, nil
-		}
-		apply := func() {
-			for _, g := range created {
-				s.index.PutGroup(g)
-			}
-			for _, id := range added {
-				s.index.AddMember(userID, id)
-			}
-			for _, id := range removed {
-				s.index.RemoveMember(userID, id)
-			}
-		}
-		slices.Sort(before)
-		slices.Sort(after)
-		return audit{Action: "user.sync_groups", Target: "user:" + u.Login, Before: map[string]any{"groups": before}, After: map[string]any{"groups": after, "source": src}}, apply, nil
+		a, apply := s.groupSync(u, src, created, added, removed, before, after)
+		return a, apply, nil
 	})
 }
