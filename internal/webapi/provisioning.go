@@ -51,6 +51,17 @@ func (a *API) provisioner() (Provisioner, error) {
 	return a.opts.Provisioner, nil
 }
 
+// provisioningSource is the engine and the source a provisioning action
+// names.
+func (a *API) provisioningSource(c *call) (Provisioner, identity.Source, error) {
+	p, err := a.provisioner()
+	if err != nil {
+		return nil, "", err
+	}
+	src, err := c.source(p)
+	return p, src, err
+}
+
 func (c *call) source(p Provisioner) (identity.Source, error) {
 	name := identity.Source(strings.ToLower(c.str("source")))
 	if !slices.Contains(p.Sources(), name) {
@@ -91,11 +102,7 @@ func viewSyncRun(r *identity.SyncRun) *syncRunJSON {
 }
 
 func (a *API) provisioningStatus(c *call) (any, error) {
-	p, err := a.provisioner()
-	if err != nil {
-		return nil, err
-	}
-	src, err := c.source(p)
+	p, src, err := a.provisioningSource(c)
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +151,7 @@ func (a *API) provisioningRuns(c *call) (any, error) {
 }
 
 func (a *API) provisioningSync(c *call) (any, error) {
-	p, err := a.provisioner()
-	if err != nil {
-		return nil, err
-	}
-	src, err := c.source(p)
+	p, src, err := a.provisioningSource(c)
 	if err != nil {
 		return nil, err
 	}
@@ -180,11 +183,7 @@ func (a *API) provisioningSync(c *call) (any, error) {
 }
 
 func (a *API) provisioningSettings(c *call) (any, error) {
-	p, err := a.provisioner()
-	if err != nil {
-		return nil, err
-	}
-	src, err := c.source(p)
+	p, src, err := a.provisioningSource(c)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +208,7 @@ func (a *API) provisioningSettings(c *call) (any, error) {
 }
 
 func (a *API) provisioningSetSettings(c *call) (any, error) {
-	p, err := a.provisioner()
-	if err != nil {
-		return nil, err
-	}
-	src, err := c.source(p)
+	p, src, err := a.provisioningSource(c)
 	if err != nil {
 		return nil, err
 	}

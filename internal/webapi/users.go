@@ -229,16 +229,11 @@ func (a *API) searchUsers(c *call) (any, error) {
 	// must not match on them either (one could probe an address letter by
 	// letter).
 	f := store.UserFilter{Query: c.str("q"), QueryWithoutEmail: !c.isAdmin(), Active: &active}
-	if managed, set := c.boolean("managed"); set {
-		ext, err := a.st.ExternallyManaged(c.ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !ext {
-			return nil, badRequest("The 'managed' parameter is only available for managed instances.")
-		}
-		f.Managed = &managed
+	managed, err := a.managedFilter(c)
+	if err != nil {
+		return nil, err
 	}
+	f.Managed = managed
 	// Filters the store cannot apply run in memory over every match.
 	var keep []func(identity.User) bool
 	for _, df := range []struct {
@@ -270,7 +265,6 @@ func (a *API) searchUsers(c *call) (any, error) {
 	}
 	var users []identity.User
 	var total int
-	var err error
 	if len(keep) == 0 {
 		f.Page = store.Page{Number: p, Size: ps}
 		users, total, err = a.st.Store().ListUsers(c.ctx, f)
@@ -590,4 +584,21 @@ func (a *API) changePassword(c *call) (any, error) {
 	// A new password ends every sign-in made with the old one.
 	a.sessions.dropUser(u.ID)
 	return nil, nil
+}
+
+// managedFilter reads the 'managed' parameter of a user search (v1 and v2):
+// nil when absent; refused on an instance that nothing manages.
+func (a *API) managedFilter(c *call) (*bool, error) {
+	managed, set := c.boolean("managed")
+	if !set {
+		return nil, nil
+	}
+	ext, err := a.st.ExternallyManaged(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ext {
+		return nil, badRequest("The 'managed' parameter is only available for managed instances.")
+	}
+	return &managed, nil
 }

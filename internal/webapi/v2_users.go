@@ -106,16 +106,11 @@ func (a *API) v2SearchUsers(c *call) (any, error) {
 	}
 	active, _ := c.boolean("active")
 	f := store.UserFilter{Query: c.str("q"), QueryWithoutEmail: !isAdmin, Active: &active, ExternalID: c.str("externalIdentity")}
-	if managed, set := c.boolean("managed"); set {
-		ext, err := a.st.ExternallyManaged(c.ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !ext {
-			return nil, badRequest("The 'managed' parameter is only available for managed instances.")
-		}
-		f.Managed = &managed
+	managed, err := a.managedFilter(c)
+	if err != nil {
+		return nil, err
 	}
+	f.Managed = managed
 	// Group filters: members of groupId, or everyone but groupId!'s.
 	var keep []func(identity.User) bool
 	for _, param := range []string{"groupId", "groupId!"} {
