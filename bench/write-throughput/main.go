@@ -40,24 +40,16 @@ type client struct {
 }
 
 func (c *client) post(path string, v url.Values) error {
-	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(v.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
-	}
-	return nil
+	return c.send(path, "application/x-www-form-urlencoded", v.Encode())
 }
 
 func (c *client) postJSON(path, body string) error {
+	return c.send(path, "application/json", body)
+}
+
+func (c *client) send(path, contentType, body string) error {
 	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
