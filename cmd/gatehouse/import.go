@@ -38,7 +38,7 @@ func importCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return importSonarQube(ctx, args[1:], getenv, stdout, stderr)
 	}
 	var opts importOpts
-	cfg, pos, err := parseImportConfig("import", args, getenv, stderr, opts.flags)
+	cfg, pos, err := parseImportConfig("import", args, getenv, stdout, opts.flags)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func importSonarQube(ctx context.Context, args []string, getenv func(string) str
 	var opts importOpts
 	var save string
 	src := importer.SonarQube{}
-	cfg, pos, err := parseImportConfig("import sonarqube", args, getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, pos, err := parseImportConfig("import sonarqube", args, getenv, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&src.URL, "url", "", "SonarQube base URL (https://sonar.example.com)")
 		fs.StringVar(&src.Token, "token", "", "an administrator's token ($SONAR_TOKEN)")
 		fs.Float64Var(&src.Rate, "rate", 10, "most requests per second to SonarQube")
@@ -106,30 +106,8 @@ func (o *importOpts) flags(fs *flag.FlagSet) {
 
 // parseImportConfig parses the store flags and extra ones placed before,
 // between or after the positional arguments, which it returns.
-func parseImportConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (server.Config, []string, error) {
-	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, importUsage, "\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	var cfg server.Config
-	if err := cfg.Flags(fs, getenv); err != nil {
-		return cfg, nil, err
-	}
-	extra(fs)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return cfg, nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	return cfg, pos, cfg.Validate()
+func parseImportConfig(name string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (server.Config, []string, error) {
+	return parseConfig(name, strings.TrimRight(importUsage, "\n"), server.ScopeStore, args, getenv, stdout, extra)
 }
 
 // newProgress draws bars when stdout is a terminal, plain lines otherwise.

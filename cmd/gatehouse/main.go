@@ -33,6 +33,9 @@ var version = ""
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errHelpShown) {
+			return
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		}
@@ -99,28 +102,12 @@ func versionString() string {
 	return "dev"
 }
 
-func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (server.Config, error) {
-	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg server.Config
-	if err := cfg.Flags(fs, getenv); err != nil {
-		return cfg, err
-	}
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return cfg, cfg.Validate()
-}
-
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("serve", args, getenv, stderr, nil)
+	cfg, pos, err := parseConfig("serve", "Usage: gatehouse serve [flags]\n\nRuns the server.", server.ScopeStore|server.ScopeServe|server.ScopeProvision, args, getenv, stdout, nil)
 	if err != nil {
+		return err
+	}
+	if err := noArgs("serve", pos); err != nil {
 		return err
 	}
 	log := cfg.NewLogger(os.Stderr)
@@ -139,8 +126,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig("migrate", args, getenv, stderr, nil)
+	cfg, pos, err := parseConfig("migrate", "Usage: gatehouse migrate [flags]\n\nApplies pending database migrations (serve also does at start-up).", server.ScopeStore, args, getenv, stdout, nil)
 	if err != nil {
+		return err
+	}
+	if err := noArgs("migrate", pos); err != nil {
 		return err
 	}
 	st, err := server.OpenStore(ctx, cfg, cfg.NewLogger(os.Stderr))
@@ -162,11 +152,14 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		return flag.ErrHelp
 	}
 	var login, password string
-	cfg, err := parseConfig("admin reset-password", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, pos, err := parseConfig("admin reset-password", "Usage: gatehouse admin reset-password [--login admin] [--password …] [flags]\n\nSets a new password for an administrator and prints it.", server.ScopeStore, args[1:], getenv, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&login, "login", server.AdminLogin, "administrator login")
 		fs.StringVar(&password, "password", "", "new password (random when empty; at least 12 characters)")
 	})
 	if err != nil {
+		return err
+	}
+	if err := noArgs("admin reset-password", pos); err != nil {
 		return err
 	}
 	s, db, err := openState(ctx, cfg)
@@ -188,11 +181,14 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return flag.ErrHelp
 	}
 	var name, scopes string
-	cfg, err := parseConfig("token scim", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, pos, err := parseConfig("token scim", "Usage: gatehouse token scim [--name NAME] [--scopes …] [flags]\n\nGenerates a SCIM provisioning token (gts_…) and prints it once.", server.ScopeStore, args[1:], getenv, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "scim", "token name, unique among SCIM tokens")
 		fs.StringVar(&scopes, "scopes", "", "comma-separated scopes (all when empty: full provisioning of users and groups)")
 	})
 	if err != nil {
+		return err
+	}
+	if err := noArgs("token scim", pos); err != nil {
 		return err
 	}
 	s, db, err := openState(ctx, cfg)
@@ -246,11 +242,14 @@ func syncCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	source := identity.Source(args[0])
 	var dry, force bool
-	cfg, err := parseConfig("sync "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, pos, err := parseConfig("sync "+args[0], "Usage: gatehouse sync SOURCE [--dry-run] [--force] [flags]   (SOURCE: ldap)\n\nRuns a provisioning sync of a pull source now and prints its result.", server.ScopeStore|server.ScopeProvision, args[1:], getenv, stdout, func(fs *flag.FlagSet) {
 		fs.BoolVar(&dry, "dry-run", false, "read and plan only; print what a run would change")
 		fs.BoolVar(&force, "force", false, "apply a plan over the guard's bounds (deactivations, removals)")
 	})
 	if err != nil {
+		return err
+	}
+	if err := noArgs("sync", pos); err != nil {
 		return err
 	}
 	s, db, err := openState(ctx, cfg)

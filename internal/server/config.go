@@ -9,14 +9,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// Config is Gatehouse's whole configuration. Every field has a flag and an
-// environment variable; a flag given on the command line wins.
+// Config is Gatehouse's whole configuration. Every field is one row of
+// [Options]: a flag, an environment variable and a configuration-file key,
+// read in that order of strength (flag over environment over file over
+// default).
 type Config struct {
+	// ConfigFile is the YAML file the configuration was read from
+	// (--config, GATEHOUSE_CONFIG); empty: none.
+	ConfigFile string
 	// Addr is the listen address (GATEHOUSE_ADDR, --addr).
 	Addr string
 	// DataDir holds the embedded SQLite database (GATEHOUSE_DATA_DIR,
@@ -51,13 +55,14 @@ type Config struct {
 	// LDAPFile is a properties file with the LDAP settings under their
 	// SonarQube names (ldap.url=…; GATEHOUSE_LDAP_CONFIG, --ldap-config).
 	LDAPFile string
-	// LDAP holds LDAP settings from the environment, GATEHOUSE_LDAP_URL for
-	// ldap.url and so on; they override the file. It may hold the bind
+	// LDAP holds LDAP settings from the configuration file's ldap section
+	// and the environment (GATEHOUSE_LDAP_URL for ldap.url and so on; the
+	// environment wins); they override LDAPFile. It may hold the bind
 	// password: never logged.
 	LDAP map[string]string `secret:"true"`
 	// SecretKey encrypts connector secrets at rest (GATEHOUSE_SECRET_KEY:
 	// base64 of 32 bytes; older keys after the first, comma-separated, for
-	// rotation). Environment only: a flag would show it in ps.
+	// rotation). No flag: a flag would show it in ps.
 	SecretKey string `secret:"true"`
 	// SecretKeyFile holds the keys instead, one per line, the first
 	// current (GATEHOUSE_SECRET_KEY_FILE, --secret-key-file).
@@ -67,6 +72,74 @@ type Config struct {
 	// retries (tests of failing runs).
 	gitlabRetries   int
 	gitlabRetryBase time.Duration
+}
+
+// Scope says which commands an option belongs to: a command registers the
+// flags, and lists in --help the options, of its scopes only. The
+// environment and the file are read for every option whatever the command,
+// so one file serves every command.
+type Scope uint8
+
+const (
+	// ScopeStore is every command that opens the store.
+	ScopeStore Scope = 1 << iota
+	// ScopeServe is the server only: listener, HTTP, bootstrap.
+	ScopeServe
+	// ScopeProvision is the server and `gatehouse sync`: connectors and the
+	// key of their secrets.
+	ScopeProvision
+)
+
+// Option is one configuration setting: where it is read from and where it
+// lands in [Config].
+type Option struct {
+	// Flag is the command-line flag, without dashes; empty for a setting
+	// that must not appear in ps (a secret) or that only the file sets.
+	Flag string
+	// Env is the environment variable; empty for none.
+	Env string
+	// Key is the configuration file's key; empty for none.
+	Key string
+	// Scope is the commands the option belongs to.
+	Scope Scope
+	// Secret options are never printed (not in --help defaults, not in an
+	// error) and may also be read from a file: the environment variable
+	// Env+"_FILE" or the file key Key+"-file" names it.
+	Secret bool
+	// Usage is the one-line help.
+	Usage string
+	// Bind parses a value into the Config and prints the current one.
+	Bind Binding
+}
+
+// Options is every configuration setting, one row each.
+//
+// To add an option: add the field to Config (and its default to
+// DefaultConfig), then one row here — flag, environment variable, file key,
+// scope, Secret when it is one, usage, and the binding of its type (Str,
+// Bool, Duration, Int, List, Enum). The flag, the environment variable,
+// the file key, `_FILE` for secrets, the human parse errors and --help all
+// follow from the row; add the row to README's configuration table and to
+// docs/gatehouse.example.yaml (TestExampleConfigComplete checks it).
+func Options() []Option {
+	return []Option{
+		{Flag: "config", Env: "GATEHOUSE_CONFIG", Scope: ScopeStore, Usage: "YAML configuration file (docs/gatehouse.example.yaml); environment and flags override it", Bind: Str(func(c *Config) *string { return &c.ConfigFile })},
+		{Flag: "data-dir", Env: "GATEHOUSE_DATA_DIR", Key: "data-dir", Scope: ScopeStore, Usage: "directory of the embedded SQLite database", Bind: Str(func(c *Config) *string { return &c.DataDir })},
+		{Flag: "database-url", Env: "GATEHOUSE_DATABASE_URL", Key: "database-url", Scope: ScopeStore, Secret: true, Usage: "PostgreSQL URL (postgres://…); empty: embedded SQLite", Bind: Str(func(c *Config) *string { return &c.DatabaseURL })},
+		{Flag: "log-level", Env: "GATEHOUSE_LOG_LEVEL", Key: "log-level", Scope: ScopeStore, Usage: "log level: debug, info, warn, error", Bind: Enum(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
+		{Flag: "log-format", Env: "GATEHOUSE_LOG_FORMAT", Key: "log-format", Scope: ScopeStore, Usage: "log format: text or json", Bind: Enum(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
+		{Flag: "addr", Env: "GATEHOUSE_ADDR", Key: "addr", Scope: ScopeServe, Usage: "listen address (host:port; :9000 is every interface)", Bind: Str(func(c *Config) *string { return &c.Addr })},
+		{Env: "GATEHOUSE_ADMIN_PASSWORD", Key: "admin-password", Scope: ScopeServe, Secret: true, Usage: "first administrator's password, used only when the store has no user yet (random and printed once when empty)", Bind: Str(func(c *Config) *string { return &c.AdminPassword })},
+		{Flag: "access-log", Env: "GATEHOUSE_ACCESS_LOG", Key: "access-log", Scope: ScopeServe, Usage: "log every request at info level", Bind: Bool(func(c *Config) *bool { return &c.AccessLog })},
+		{Flag: "secure-cookies", Env: "GATEHOUSE_SECURE_COOKIES", Key: "secure-cookies", Scope: ScopeServe, Usage: "mark session cookies Secure on plain HTTP too (behind a TLS-terminating proxy)", Bind: Bool(func(c *Config) *bool { return &c.SecureCookies })},
+		{Flag: "shutdown-timeout", Env: "GATEHOUSE_SHUTDOWN_TIMEOUT", Key: "shutdown-timeout", Scope: ScopeServe, Usage: "graceful shutdown bound", Bind: Duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{Flag: "header-timeout", Env: "GATEHOUSE_HEADER_TIMEOUT", Key: "header-timeout", Scope: ScopeServe, Usage: "bound on reading a request's headers", Bind: Duration(func(c *Config) *time.Duration { return &c.HeaderTimeout })},
+		{Flag: "body-timeout", Env: "GATEHOUSE_BODY_TIMEOUT", Key: "body-timeout", Scope: ScopeServe, Usage: "bound on reading a request's body", Bind: Duration(func(c *Config) *time.Duration { return &c.BodyTimeout })},
+		{Flag: "idle-timeout", Env: "GATEHOUSE_IDLE_TIMEOUT", Key: "idle-timeout", Scope: ScopeServe, Usage: "idle kept-alive connections are closed after this", Bind: Duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+		{Flag: "ldap-config", Env: "GATEHOUSE_LDAP_CONFIG", Key: "ldap-config", Scope: ScopeProvision, Usage: "properties file of LDAP settings (ldap.url=…, SonarQube's names)", Bind: Str(func(c *Config) *string { return &c.LDAPFile })},
+		{Env: "GATEHOUSE_SECRET_KEY", Key: "secret-key", Scope: ScopeProvision, Secret: true, Usage: "key(s) that encrypt connector secrets at rest: base64 of 32 bytes, older keys after a comma (docs/secrets.md)", Bind: Str(func(c *Config) *string { return &c.SecretKey })},
+		{Flag: "secret-key-file", Env: "GATEHOUSE_SECRET_KEY_FILE", Key: "secret-key-file", Scope: ScopeProvision, Usage: "file of the keys that encrypt connector secrets, one per line (docs/secrets.md)", Bind: Str(func(c *Config) *string { return &c.SecretKeyFile })},
+	}
 }
 
 // DefaultConfig returns the defaults of SPEC §7: port 9000, SQLite under
@@ -85,70 +158,43 @@ func DefaultConfig() Config {
 	}
 }
 
-// Flags registers the configuration's flags on fs, with defaults taken from
-// the environment over DefaultConfig.
+// Flags sets c to the defaults overridden by the environment and registers
+// every option's flag on fs, writing into c when fs parses. It reads no
+// configuration file: commands use [Load]; this is for tests and tools
+// that build a Config from an environment.
 func (c *Config) Flags(fs *flag.FlagSet, getenv func(string) string) error {
-	d := DefaultConfig()
-	str := func(p *string, name, env, def, usage string) {
-		if v := getenv(env); v != "" {
-			def = v
-		}
-		fs.StringVar(p, name, def, usage+" ($"+env+")")
-	}
-	str(&c.Addr, "addr", "GATEHOUSE_ADDR", d.Addr, "listen address")
-	str(&c.DataDir, "data-dir", "GATEHOUSE_DATA_DIR", d.DataDir, "directory of the embedded SQLite database")
-	str(&c.DatabaseURL, "database-url", "GATEHOUSE_DATABASE_URL", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite")
-	str(&c.LogLevel, "log-level", "GATEHOUSE_LOG_LEVEL", d.LogLevel, "log level: debug, info, warn, error")
-	str(&c.LogFormat, "log-format", "GATEHOUSE_LOG_FORMAT", d.LogFormat, "log format: text or json")
-	c.AdminPassword = getenv("GATEHOUSE_ADMIN_PASSWORD")
-	str(&c.LDAPFile, "ldap-config", "GATEHOUSE_LDAP_CONFIG", "", "properties file of LDAP settings (ldap.url=…, SonarQube's names)")
-	c.LDAP = readLDAPEnv(getenv)
-	c.SecretKey = getenv("GATEHOUSE_SECRET_KEY")
-	str(&c.SecretKeyFile, "secret-key-file", "GATEHOUSE_SECRET_KEY_FILE", "", "file of the keys that encrypt connector secrets (docs/secrets.md)")
-
-	boolean := func(p *bool, name, env string, def bool, usage string) error {
-		if v := getenv(env); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-			def = b
-		}
-		fs.BoolVar(p, name, def, usage+" ($"+env+")")
-		return nil
-	}
-	if err := boolean(&c.AccessLog, "access-log", "GATEHOUSE_ACCESS_LOG", d.AccessLog, "log every request at info level"); err != nil {
+	*c = DefaultConfig()
+	if err := c.applyEnv(getenv); err != nil {
 		return err
 	}
-	if err := boolean(&c.SecureCookies, "secure-cookies", "GATEHOUSE_SECURE_COOKIES", false, "mark session cookies Secure on plain HTTP too (behind a TLS proxy)"); err != nil {
-		return err
-	}
-	duration := func(p *time.Duration, name, env string, def time.Duration, usage string) error {
-		if v := getenv(env); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("%s=%q: %w", env, v, err)
-			}
-			def = t
-		}
-		fs.DurationVar(p, name, def, usage+" ($"+env+")")
-		return nil
-	}
-	for _, o := range []struct {
-		p              *time.Duration
-		name, env, use string
-		def            time.Duration
-	}{
-		{&c.ShutdownTimeout, "shutdown-timeout", "GATEHOUSE_SHUTDOWN_TIMEOUT", "graceful shutdown bound", d.ShutdownTimeout},
-		{&c.HeaderTimeout, "header-timeout", "GATEHOUSE_HEADER_TIMEOUT", "bound on reading a request's headers", d.HeaderTimeout},
-		{&c.BodyTimeout, "body-timeout", "GATEHOUSE_BODY_TIMEOUT", "bound on reading a request's body", d.BodyTimeout},
-		{&c.IdleTimeout, "idle-timeout", "GATEHOUSE_IDLE_TIMEOUT", "idle kept-alive connections are closed after this", d.IdleTimeout},
-	} {
-		if err := duration(o.p, o.name, o.env, o.def, o.use); err != nil {
-			return err
+	for _, o := range Options() {
+		if o.Flag != "" {
+			fs.Var(directValue{c: c, o: o}, o.Flag, o.Usage+envNote(o))
 		}
 	}
 	return nil
+}
+
+// directValue is a flag writing straight into a Config.
+type directValue struct {
+	c *Config
+	o Option
+}
+
+func (v directValue) String() string {
+	if v.c == nil || v.o.Secret {
+		return ""
+	}
+	return v.o.Bind.get(v.c)
+}
+func (v directValue) Set(s string) error { return v.o.Bind.set(v.c, s) }
+func (v directValue) IsBoolFlag() bool   { return v.o.Bind.isBool }
+
+func envNote(o Option) string {
+	if o.Env == "" {
+		return ""
+	}
+	return " ($" + o.Env + ")"
 }
 
 // Validate checks the configuration.
@@ -160,13 +206,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log format %q: want text or json", c.LogFormat)
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		return fmt.Errorf("database URL must start with postgres:// or postgresql://")
+		return fmt.Errorf("database URL (GATEHOUSE_DATABASE_URL, --database-url) must start with postgres:// or postgresql://")
 	}
 	if c.HeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0 {
 		return fmt.Errorf("header, body and idle timeouts must be positive: a slow client would hold its connection forever")
 	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("shutdown timeout must not be negative")
+	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
-		return fmt.Errorf("data directory is empty")
+		return fmt.Errorf("data directory is empty: set --data-dir or GATEHOUSE_DATA_DIR (or --database-url for PostgreSQL)")
 	}
 	return nil
 }

@@ -17,18 +17,31 @@ func ldapEnv(name string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
 }
 
-// readLDAPEnv collects the LDAP properties set in the environment.
-func readLDAPEnv(getenv func(string) string) map[string]string {
+// readLDAPEnv collects the LDAP properties set in the environment; a
+// secret one (the bind password) may come from the file its _FILE variable
+// names.
+func readLDAPEnv(getenv func(string) string) (map[string]string, error) {
 	var out map[string]string
 	for _, s := range (ldapconn.Connector{}).Settings() {
-		if v := getenv(ldapEnv(s.Name)); v != "" {
+		env := ldapEnv(s.Name)
+		v := getenv(env)
+		if f := getenv(env + "_FILE"); s.Secret && f != "" {
+			if v != "" {
+				return nil, fmt.Errorf("both %s and %s_FILE are set: keep one", env, env)
+			}
+			var err error
+			if v, err = readSecretFile(f); err != nil {
+				return nil, fmt.Errorf("%s_FILE: %w", env, err)
+			}
+		}
+		if v != "" {
 			if out == nil {
 				out = map[string]string{}
 			}
 			out[s.Name] = v
 		}
 	}
-	return out
+	return out, nil
 }
 
 // parseProperties reads a sonar.properties-style file: key=value lines,

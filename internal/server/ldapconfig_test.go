@@ -11,9 +11,13 @@ func TestLDAPValues(t *testing.T) {
 	if err := os.WriteFile(f, []byte("# comment\n! also\n ldap.url = ldap://a:389 \nldap.user.baseDn=ou=people,dc=x\nsonar.other=ignored\n\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := Config{LDAPFile: f, LDAP: readLDAPEnv(func(k string) string {
+	env, err := readLDAPEnv(func(k string) string {
 		return map[string]string{"GATEHOUSE_LDAP_URL": "ldap://env:389", "GATEHOUSE_LDAP_BINDPASSWORD": "pw"}[k]
-	})}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{LDAPFile: f, LDAP: env}
 	v, err := c.LDAPValues()
 	if err != nil {
 		t.Fatal(err)
