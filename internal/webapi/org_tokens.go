@@ -51,7 +51,7 @@ func (a *API) orgTokenRoutes() []Route {
 		Param{Name: "addProjects", MaxValues: orgTokenMaxProjects, Desc: "Comma-separated project keys to add to the explicit list."},
 		Param{Name: "removeProjects", MaxValues: orgTokenMaxProjects, Desc: "Comma-separated project keys to remove from the explicit list."},
 	)
-	shape := " Answers {id, name, description, token?, createdAt, createdBy, expirationDate?, lastConnectionDate?, isExpired, permissions, scope:{projectSet, projectCount, projectPatterns}}: expirationDate is omitted when the token never expires (as in api/user_tokens), projectSet is \"\" when the token has none."
+	shape := " Answers {id, name, description, token?, createdAt, createdBy, expirationDate?, lastConnectionDate?, isExpired, permissions, scope:{projectSet, projectCount, explicitProjectCount, projectPatterns}}: expirationDate is omitted when the token never expires (as in api/user_tokens), projectSet is \"\" when the token has none; projectCount counts the projects the token covers now (set, patterns and explicit list together), explicitProjectCount the explicit list."
 	return []Route{
 		{Method: "POST", Path: "api/organization_tokens/generate", Access: admin, Params: generate, Handle: a.orgTokenGenerate,
 			Summary: "Generate an organization token: not tied to a user, carrying project permissions over a project scope (explicit projects, key patterns and/or a project set). The secret is shown once." + shape},
@@ -66,8 +66,9 @@ func (a *API) orgTokenRoutes() []Route {
 			Params:  append([]Param{{Name: "q", MaxLen: identity.MaxTokenNameLen, Desc: "Substring of the name."}}, pagingParams(100, 500)...),
 			Summary: "List organization tokens (never their secrets): {paging, organizationTokens:[…]}."},
 		{Method: "GET", Path: "api/organization_tokens/show", Access: admin, Handle: a.orgTokenShow,
-			Params:  append([]Param{idParam}, pagingParams(100, 500)...),
-			Summary: "One organization token (fields as in search) with a page of its explicit projects: {…, projects:[{key, name}], paging}."},
+			Params: append([]Param{idParam, {Name: "explicit", Values: boolValues, Default: "false",
+				Desc: "List only the token's explicit projects (those addProjects/removeProjects edit) instead of every project it covers."}}, pagingParams(100, 500)...),
+			Summary: "One organization token (fields as in search) with a page of the projects it covers now (its project set, patterns and explicit list together; explicit=true: the explicit list only), in project id order: {…, projects:[{key, name}], paging}."},
 	}
 }
 
@@ -87,9 +88,12 @@ type orgTokenJSON struct {
 }
 
 type orgTokenScope struct {
-	ProjectSet      string   `json:"projectSet"`
-	ProjectCount    int      `json:"projectCount"`
-	ProjectPatterns []string `json:"projectPatterns"`
+	ProjectSet string `json:"projectSet"`
+	// ProjectCount is the number of projects the token covers now.
+	ProjectCount int `json:"projectCount"`
+	// ExplicitProjectCount is the size of its explicit project list.
+	ExplicitProjectCount int      `json:"explicitProjectCount"`
+	ProjectPatterns      []string `json:"projectPatterns"`
 }
 
 func (a *API) viewOrgToken(t identity.Token, secret string) orgTokenJSON {
@@ -107,7 +111,8 @@ func (a *API) viewOrgToken(t identity.Token, secret string) orgTokenJSON {
 		ExpirationDate: optTime(t.ExpiresAt), LastConnectionDate: optTime(t.LastUsedAt),
 		IsExpired:   t.Expired(a.st.Now()),
 		Permissions: perms,
-		Scope:       orgTokenScope{ProjectSet: string(t.Scope.Set), ProjectCount: t.Scope.ProjectCount, ProjectPatterns: patterns},
+		Scope: orgTokenScope{ProjectSet: string(t.Scope.Set), ProjectCount: a.st.Index().CountInScope(t.ID),
+			ExplicitProjectCount: t.Scope.ProjectCount, ProjectPatterns: patterns},
 	}
 }
 
@@ -334,9 +339,23 @@ func (a *API) orgTokenShow(c *call) (any, error) {
 		return nil, err
 	}
 	p, ps := c.page()
-	ids, total, err := a.st.Store().ListTokenProjects(c.ctx, t.ID, store.Page{Number: p, Size: ps})
-	if err != nil {
-		return nil, err
+	var ids []int64
+	var total int
+	if explicit, _ := c.boolean("explicit"); explicit {
+		if ids, total, err = a.st.Store().ListTokenProjects(c.ctx, t.ID, store.Page{Number: p, Size: ps}); err != nil {
+			return nil, err
+		}
+	} else {
+		// The scope as the index decides it now: new projects of a set
+		// or a pattern are in, deleted ones out.
+		all := a.st.Index().ProjectsInScope(t.ID)
+		slices.Sort(all)
+		total = len(all)
+		from := total
+		if p-1 <= total/ps { // no overflow on a huge p
+			from = min((p-1)*ps, total)
+		}
+		ids = all[from:min(from+ps, total)]
 	}
 	projects := make([]orgTokenProjectRef, 0, len(ids))
 	if len(ids) > 0 {

@@ -86,7 +86,8 @@ func TestOrgTokenGenerate(t *testing.T) {
 		check  func(t *testing.T, out orgTokenJSON)
 	}{
 		{name: "defaults to scan", params: []string{"name", "a", "projectSet", "all"}, status: 200, check: func(t *testing.T, out orgTokenJSON) {
-			if strings.Join(out.Permissions, ",") != "scan" || out.Scope.ProjectSet != "all" || out.Scope.ProjectCount != 0 || out.Scope.ProjectPatterns == nil {
+			// The three gen-* projects are every project of the instance.
+			if strings.Join(out.Permissions, ",") != "scan" || out.Scope.ProjectSet != "all" || out.Scope.ProjectCount != 3 || out.Scope.ExplicitProjectCount != 0 || out.Scope.ProjectPatterns == nil {
 				t.Fatalf("got %+v", out)
 			}
 			if !strings.HasPrefix(out.Token, "gto_") || out.ExpirationDate != nil || out.ID == "" || out.CreatedBy != "user:admin" {
@@ -420,4 +421,111 @@ func TestOrgTokenManyProjects(t *testing.T) {
 	if orgTokCheck(t, s, tok.Token, "scan", keys[0]) || !orgTokCheck(t, s, tok.Token, "scan", more[999]) {
 		t.Fatal("the edit did not reach decisions")
 	}
+}
+
+// TestOrgTokenProjectCount shows on a fresh instance that generate, search,
+// show and update report the projects a token covers now — for a project
+// set, patterns and an explicit list alike — and that show pages through
+// exactly those projects.
+func TestOrgTokenProjectCount(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	pub := orgTokProjects(t, s, "pub", 3, identity.Public)
+	priv := orgTokProjects(t, s, "priv", 4, identity.Private)
+	type show struct {
+		orgTokenJSON
+		Projects []orgTokenProjectRef `json:"projects"`
+		Paging   paging               `json:"paging"`
+	}
+	cases := []struct {
+		name     string
+		params   []string
+		want     []string // covered project keys, in creation (id) order
+		explicit int
+	}{
+		{"all", []string{"projectSet", "all"}, append(append([]string{}, pub...), priv...), 0},
+		{"public", []string{"projectSet", "public"}, pub, 0},
+		{"private", []string{"projectSet", "private"}, priv, 0},
+		{"pattern", []string{"projectPattern", "priv-0000[12]", "projectPattern", "pub-00000"}, []string{pub[0], priv[1], priv[2]}, 0},
+		{"explicit", []string{"projects", priv[3] + "," + pub[1]}, []string{pub[1], priv[3]}, 2},
+		{"union counted once", []string{"projectSet", "public", "projectPattern", "pub-.*", "projects", pub[0] + "," + priv[0]}, append(append([]string{}, pub...), priv[0]), 2},
+		{"pattern matching nothing", []string{"projectPattern", "nothing-.*"}, nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := orgTokGenerate(t, s, append([]string{"name", tc.name}, tc.params...)...)
+			if tok.Scope.ProjectCount != len(tc.want) || tok.Scope.ExplicitProjectCount != tc.explicit {
+				t.Fatalf("generate: projectCount %d, explicitProjectCount %d; want %d, %d", tok.Scope.ProjectCount, tok.Scope.ExplicitProjectCount, len(tc.want), tc.explicit)
+			}
+			var found struct {
+				Tokens []orgTokenJSON `json:"organizationTokens"`
+			}
+			s.get("api/organization_tokens/search", asAdmin, "q", tc.name).must(t, 200).json(t, &found)
+			if len(found.Tokens) == 0 || found.Tokens[0].Scope.ProjectCount != len(tc.want) {
+				t.Fatalf("search: %+v", found.Tokens)
+			}
+			// Page by page, two at a time, then one page past the end.
+			var got []string
+			for p := 1; p <= len(tc.want)/2+1; p++ {
+				var out show
+				s.get("api/organization_tokens/show", asAdmin, "id", tok.ID, "p", fmt.Sprint(p), "ps", "2").must(t, 200).json(t, &out)
+				if out.Paging != (paging{PageIndex: p, PageSize: 2, Total: len(tc.want)}) || out.Scope.ProjectCount != len(tc.want) {
+					t.Fatalf("show page %d: paging %+v, projectCount %d", p, out.Paging, out.Scope.ProjectCount)
+				}
+				if len(out.Projects) > 2 || out.Projects == nil {
+					t.Fatalf("show page %d: %d projects (nil: %v)", p, len(out.Projects), out.Projects == nil)
+				}
+				for _, pr := range out.Projects {
+					got = append(got, pr.Key)
+					if pr.Name != "Project "+pr.Key {
+						t.Errorf("project %s named %q", pr.Key, pr.Name)
+					}
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("show listed %v, want %v", got, tc.want)
+			}
+			var out show
+			s.get("api/organization_tokens/show", asAdmin, "id", tok.ID, "explicit", "true", "ps", "500").must(t, 200).json(t, &out)
+			if out.Paging.Total != tc.explicit || len(out.Projects) != tc.explicit {
+				t.Fatalf("show explicit: paging %+v, %d projects", out.Paging, len(out.Projects))
+			}
+			s.get("api/organization_tokens/show", asAdmin, "id", tok.ID, "p", "9223372036854775807", "ps", "500").must(t, 200).json(t, &out)
+			if len(out.Projects) != 0 || out.Paging.Total != len(tc.want) {
+				t.Fatalf("show past the end: %+v", out)
+			}
+		})
+	}
+
+	t.Run("follows projects created and deleted", func(t *testing.T) {
+		tok := orgTokGenerate(t, s, "name", "live", "projectSet", "private")
+		count := func() int {
+			var out show
+			s.get("api/organization_tokens/show", asAdmin, "id", tok.ID).must(t, 200).json(t, &out)
+			if out.Paging.Total != out.Scope.ProjectCount || len(out.Projects) != out.Paging.Total {
+				t.Fatalf("show: paging %+v, projectCount %d, %d projects", out.Paging, out.Scope.ProjectCount, len(out.Projects))
+			}
+			return out.Scope.ProjectCount
+		}
+		if n := count(); n != len(priv) {
+			t.Fatalf("projectCount %d, want %d", n, len(priv))
+		}
+		if _, err := s.st.CreateProject(ctx, identity.Project{Key: "priv-later", Name: "Later", Visibility: identity.Private}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != len(priv)+1 {
+			t.Fatalf("after a new private project: projectCount %d, want %d", n, len(priv)+1)
+		}
+		if err := s.st.DeleteProject(ctx, priv[0]); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != len(priv) {
+			t.Fatalf("after a deletion: projectCount %d, want %d", n, len(priv))
+		}
+		var out orgTokenJSON
+		s.post("api/organization_tokens/update", asAdmin, "id", tok.ID, "projectSet", "public", "projects", priv[1]).must(t, 200).json(t, &out)
+		if out.Scope.ProjectCount != len(pub)+1 || out.Scope.ExplicitProjectCount != 1 {
+			t.Fatalf("update: %+v", out.Scope)
+		}
+	})
 }
