@@ -24,6 +24,8 @@ type preview struct {
 	signed    bool
 	encrypted bool
 	status    string // e.g. "Responder/RequestDenied: user not assigned"
+	hasStatus bool
+	success   bool // the top-level StatusCode is Success
 }
 
 // inspect parses the response (already checked for DTDs) and refuses one
@@ -57,8 +59,26 @@ func inspect(raw []byte) (preview, *Error) {
 		case child.Tag == "EncryptedAssertion" && child.NamespaceURI() == nsAssertion:
 			p.encrypted = true
 		case child.Tag == "Status" && child.NamespaceURI() == nsProtocol:
+			p.hasStatus = true
 			p.status = statusText(child)
+			if code := child.SelectElement("StatusCode"); code != nil {
+				p.success = code.SelectAttrValue("Value", "") == saml.StatusSuccess
+			}
 		}
+	}
+	if !p.hasStatus {
+		return p, errorf(ErrMalformed, "the Response has no Status")
+	}
+	if !p.success {
+		// Error responses carry no assertion, and IdPs that sign only
+		// assertions (Entra ID's default) send them unsigned; the admin
+		// needs the IdP's reason either way. It is a refusal, so trusting
+		// the text costs nothing but the text.
+		d := "the IdP refused the sign-in: " + p.status
+		if !p.signed {
+			d += " (unsigned response)"
+		}
+		return p, errorf(ErrStatus, "%s", d)
 	}
 	if !p.signed && !p.encrypted {
 		return p, errorf(ErrUnsigned, "neither the Response nor its Assertion is signed; configure the IdP to sign the assertion or the response (Entra ID: \"Sign SAML assertion\"; Okta: signed assertions are the default)")

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"time"
@@ -76,7 +77,9 @@ type Config struct {
 	// ClockSkew is how far the IdP's clock may be ahead of or behind
 	// Gatehouse's when checking NotBefore, NotOnOrAfter and IssueInstant;
 	// default DefaultClockSkew, at most crewjam/saml's saml.MaxClockSkew
-	// (180 s), which it applies itself.
+	// (180 s), which it applies itself. Independently of it, crewjam/saml
+	// refuses an assertion issued more than saml.MaxIssueDelay (90 s) before
+	// it arrives, so an IdP clock that far behind fails every sign-in.
 	ClockSkew time.Duration
 	// MaxResponseBytes bounds the decoded SAML response; default
 	// DefaultMaxResponseBytes. Larger ones are refused before parsing.
@@ -264,7 +267,8 @@ func (sp *SP) Start(w http.ResponseWriter, r *http.Request, relayState string) e
 // the posted response and returns the claims (Protocol "saml", Issuer,
 // Subject = NameID, Attributes name → values exactly as sent) and the
 // RelayState as sent, which the caller must validate. Every refusal is an
-// *Error.
+// *Error. Finish reads r.Body itself, bounded by Config.MaxResponseBytes, so
+// the caller must not parse the form first.
 func (sp *SP) Finish(w http.ResponseWriter, r *http.Request) (claims.Claims, string, error) {
 	c, relayState, err := sp.finish(w, r)
 	if err != nil {
@@ -286,7 +290,10 @@ func (sp *SP) finish(w http.ResponseWriter, r *http.Request) (claims.Claims, str
 	if encoded == "" {
 		return claims.Claims{}, "", errorf(ErrMalformed, "the form has no SAMLResponse")
 	}
-	if int64(base64.StdEncoding.DecodedLen(len(encoded))) > sp.maxBytes+2 {
+	// Base64 as IdPs send it may be wrapped in lines (Shibboleth, ADFS at
+	// 76 columns), which DecodeString skips; allow for that here and check
+	// the exact size after decoding.
+	if int64(base64.StdEncoding.DecodedLen(len(encoded))) > sp.maxBytes+sp.maxBytes/16+4 {
 		return claims.Claims{}, "", errorf(ErrTooLarge, "the SAML response is larger than %d bytes", sp.maxBytes)
 	}
 	raw, decErr := base64.StdEncoding.DecodeString(encoded)
@@ -304,14 +311,25 @@ func (sp *SP) finish(w http.ResponseWriter, r *http.Request) (claims.Claims, str
 }
 
 // readForm reads the url-encoded form, bounded before anything is parsed.
+// The body limit allows for percent-encoding ('+', '/', '=' and line breaks
+// take three bytes each); the decoded response is checked exactly later.
 func (sp *SP) readForm(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
-	limit := base64.StdEncoding.EncodedLen(int(sp.maxBytes)) + formOverheadBytes
-	body := http.MaxBytesReader(w, r.Body, int64(limit))
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, errorf(ErrMalformed, "the request has no body; the IdP must POST the SAMLResponse form")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, errorf(ErrMalformed, "the request body is %q, not an application/x-www-form-urlencoded form (HTTP-POST binding)", truncate(ct, 80))
+		}
+	}
+	limit := 2*int64(base64.StdEncoding.EncodedLen(int(sp.maxBytes))) + formOverheadBytes
+	body := http.MaxBytesReader(w, r.Body, limit)
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, errorf(ErrTooLarge, "the request body is larger than %d bytes", limit)
+			return nil, errorf(ErrTooLarge, "the request body is larger than %d bytes (the SAML response may be at most %d bytes)", limit, sp.maxBytes)
 		}
 		return nil, &Error{Code: ErrMalformed, Detail: "cannot read the request body: " + err.Error(), Err: err}
 	}

@@ -298,6 +298,19 @@ func TestRefusals(t *testing.T) {
 				StatusMessage: &saml.StatusMessage{Value: "AADSTS50105: the signed in user is not assigned to a role for the application"},
 			}
 		}}},
+		{name: "IdP said no, unsigned error response", code: ErrStatus, o: opts{unsignedResponse: true, response: func(r *saml.Response) {
+			r.Status = saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusResponder}}
+		}, raw: func(b []byte) []byte {
+			// An error response carries no assertion.
+			doc := etree.NewDocument()
+			if err := doc.ReadFromBytes(b); err != nil {
+				panic(err)
+			}
+			root := doc.Root()
+			root.RemoveChild(root.FindElement("./EncryptedAssertion"))
+			out, _ := doc.WriteToBytes()
+			return out
+		}}},
 		{name: "DOCTYPE", code: ErrMalformed, o: opts{raw: func(b []byte) []byte {
 			return append([]byte(`<?xml version="1.0"?><!DOCTYPE Response [<!ENTITY x "y">]>`), b...)
 		}}},
@@ -346,7 +359,7 @@ func TestBillionLaughs(t *testing.T) {
 }
 
 func TestBadForms(t *testing.T) {
-	big := strings.Repeat("A", base64.StdEncoding.EncodedLen(DefaultMaxResponseBytes)+formOverheadBytes+10)
+	big := strings.Repeat("A", 2*base64.StdEncoding.EncodedLen(DefaultMaxResponseBytes)+formOverheadBytes+10)
 	tests := []struct {
 		name string
 		body string
@@ -371,6 +384,33 @@ func TestBadForms(t *testing.T) {
 		ts := newTestSP(t, nil)
 		_, _, err := ts.Finish(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, testACSURL+"?SAMLResponse=x", nil))
 		wantCode(t, err, ErrMalformed)
+	})
+	t.Run("multipart body", func(t *testing.T) {
+		ts := newTestSP(t, nil)
+		r := httptest.NewRequest(http.MethodPost, testACSURL, strings.NewReader("--x\r\n"))
+		r.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+		_, _, err := ts.Finish(httptest.NewRecorder(), r)
+		wantCode(t, err, ErrMalformed)
+	})
+	t.Run("line-wrapped base64 just under MaxResponseBytes", func(t *testing.T) {
+		ts := newTestSP(t, nil)
+		req, cookies := ts.start("")
+		form := ts.idp.respond(req, opts{})
+		raw, _ := base64.StdEncoding.DecodeString(form.Get("SAMLResponse"))
+		ts2 := newTestSP(t, func(c *Config) { c.MaxResponseBytes = int64(len(raw)) })
+		req, cookies = ts2.start("")
+		form = ts2.idp.respond(req, opts{})
+		enc := form.Get("SAMLResponse")
+		var wrapped strings.Builder
+		for len(enc) > 76 {
+			wrapped.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		wrapped.WriteString(enc)
+		form.Set("SAMLResponse", wrapped.String())
+		if res := ts2.post(form, cookies); res.err != nil {
+			t.Fatalf("refused: %v", res.err)
+		}
 	})
 	t.Run("smaller MaxResponseBytes", func(t *testing.T) {
 		ts := newTestSP(t, func(c *Config) { c.MaxResponseBytes = 2 << 10 })

@@ -33,12 +33,12 @@ func checkNoDTD(data []byte) error {
 			kind := strings.Fields(string(t))
 			name := "<!…>"
 			if len(kind) > 0 {
-				name = "<!" + kind[0]
+				name = "<!" + truncate(kind[0], 20)
 			}
 			return fmt.Errorf("XML with a DTD or entity declaration (%s) is refused", name)
 		case xml.ProcInst:
 			if t.Target != "xml" {
-				return fmt.Errorf("XML processing instruction <?%s?> is refused", t.Target)
+				return fmt.Errorf("XML processing instruction <?%s?> is refused", truncate(t.Target, 40))
 			}
 		}
 	}
