@@ -560,3 +560,30 @@ func TestPKCS1Key(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIdPCertificateRollover: during a rollover the IdP metadata lists the
+// old and the new signing certificate, and a response signed with either is
+// accepted; one signed with neither is not.
+func TestIdPCertificateRollover(t *testing.T) {
+	ts := newTestSP(t, nil)
+	next := attackerKeys() // stands in for the IdP's next certificate
+	ts.idp.idp.ExtraCertificates = append(ts.idp.idp.ExtraCertificates, next.cert)
+	cfg := Config{
+		MetadataURL: testMDURL, ACSURL: testACSURL, IdPMetadataXML: ts.idp.metadataXML(),
+		KeyPEM: spKeys().keyPEM, CertPEM: spKeys().certPEM, Now: ts.clock.Now,
+	}
+	sp, err := New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.SP = sp
+	for _, signer := range []keyPair{idpKeys(), next} {
+		req, cookies := ts.start("")
+		if res := ts.post(ts.idp.respond(req, opts{signer: &signer}), cookies); res.err != nil {
+			t.Fatalf("signed with %s: %v", signer.cert.Subject.CommonName, res.err)
+		}
+	}
+	other := spKeys()
+	req, cookies := ts.start("")
+	wantCode(t, ts.post(ts.idp.respond(req, opts{signer: &other}), cookies).err, ErrBadSignature)
+}
