@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -228,6 +230,36 @@ func (sp *SP) IdPEntityID() string { return sp.idpEntityID }
 // EntityID returns this SP's entity id, the audience assertions must name.
 func (sp *SP) EntityID() string { return sp.entityID }
 
+// IdPSSOURL returns the IdP's SSO endpoint (HTTP-Redirect binding) that
+// Start sends browsers to.
+func (sp *SP) IdPSSOURL() string {
+	return sp.sp.GetSSOBindingLocation(saml.HTTPRedirectBinding)
+}
+
+// IdPSigningCertificates returns the certificates in the IdP metadata that
+// responses may be signed with, for showing their subjects and expiry to
+// the admin (an IdP rotates them; Entra ID every three years by default).
+func (sp *SP) IdPSigningCertificates() []*x509.Certificate {
+	var certs []*x509.Certificate
+	for _, d := range sp.sp.IDPMetadata.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
+				if err != nil {
+					continue
+				}
+				if c, err := x509.ParseCertificate(der); err == nil {
+					certs = append(certs, c)
+				}
+			}
+		}
+	}
+	return certs
+}
+
 // Metadata returns this SP's metadata XML, for the IdP admin to upload or
 // for the IdP to fetch from Config.MetadataURL.
 func (sp *SP) Metadata() ([]byte, error) {
@@ -245,13 +277,30 @@ func (sp *SP) Metadata() ([]byte, error) {
 // the ACS path so that Finish accepts only the response to it. The caller
 // validates relayState (same-site paths only) before and after.
 func (sp *SP) Start(w http.ResponseWriter, r *http.Request, relayState string) error {
-	ssoURL := sp.sp.GetSSOBindingLocation(saml.HTTPRedirectBinding)
+	return sp.StartWith(w, r, relayState, StartOptions{})
+}
+
+// StartOptions adjust one AuthnRequest.
+type StartOptions struct {
+	// ForceAuthn asks the IdP to authenticate the user again even if it has
+	// a session, so an admin running a test sign-in can sign in as a test
+	// user rather than as themselves.
+	ForceAuthn bool
+}
+
+// StartWith is Start with options.
+func (sp *SP) StartWith(w http.ResponseWriter, r *http.Request, relayState string, o StartOptions) error {
+	ssoURL := sp.IdPSSOURL()
 	if ssoURL == "" {
 		return errorf(ErrMetadata, "the IdP metadata has no SingleSignOnService with the HTTP-Redirect binding")
 	}
 	req, err := sp.sp.MakeAuthenticationRequest(ssoURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
 	if err != nil {
 		return fmt.Errorf("saml: make AuthnRequest: %w", err)
+	}
+	if o.ForceAuthn {
+		force := true
+		req.ForceAuthn = &force
 	}
 	redirect, err := req.Redirect(relayState, sp.sp)
 	if err != nil {

@@ -588,3 +588,36 @@ func TestIdPCertificateRollover(t *testing.T) {
 	req, cookies := ts.start("")
 	wantCode(t, ts.post(ts.idp.respond(req, opts{signer: &other}), cookies).err, ErrBadSignature)
 }
+
+func TestStartWithForceAuthn(t *testing.T) {
+	ts := newTestSP(t, nil)
+	rec := httptest.NewRecorder()
+	if err := ts.StartWith(rec, httptest.NewRequest(http.MethodGet, testSPBase+"/test", nil), "/admin/sso/test", StartOptions{ForceAuthn: true}); err != nil {
+		t.Fatal(err)
+	}
+	req := ts.idp.authnRequest(rec.Result().Header.Get("Location"))
+	if req.Request.ForceAuthn == nil || !*req.Request.ForceAuthn {
+		t.Fatalf("ForceAuthn = %v", req.Request.ForceAuthn)
+	}
+	res := ts.post(ts.idp.respond(req, opts{}), rec.Result().Cookies())
+	if res.err != nil || res.relay != "/admin/sso/test" {
+		t.Fatalf("Finish: %v, relay %q", res.err, res.relay)
+	}
+}
+
+func TestIdPAccessors(t *testing.T) {
+	ts := newTestSP(t, nil)
+	if got, want := ts.IdPSSOURL(), ts.idp.idp.SSOURL.String(); got != want {
+		t.Fatalf("IdPSSOURL = %q, want %q", got, want)
+	}
+	if got := ts.IdPEntityID(); got != ts.idp.metadataURL() {
+		t.Fatalf("IdPEntityID = %q", got)
+	}
+	if got := ts.EntityID(); got != testMDURL {
+		t.Fatalf("EntityID = %q", got)
+	}
+	certs := ts.IdPSigningCertificates()
+	if len(certs) != 1 || !certs[0].Equal(idpKeys().cert) {
+		t.Fatalf("IdP signing certificates = %v", certs)
+	}
+}
