@@ -5,7 +5,9 @@
 // adds the policy Gatehouse requires on top of it:
 //
 //   - the response arrives with the HTTP-POST binding only (no artifact
-//     resolution, so a posted form never makes Gatehouse call out), and is
+//     resolution, so a posted form never makes Gatehouse call out; the
+//     fields of HTTP-POST-SimpleSign are ignored and XML signatures are
+//     still required), and is
 //     refused before any XML parsing when it is larger than
 //     [Config.MaxResponseBytes] or carries a DTD or entity declaration;
 //   - the Response or its Assertion must be signed by a certificate in the
