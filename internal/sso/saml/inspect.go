@@ -145,7 +145,7 @@ func (sp *SP) classify(err error, p preview, pending []string) *Error {
 	case errors.Is(err, saml.ErrAssertionReplayed):
 		return wrap(ErrReplayed, detail)
 	case errors.Is(err, saml.ErrExpired):
-		return wrap(ErrExpired, detail)
+		return wrap(ErrExpired, fmt.Sprintf("the response is no longer valid (%s); an assertion must arrive within %s of being issued, so if a fresh sign-in fails this way, check the IdP's and Gatehouse's clocks", detail, saml.MaxIssueDelay))
 	case errors.Is(err, saml.ErrNotYetValid):
 		return wrap(ErrNotYetValid, detail+"; check the IdP's and Gatehouse's clocks")
 	case errors.Is(err, saml.ErrAudienceMismatch):
