@@ -97,40 +97,73 @@ func (ix *Index) reset() {
 	ix.tokenIDs = make(map[int64]*tokenEntry)
 }
 
-// Load replaces the whole index with the state of a store snapshot.
+// Load replaces the whole index with the state of a store snapshot. The new
+// state is built aside and swapped in (see [Index.Build]): decisions go on
+// against the old state meanwhile.
 func (ix *Index) Load(s store.Snapshot) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	old := ix.users
-	ix.reset()
-	for _, u := range s.Users {
-		// Freshness outlives the rebuild: a reload is no read of the
-		// user's source.
-		if o := old[u.ID]; o != nil && o.fresh != nil && o.fresh.source == u.Source {
-			ix.users[u.ID] = &userEntry{id: u.ID, fresh: o.fresh}
-		}
+	b, err := ix.Build(s)
+	if err != nil {
+		return err
 	}
+	ix.Swap(b)
+	return nil
+}
+
+// Built is an index state built from a snapshot, not yet in use.
+type Built struct{ ix *Index }
+
+// Build builds the state of a snapshot without taking the index's lock, so
+// that a rebuild of a large index never stalls decisions; [Index.Swap]
+// puts it in place.
+func (ix *Index) Build(s store.Snapshot) (*Built, error) {
+	n := &Index{now: ix.now}
+	n.reset()
 	for _, g := range s.Groups {
-		ix.putGroup(g)
+		n.putGroup(g)
 	}
 	for _, u := range s.Users {
-		ix.putUser(u)
+		n.putUser(u)
 	}
 	for _, m := range s.Memberships {
-		ix.addMember(m.UserID, m.GroupID)
+		n.addMember(m.UserID, m.GroupID)
 	}
 	for _, p := range s.Projects {
-		ix.putProject(p)
+		n.putProject(p)
 	}
 	for _, g := range s.Grants {
-		ix.grantsOf(g.Subject, true).add(g.ProjectID, bitOf(g.Permission))
-	}
-	for _, t := range s.Tokens {
-		if err := ix.putToken(t, s.TokenProjects[t.ID]); err != nil {
-			return err
+		if gs := n.grantsOf(g.Subject, true); gs != nil {
+			gs.add(g.ProjectID, bitOf(g.Permission))
 		}
 	}
-	return nil
+	for _, t := range s.Tokens {
+		if err := n.putToken(t, s.TokenProjects[t.ID]); err != nil {
+			return nil, err
+		}
+	}
+	return &Built{ix: n}, nil
+}
+
+// Swap replaces the index's state with b in one step under the lock.
+// Freshness records and the once-a-minute token-use marks outlive the swap:
+// a rebuild is no read of a user's source, nor a use of a token.
+func (ix *Index) Swap(b *Built) {
+	n := b.ix
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for id, u := range n.users {
+		if o := ix.users[id]; o != nil && o.fresh != nil && u.fresh != nil && o.fresh.source == u.fresh.source {
+			u.fresh = o.fresh
+		}
+	}
+	for id, t := range n.tokenIDs {
+		if o := ix.tokenIDs[id]; o != nil {
+			t.lastTouch.Store(o.lastTouch.Load())
+		}
+	}
+	ix.users, ix.logins, ix.groups = n.users, n.logins, n.groups
+	ix.projects, ix.projectKeys = n.projects, n.projectKeys
+	ix.anyone, ix.sonarUsers = n.anyone, n.sonarUsers
+	ix.tokens, ix.tokenIDs = n.tokens, n.tokenIDs
 }
 
 // PutUser inserts or updates a user, keeping its memberships and grants.

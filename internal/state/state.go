@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
@@ -27,8 +28,12 @@ type Options struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// SyncInterval is how often Run checks whether another replica changed
-	// the store; 500 ms when 0 (SPEC §8: other replicas within 1 s).
+	// the store; 100 ms when 0 (SPEC §8: other replicas within 1 s). A
+	// check is one read of the revision counter.
 	SyncInterval time.Duration
+	// ChangeLogKeep is how many revisions of the change log Run keeps
+	// (10,000 when 0); a replica further behind rebuilds its index.
+	ChangeLogKeep int
 }
 
 // State coordinates the store and the authorization index.
@@ -51,11 +56,18 @@ type State struct {
 	kdf chan struct{}
 
 	// revision is the store's change counter as the index reflects it:
-	// every write bumps the counter in its transaction, so a replica that
-	// finds another value knows a peer has written and reloads. Guarded by
-	// writeMu.
+	// every write bumps the counter in its transaction and logs what it
+	// changed under the new value, so a replica that finds another value
+	// knows a peer has written and applies the peer's changes from the log
+	// (propagation.go). Guarded by writeMu.
 	revision  int64
 	syncEvery time.Duration
+	logKeep   int
+	// rebuildMu admits one index rebuild at a time; needRebuild asks Run
+	// for one (a catch-up that failed).
+	rebuildMu   sync.Mutex
+	needRebuild atomic.Bool
+	repl        replStats
 
 	// dir holds the directories (LDAP) that authenticate their own users
 	// and keep their groups fresh.
@@ -84,9 +96,13 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 		touches:   make(chan tokenUse, 4096),
 		kdf:       make(chan struct{}, 2*runtime.NumCPU()),
 		syncEvery: opts.SyncInterval,
+		logKeep:   opts.ChangeLogKeep,
 	}
 	if s.syncEvery <= 0 {
-		s.syncEvery = 500 * time.Millisecond
+		s.syncEvery = 100 * time.Millisecond
+	}
+	if s.logKeep <= 0 {
+		s.logKeep = 10000
 	}
 	if err := s.Reload(ctx); err != nil {
 		return nil, err
@@ -126,57 +142,10 @@ func (s *State) builtinsMissing(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// Reload rebuilds the authorization index from the store.
+// Reload rebuilds the authorization index from the store (see rebuild:
+// decisions go on against the old index meanwhile).
 func (s *State) Reload(ctx context.Context) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	return s.reload(ctx)
-}
-
-func (s *State) reload(ctx context.Context) error {
-	// The revision is read before the snapshot: a write landing in between
-	// is in the snapshot and merely causes one more reload later.
-	rev, err := s.store.Revision(ctx)
-	if err != nil {
-		return err
-	}
-	snap, err := s.store.Snapshot(ctx)
-	if err != nil {
-		return fmt.Errorf("read snapshot: %w", err)
-	}
-	if err := s.index.Load(snap); err != nil {
-		return fmt.Errorf("build index: %w", err)
-	}
-	s.revision = rev
-	return nil
-}
-
-// syncPeers reloads the index when another replica has written since the
-// last write or reload of this one.
-func (s *State) syncPeers(ctx context.Context) {
-	rev, err := s.store.Revision(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("check store revision", "err", err)
-		}
-		return
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	// rev was read before taking the lock: a write of this replica that
-	// committed meanwhile moved s.revision past it, which is no peer's
-	// write (a peer's write before it made that write reload already).
-	if rev <= s.revision {
-		return
-	}
-	start := time.Now()
-	if err := s.reload(ctx); err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("reload index after a peer's write", "err", err)
-		}
-		return
-	}
-	s.log.Info("index reloaded after a peer's write", "duration", time.Since(start))
+	return s.rebuild(ctx, "requested")
 }
 
 // Index returns the authorization index, for decisions.
@@ -189,13 +158,16 @@ func (s *State) Store() store.Reader { return s.store }
 func (s *State) Now() time.Time { return s.now() }
 
 // Run does the coordinator's background work until ctx ends: it records
-// token uses (without it they are dropped; decisions do not depend on them)
-// and reloads the index when another replica sharing the store has written.
+// token uses (without it they are dropped; decisions do not depend on them),
+// applies the changes of other replicas sharing the store and prunes the
+// change log.
 // Uses that arrive together are written in one transaction, so a burst of
 // first uses after a start-up costs a few writes rather than one per token.
 func (s *State) Run(ctx context.Context) {
 	tick := time.NewTicker(s.syncEvery)
 	defer tick.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
 	batch := make([]tokenUse, 0, maxUseBatch)
 	for {
 		select {
@@ -203,6 +175,9 @@ func (s *State) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.syncPeers(ctx)
+			continue
+		case <-prune.C:
+			s.pruneLog(ctx)
 			continue
 		case u := <-s.touches:
 			batch = append(batch[:0], u)
@@ -221,6 +196,9 @@ func (s *State) Run(ctx context.Context) {
 }
 
 const maxUseBatch = 512
+
+// pruneEvery is how often Run prunes the change log.
+const pruneEvery = time.Minute
 
 func (s *State) recordUses(ctx context.Context, uses []tokenUse) {
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
@@ -363,16 +341,24 @@ func (s *State) commitGroup(batch []*pendingWrite) {
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), time.Minute)
 	defer cancel()
 	applied := false
-	var rev int64
-	err := s.store.Tx(txCtx, func(tx store.Tx) error {
+	var (
+		rev     int64
+		changes changeSet
+	)
+	err := s.store.Tx(txCtx, func(raw store.Tx) error {
+		tx := &changeTx{Tx: raw, rec: &changes}
 		// The bump comes first: its row lock serialises writers across
 		// replicas sharing the store, so every read below sees the last
 		// committed write (no lost update under READ COMMITTED), and the
-		// new value tells the other replicas to reload.
+		// new value tells the other replicas to catch up.
 		var err error
 		if rev, err = tx.BumpRevision(txCtx); err != nil {
 			return err
 		}
+		// The change-log entry goes last: it names what the writes
+		// changed. A write undone in its savepoint may leave a name
+		// behind, which costs a peer one needless re-read.
+		logChanges := func() error { return tx.LogChanges(txCtx, rev, time.Now(), changes.list) }
 		if len(batch) == 1 {
 			// Alone: no savepoint; fn's error rolls the transaction back.
 			p := batch[0]
@@ -381,10 +367,12 @@ func (s *State) commitGroup(batch []*pendingWrite) {
 				return err
 			}
 			applies[0] = ap
-			if a.Action == "" {
-				return nil
+			if a.Action != "" {
+				if err := s.appendAudit(p.ctx, tx, a); err != nil {
+					return err
+				}
 			}
-			return s.appendAudit(p.ctx, tx, a)
+			return logChanges()
 		}
 		for i, p := range batch {
 			if err := p.ctx.Err(); err != nil {
@@ -416,7 +404,7 @@ func (s *State) commitGroup(batch []*pendingWrite) {
 				applied = true
 			}
 		}
-		return nil
+		return logChanges()
 	})
 	if err != nil {
 		for i := range results {
@@ -426,9 +414,11 @@ func (s *State) commitGroup(batch []*pendingWrite) {
 		}
 		if applied {
 			// Changes of the batch reached the index before the commit
-			// failed: rebuild it from the store, which has none of them.
-			if rerr := s.reload(txCtx); rerr != nil {
-				s.log.Error("reload index after a failed group commit", "err", rerr)
+			// failed: set what they touched back to what the store holds,
+			// or have Run rebuild the index if the store cannot say.
+			if rerr := s.applyChanges(txCtx, changes.list); rerr != nil {
+				s.log.Error("restore index after a failed group commit", "err", rerr)
+				s.needRebuild.Store(true)
 			}
 		}
 		for i, p := range batch {
@@ -436,17 +426,20 @@ func (s *State) commitGroup(batch []*pendingWrite) {
 		}
 		return
 	}
-	if rev != s.revision+1 {
-		// A peer wrote since this replica last looked: applying only this
-		// batch would leave the peer's out, so rebuild from the store, which
-		// holds both.
-		if rerr := s.reload(txCtx); rerr != nil {
-			s.log.Error("reload index after a peer's write", "err", rerr)
-			s.applyAll(batch, applies)
-		}
+	s.applyAll(batch, applies)
+	if rev == s.revision+1 {
+		s.setRevision(rev)
+		s.repl.caughtUp(rev)
 	} else {
-		s.revision = rev
-		s.applyAll(batch, applies)
+		// A peer wrote since this replica last looked: its changes are in
+		// the log before this batch's, so catch up on them now (this
+		// batch's entry comes along and is re-read, harmlessly). Re-reads
+		// see the store as it is, with this batch's writes.
+		s.repl.seen(rev)
+		if cerr := s.catchUp(txCtx, rev); cerr != nil {
+			s.log.Warn("catch up on a peer's writes", "err", cerr)
+			s.needRebuild.Store(true)
+		}
 	}
 	for i, p := range batch {
 		p.done <- results[i]

@@ -155,6 +155,11 @@ type Reader interface {
 	// BumpRevision calls ever committed. Replicas sharing a store compare it
 	// to tell whether a peer has written.
 	Revision(ctx context.Context) (int64, error)
+	// ListChanges returns the change-log entries of revisions after after,
+	// ascending, at most limit of them (all when limit <= 0). A revision
+	// missing from the answer was pruned (or never logged): the caller must
+	// rebuild from a snapshot rather than assume nothing changed.
+	ListChanges(ctx context.Context, after int64, limit int) ([]ChangeEntry, error)
 }
 
 // Writer is the write side; it is only reachable inside a transaction.
@@ -227,6 +232,13 @@ type Writer interface {
 	// lose an increment, so a writer whose new value is not its last known
 	// value plus one knows that a peer wrote in between.
 	BumpRevision(ctx context.Context) (int64, error)
+	// LogChanges records what the transaction that bumped the revision to
+	// rev changed, in the same transaction. Logging a revision twice is
+	// identity.ErrAlreadyExists.
+	LogChanges(ctx context.Context, rev int64, at time.Time, changes []Change) error
+	// PruneChanges deletes the change-log entries of revisions up to and
+	// including upTo and returns how many it deleted.
+	PruneChanges(ctx context.Context, upTo int64) (int, error)
 }
 
 // Tx is a transaction: reads see its own writes.

@@ -49,6 +49,7 @@ var categories = []category{
 	{"Audit", auditTests},
 	{"SyncRuns", syncRunTests},
 	{"Settings", settingTests},
+	{"ChangeLog", changeLogTests},
 	{"Transactions", transactionTests},
 	{"Concurrency", concurrencyTests},
 	{"Snapshot", snapshotTests},

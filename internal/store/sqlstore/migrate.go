@@ -213,6 +213,18 @@ var migrations = []migration{
 			`ALTER TABLE users ADD COLUMN external_provider {text} NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		// The change log: what each revision changed, so that replicas
+		// apply each other's writes as deltas instead of reloading.
+		version: 7,
+		statements: []string{
+			`CREATE TABLE change_log (
+				revision BIGINT PRIMARY KEY,
+				at BIGINT NOT NULL,
+				changes {text} NOT NULL
+			)`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and

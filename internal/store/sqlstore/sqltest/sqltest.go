@@ -28,18 +28,37 @@ const PostgresEnv = "GATEHOUSE_TEST_POSTGRES"
 // SQLite returns a migrated store on a fresh file.
 func SQLite(t testing.TB) *sqlstore.Store {
 	t.Helper()
-	s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"), nil)
-	if err != nil {
-		t.Fatalf("OpenSQLite: %v", err)
+	return SQLiteReplicas(t, 1)[0]
+}
+
+// SQLiteReplicas returns n stores opened on one fresh, migrated file, as n
+// replicas sharing it would open it.
+func SQLiteReplicas(t testing.TB, n int) []*sqlstore.Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	out := make([]*sqlstore.Store, n)
+	for i := range out {
+		s, err := sqlstore.OpenSQLite(t.Context(), path, nil)
+		if err != nil {
+			t.Fatalf("OpenSQLite: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		out[i] = migrated(t, s)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	return migrated(t, s)
+	return out
 }
 
 // Postgres returns a migrated store in a fresh schema. Without
 // GATEHOUSE_TEST_POSTGRES the test is skipped, except under CI=true, where
 // PostgreSQL must be tested and its absence fails the test.
 func Postgres(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	return PostgresReplicas(t, 1)[0]
+}
+
+// PostgresReplicas returns n stores connected to one fresh, migrated
+// schema, as n replicas sharing it would connect; skipped as Postgres is.
+func PostgresReplicas(t testing.TB, n int) []*sqlstore.Store {
 	t.Helper()
 	u := os.Getenv(PostgresEnv)
 	if u == "" {
@@ -62,16 +81,23 @@ func Postgres(t testing.TB) *sqlstore.Store {
 		_ = admin.Close()
 		t.Fatalf("PostgreSQL at %s: create schema: %v", PostgresEnv, err)
 	}
-	s, err := sqlstore.OpenPostgres(ctx, withSearchPath(t, u, schema), nil)
-	if err != nil {
-		dropSchema(t, admin, schema)
-		t.Fatalf("OpenPostgres: %v", err)
-	}
+	out := make([]*sqlstore.Store, n)
 	t.Cleanup(func() {
-		_ = s.Close()
+		for _, s := range out {
+			if s != nil {
+				_ = s.Close()
+			}
+		}
 		dropSchema(t, admin, schema)
 	})
-	return migrated(t, s)
+	for i := range out {
+		s, err := sqlstore.OpenPostgres(ctx, withSearchPath(t, u, schema), nil)
+		if err != nil {
+			t.Fatalf("OpenPostgres: %v", err)
+		}
+		out[i] = migrated(t, s)
+	}
+	return out
 }
 
 func dropSchema(t testing.TB, admin *sql.DB, schema string) {

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+// ChangeKind names what a change-log entry says changed. A change names an
+// entity, not its new value: a replica applying it re-reads that entity, so
+// applying a change twice, or after a later write to the same entity, is
+// harmless.
+type ChangeKind string
+
+// Change kinds.
+const (
+	// ChangeUser: the user row ID (login, active, source).
+	ChangeUser ChangeKind = "user"
+	// ChangeUserGroups: the explicit group memberships of user ID.
+	ChangeUserGroups ChangeKind = "user_groups"
+	// ChangeGroup: the group row ID (name; a missing group was deleted).
+	ChangeGroup ChangeKind = "group"
+	// ChangeGroupMembers: every membership of group ID (bulk adds).
+	ChangeGroupMembers ChangeKind = "group_members"
+	// ChangeProject: the project row ID (key, visibility; a missing project
+	// was deleted, with its grants, scopes and analysis tokens).
+	ChangeProject ChangeKind = "project"
+	// ChangeProjectGrants: every grant on project ID (template applied).
+	ChangeProjectGrants ChangeKind = "project_grants"
+	// ChangeGrants: the grants of Subject on project ID (0: global).
+	ChangeGrants ChangeKind = "grants"
+	// ChangeToken: the token row ID and its explicit project list (a
+	// missing or revoked token no longer works).
+	ChangeToken ChangeKind = "token"
+)
+
+// Change names one changed entity.
+type Change struct {
+	Kind    ChangeKind
+	ID      int64
+	Subject identity.Subject // ChangeGrants only
+}
+
+// ChangeEntry is the change-log entry of one revision: what the transaction
+// that bumped the revision to Revision changed.
+type ChangeEntry struct {
+	Revision int64
+	At       time.Time
+	Changes  []Change
+}
