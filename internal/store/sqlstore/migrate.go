@@ -246,6 +246,40 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	}
 }
 
+// nextMigration returns the first migration of list not in applied, or nil.
+// A version missing below the highest applied one is still pending: versions
+// are reserved by work landing in any order, so a database may have been
+// migrated to 7 before 6 existed.
+func nextMigration(list []migration, applied map[int]bool) *migration {
+	for i := range list {
+		if !applied[list[i].version] {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// appliedVersions reads the versions recorded in schema_migrations.
+func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("migrate: read versions: %w", err)
+		}
+		out[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: read versions: %w", err)
+	}
+	return out, nil
+}
+
 // migrateNext applies the first pending migration and returns its version,
 // or 0 when none is pending.
 func (s *Store) migrateNext(ctx context.Context) (version int, err error) {
@@ -272,17 +306,11 @@ func (s *Store) migrateNext(ctx context.Context) (version int, err error) {
 	)`); err != nil {
 		return 0, fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
-		return 0, fmt.Errorf("migrate: read version: %w", err)
+	applied, err := appliedVersions(ctx, tx)
+	if err != nil {
+		return 0, err
 	}
-	var next *migration
-	for i := range migrations {
-		if migrations[i].version > current {
-			next = &migrations[i]
-			break
-		}
-	}
+	next := nextMigration(migrations, applied)
 	if next == nil {
 		return 0, nil
 	}
