@@ -6,23 +6,53 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
-// The methods below set one part of the index to what the store holds, each
-// in one step under the lock, so that a replica applying another replica's
-// change re-reads the rows the change names and sets them here: applying it
-// twice, or after a later change of the same rows, is harmless.
+// Batch changes the index inside [Index.Apply]. Its methods set one part of
+// the index to what the store holds, so that a replica applying another
+// replica's writes re-reads the rows the change log names and sets them
+// here: applying a change twice, or after a later change of the same rows,
+// is harmless.
+type Batch struct{ ix *Index }
+
+// Apply runs fn under the index's write lock: decisions see either none or
+// all of fn's changes, never a project made private without the grants that
+// came with it.
+func (ix *Index) Apply(fn func(b Batch) error) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return fn(Batch{ix: ix})
+}
+
+// PutUser is [Index.PutUser].
+func (b Batch) PutUser(u identity.User) { b.ix.putUser(u) }
+
+// PutGroup is [Index.PutGroup].
+func (b Batch) PutGroup(g identity.Group) { b.ix.putGroup(g) }
+
+// DeleteGroup is [Index.DeleteGroup].
+func (b Batch) DeleteGroup(id int64) { b.ix.deleteGroup(id) }
+
+// PutProject is [Index.PutProject].
+func (b Batch) PutProject(p identity.Project) { b.ix.putProject(p) }
+
+// DeleteProject is [Index.DeleteProject].
+func (b Batch) DeleteProject(id int64) { b.ix.deleteProject(id) }
+
+// PutToken is [Index.PutToken].
+func (b Batch) PutToken(t identity.Token, projects []int64) error { return b.ix.putToken(t, projects) }
+
+// RemoveToken is [Index.RemoveToken].
+func (b Batch) RemoveToken(id int64) { b.ix.removeToken(id) }
 
 // SetUserGroups sets the explicit groups of a user; unknown group ids are
 // ignored.
-func (ix *Index) SetUserGroups(userID int64, groupIDs []int64) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	u := ix.users[userID]
+func (b Batch) SetUserGroups(userID int64, groupIDs []int64) {
+	u := b.ix.users[userID]
 	if u == nil {
 		return
 	}
 	gs := make([]*groupEntry, 0, len(groupIDs))
 	for _, id := range groupIDs {
-		if g := ix.groups[id]; g != nil && !slices.Contains(gs, g) {
+		if g := b.ix.groups[id]; g != nil && !slices.Contains(gs, g) {
 			gs = append(gs, g)
 		}
 	}
@@ -31,10 +61,8 @@ func (ix *Index) SetUserGroups(userID int64, groupIDs []int64) {
 
 // SetGroupMembers sets the members of a group: userIDs join it, every other
 // user leaves it.
-func (ix *Index) SetGroupMembers(groupID int64, userIDs []int64) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	g := ix.groups[groupID]
+func (b Batch) SetGroupMembers(groupID int64, userIDs []int64) {
+	g := b.ix.groups[groupID]
 	if g == nil {
 		return
 	}
@@ -42,7 +70,7 @@ func (ix *Index) SetGroupMembers(groupID int64, userIDs []int64) {
 	for _, id := range userIDs {
 		members[id] = struct{}{}
 	}
-	for id, u := range ix.users {
+	for id, u := range b.ix.users {
 		_, in := members[id]
 		has := slices.Contains(u.groups, g)
 		switch {
@@ -56,11 +84,9 @@ func (ix *Index) SetGroupMembers(groupID int64, userIDs []int64) {
 
 // SetGrants sets the permissions of a subject on a project (0: global) to
 // perms.
-func (ix *Index) SetGrants(s identity.Subject, projectID int64, perms []identity.Permission) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
+func (b Batch) SetGrants(s identity.Subject, projectID int64, perms []identity.Permission) {
 	set := setOf(perms)
-	gs := ix.grantsOf(s, set != 0)
+	gs := b.ix.grantsOf(s, set != 0)
 	if gs == nil {
 		return
 	}
@@ -70,26 +96,16 @@ func (ix *Index) SetGrants(s identity.Subject, projectID int64, perms []identity
 	}
 }
 
-// SetProjectGrants sets every grant on a project to gs, which must all be
-// on that project.
-func (ix *Index) SetProjectGrants(projectID int64, gs []identity.Grant) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	ix.clearProjectGrants(projectID)
+// SetProjectGrants sets every grant on a project to gs; grants on other
+// projects in gs are ignored.
+func (b Batch) SetProjectGrants(projectID int64, gs []identity.Grant) {
+	b.ix.clearProjectGrants(projectID)
 	for _, g := range gs {
 		if g.ProjectID != projectID {
 			continue
 		}
-		if to := ix.grantsOf(g.Subject, true); to != nil {
+		if to := b.ix.grantsOf(g.Subject, true); to != nil {
 			to.add(projectID, bitOf(g.Permission))
 		}
 	}
-}
-
-// HasUser reports whether the index knows user id.
-func (ix *Index) HasUser(id int64) bool {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	_, ok := ix.users[id]
-	return ok
 }

@@ -215,6 +215,10 @@ func (ix *Index) putGroup(g identity.Group) {
 func (ix *Index) DeleteGroup(id int64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.deleteGroup(id)
+}
+
+func (ix *Index) deleteGroup(id int64) {
 	g := ix.groups[id]
 	if g == nil {
 		return
@@ -277,6 +281,10 @@ func (ix *Index) putProject(p identity.Project) {
 func (ix *Index) DeleteProject(id int64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.deleteProject(id)
+}
+
+func (ix *Index) deleteProject(id int64) {
 	p := ix.projects[id]
 	if p == nil {
 		return

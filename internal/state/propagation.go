@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -235,114 +237,141 @@ func (s *State) catchUp(ctx context.Context, upTo int64) error {
 // applyChanges re-reads the rows changes name and sets them in the index.
 // Rows are read as they are now, which may be past the revision being
 // applied: a later entry names them again, and setting them twice is
-// harmless. Entities come before the links between them, so a membership
-// or grant never names a group or project the index lacks.
+// harmless. Every row is read first and then all are set in one step under
+// the index's lock, so decisions never see half of a peer's write;
+// entities come before the links between them, so a membership or grant
+// never names a group or project the index lacks.
 func (s *State) applyChanges(ctx context.Context, changes []store.Change) error {
+	for _, c := range changes {
+		if !knownKind(c.Kind) {
+			// A kind from a newer release: only a rebuild knows what it
+			// means.
+			return fmt.Errorf("%w: unknown change kind %q", errGap, c.Kind)
+		}
+	}
+	var ops []func(authz.Batch) error
 	for _, pass := range [][]store.ChangeKind{
 		{store.ChangeGroup, store.ChangeUser, store.ChangeProject},
 		{store.ChangeUserGroups, store.ChangeGroupMembers, store.ChangeGrants, store.ChangeProjectGrants, store.ChangeToken},
 	} {
 		for _, c := range changes {
-			for _, k := range pass {
-				if c.Kind != k {
-					continue
-				}
-				if err := s.applyChange(ctx, c); err != nil {
-					return fmt.Errorf("apply %s %d: %w", c.Kind, c.ID, err)
-				}
+			if !slices.Contains(pass, c.Kind) {
+				continue
+			}
+			op, err := s.readChange(ctx, c)
+			if err != nil {
+				return fmt.Errorf("apply %s %d: %w", c.Kind, c.ID, err)
+			}
+			if op != nil {
+				ops = append(ops, op)
 			}
 		}
 	}
-	return nil
+	return s.index.Apply(func(b authz.Batch) error {
+		for _, op := range ops {
+			if err := op(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-func (s *State) applyChange(ctx context.Context, c store.Change) error {
+func knownKind(k store.ChangeKind) bool {
+	switch k {
+	case store.ChangeGroup, store.ChangeUser, store.ChangeProject, store.ChangeUserGroups,
+		store.ChangeGroupMembers, store.ChangeGrants, store.ChangeProjectGrants, store.ChangeToken:
+		return true
+	}
+	return false
+}
+
+// readChange reads the rows of one change and returns how to set them in
+// the index (nil: nothing to set).
+func (s *State) readChange(ctx context.Context, c store.Change) (func(authz.Batch) error, error) {
 	r := s.store
+	set := func(f func(b authz.Batch)) func(authz.Batch) error {
+		return func(b authz.Batch) error { f(b); return nil }
+	}
 	switch c.Kind {
 	case store.ChangeUser:
 		u, err := r.GetUser(ctx, c.ID)
 		if errors.Is(err, identity.ErrNotFound) {
-			return nil // a creation rolled back in its savepoint
+			return nil, nil // a creation rolled back in its savepoint
 		} else if err != nil {
-			return err
+			return nil, err
 		}
-		s.index.PutUser(u)
+		return set(func(b authz.Batch) { b.PutUser(u) }), nil
 	case store.ChangeGroup:
 		g, err := r.GetGroup(ctx, c.ID)
 		if errors.Is(err, identity.ErrNotFound) {
-			s.index.DeleteGroup(c.ID)
-			return nil
+			return set(func(b authz.Batch) { b.DeleteGroup(c.ID) }), nil
 		} else if err != nil {
-			return err
+			return nil, err
 		}
-		s.index.PutGroup(g)
+		return set(func(b authz.Batch) { b.PutGroup(g) }), nil
 	case store.ChangeProject:
 		p, err := r.GetProject(ctx, c.ID)
 		if errors.Is(err, identity.ErrNotFound) {
-			s.index.DeleteProject(c.ID)
-			return nil
+			return set(func(b authz.Batch) { b.DeleteProject(c.ID) }), nil
 		} else if err != nil {
-			return err
+			return nil, err
 		}
-		s.index.PutProject(p)
+		return set(func(b authz.Batch) { b.PutProject(p) }), nil
 	case store.ChangeUserGroups:
 		ms, err := r.ListMemberships(ctx, c.ID, 0)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ids := make([]int64, len(ms))
 		for i, m := range ms {
 			ids[i] = m.GroupID
 		}
-		s.index.SetUserGroups(c.ID, ids)
+		return set(func(b authz.Batch) { b.SetUserGroups(c.ID, ids) }), nil
 	case store.ChangeGroupMembers:
 		ms, err := r.ListMemberships(ctx, 0, c.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ids := make([]int64, len(ms))
 		for i, m := range ms {
 			ids[i] = m.UserID
 		}
-		s.index.SetGroupMembers(c.ID, ids)
+		return set(func(b authz.Batch) { b.SetGroupMembers(c.ID, ids) }), nil
 	case store.ChangeGrants:
 		sub, pid := c.Subject, c.ID
 		gs, err := r.ListGrants(ctx, store.GrantFilter{Subject: &sub, ProjectID: &pid})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		perms := make([]identity.Permission, len(gs))
 		for i, g := range gs {
 			perms[i] = g.Permission
 		}
-		s.index.SetGrants(sub, pid, perms)
+		return set(func(b authz.Batch) { b.SetGrants(sub, pid, perms) }), nil
 	case store.ChangeProjectGrants:
 		pid := c.ID
 		gs, err := r.ListGrants(ctx, store.GrantFilter{ProjectID: &pid})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s.index.SetProjectGrants(pid, gs)
+		return set(func(b authz.Batch) { b.SetProjectGrants(pid, gs) }), nil
 	case store.ChangeToken:
 		t, err := r.GetToken(ctx, c.ID)
 		if errors.Is(err, identity.ErrNotFound) {
-			s.index.RemoveToken(c.ID)
-			return nil
+			return set(func(b authz.Batch) { b.RemoveToken(c.ID) }), nil
 		} else if err != nil {
-			return err
+			return nil, err
 		}
 		var projects []int64
 		if t.Type == identity.TokenOrganization && !t.Revoked() {
 			if projects, _, err = r.ListTokenProjects(ctx, t.ID, store.Page{}); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return s.index.PutToken(t, projects)
-	default:
-		// A kind from a newer release: only a rebuild knows what it means.
-		return fmt.Errorf("%w: unknown change kind %q", errGap, c.Kind)
+		return func(b authz.Batch) error { return b.PutToken(t, projects) }, nil
 	}
-	return nil
+	return nil, fmt.Errorf("%w: unknown change kind %q", errGap, c.Kind)
 }
 
 // rebuild replaces the index with one built from a snapshot. The snapshot
@@ -453,5 +482,35 @@ func (s *State) pruneLog(ctx context.Context) {
 	}
 	if n > 0 {
 		s.log.Debug("pruned change log", "entries", n, "up_to", upTo)
+	}
+}
+
+// listen wakes Run whenever the store reports a committed change-log entry,
+// reconnecting after a lost connection; polling goes on meanwhile, so a
+// listener that is down only slows propagation to the sync interval.
+func (s *State) listen(ctx context.Context, l store.ChangeListener, wake chan<- struct{}) {
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := l.ListenChanges(ctx, poke)
+		if ctx.Err() != nil || errors.Is(err, errors.ErrUnsupported) {
+			return
+		}
+		s.log.Warn("change notifications lost; polling until they are back", "err", err, "retry_in", backoff)
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }

@@ -181,11 +181,11 @@ func testDeltas(t *testing.T, r *replicas) {
 	web, err := a.CreateProject(ctx, identity.Project{Key: "web", Name: "Web", Visibility: identity.Private}, 0)
 	noErr(t, err)
 	r.seenOnB("a project created on A with the default template's grants", func() bool { return r.userMayOnB(bob.ID, identity.PermUser, "web") })
-	// Grant removal: sonar-users' browse and code-viewing grants from the
-	// default template.
+	// Grant removal: sonar-users' grants from the default template (all of
+	// them: a project going private keeps its permission holders browsing).
 	users, err := a.Store().GetGroupByName(ctx, identity.GroupUsers)
 	noErr(t, err)
-	for _, perm := range []identity.Permission{identity.PermUser, identity.PermCodeViewer} {
+	for _, perm := range []identity.Permission{identity.PermUser, identity.PermCodeViewer, identity.PermIssueAdmin, identity.PermSecurityHotspotAdmin} {
 		noErr(t, a.RemoveGrant(ctx, identity.Grant{Subject: identity.GroupSubject(users.ID), ProjectID: web.ID, Permission: perm}))
 	}
 	r.seenOnB("the template's browse grant removed", func() bool { return !r.userMayOnB(bob.ID, identity.PermUser, "web") })
@@ -348,5 +348,28 @@ func TestRebuildOffLock(t *testing.T) {
 				t.Errorf("indexes differ after the rebuild: A %+v, B %+v", a, b)
 			}
 		})
+	}
+}
+
+// TestPropagationNotified checks that on PostgreSQL a replica learns of a
+// peer's write from the store's notification, not from its poll: B polls
+// once an hour here.
+func TestPropagationNotified(t *testing.T) {
+	dbs := sqltest.PostgresReplicas(t, 2)
+	ctx := WithActor(t.Context(), Actor{Name: "user:test"})
+	a, err := New(ctx, dbs[0], Options{})
+	noErr(t, err)
+	b, err := New(ctx, dbs[1], Options{SyncInterval: time.Hour})
+	noErr(t, err)
+	r := &replicas{t: t, ctx: ctx, a: a, b: b}
+	r.runB()
+	alice := user(t, ctx, a, "alice")
+	secret, tok, err := a.GenerateUserToken(ctx, NewUserToken{UserID: alice.ID, Name: "t", Type: identity.TokenUser})
+	noErr(t, err)
+	r.seenOnB("a token created on A, notified", func() bool { _, err := b.Authenticate(secret); return err == nil })
+	noErr(t, a.RevokeToken(ctx, tok.ID))
+	r.seenOnB("a revocation, notified", func() bool { _, err := b.Authenticate(secret); return err != nil })
+	if got := b.Replication().FullReloads; got != 1 {
+		t.Errorf("B rebuilt %d times, want only its start-up", got)
 	}
 }

@@ -159,8 +159,9 @@ func (s *State) Now() time.Time { return s.now() }
 
 // Run does the coordinator's background work until ctx ends: it records
 // token uses (without it they are dropped; decisions do not depend on them),
-// applies the changes of other replicas sharing the store and prunes the
-// change log.
+// applies the changes of other replicas sharing the store — every
+// SyncInterval, and at once when the store notifies a commit
+// ([store.ChangeListener], PostgreSQL) — and prunes the change log.
 // Uses that arrive together are written in one transaction, so a burst of
 // first uses after a start-up costs a few writes rather than one per token.
 func (s *State) Run(ctx context.Context) {
@@ -168,12 +169,21 @@ func (s *State) Run(ctx context.Context) {
 	defer tick.Stop()
 	prune := time.NewTicker(pruneEvery)
 	defer prune.Stop()
+	wake := make(chan struct{}, 1)
+	if l, ok := s.store.(store.ChangeListener); ok {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { s.listen(ctx, l, wake) })
+	}
 	batch := make([]tokenUse, 0, maxUseBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			s.syncPeers(ctx)
+			continue
+		case <-wake:
 			s.syncPeers(ctx)
 			continue
 		case <-prune.C:

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -47,4 +48,17 @@ type ChangeEntry struct {
 	Revision int64
 	At       time.Time
 	Changes  []Change
+}
+
+// ChangeListener is an optional capability of a [Store], found by type
+// assertion: it tells at once when any process sharing the database commits
+// a change-log entry, so that replicas need not wait for their next poll.
+type ChangeListener interface {
+	// ListenChanges calls wake each time a change-log entry is committed,
+	// by this process or another, until ctx ends or the connection it
+	// listens on is lost, and returns ctx's or the connection's error
+	// (errors.ErrUnsupported when the backend cannot listen). wake must not
+	// block. Notifications may be coalesced, and are missed while no
+	// connection listens: they hurry a poll, never replace it.
+	ListenChanges(ctx context.Context, wake func()) error
 }

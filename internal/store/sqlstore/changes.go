@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -33,7 +37,45 @@ func (t *txn) LogChanges(ctx context.Context, rev int64, at time.Time, changes [
 	if _, err := t.exec(ctx, "INSERT INTO change_log (revision, at, changes) VALUES (?, ?, ?)", rev, micros(orNow(at, now())), string(b)); err != nil {
 		return fmt.Errorf("log changes of revision %d: %w", rev, err)
 	}
+	if t.f.postgres {
+		// Delivered to the listeners when the transaction commits.
+		if _, err := t.exec(ctx, "SELECT pg_notify('"+changeChannel+"', ?)", strconv.FormatInt(rev, 10)); err != nil {
+			return fmt.Errorf("notify changes of revision %d: %w", rev, err)
+		}
+	}
 	return nil
+}
+
+// changeChannel is the PostgreSQL notification channel of the change log.
+const changeChannel = "gatehouse_changes"
+
+// ListenChanges listens on a connection of its own for the notifications
+// LogChanges sends on PostgreSQL; SQLite has none (errors.ErrUnsupported).
+func (s *Store) ListenChanges(ctx context.Context, wake func()) error {
+	if s.pgcfg == nil {
+		return fmt.Errorf("listen for changes on %s: %w", s.f.name, errors.ErrUnsupported)
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.pgcfg.Copy())
+	if err != nil {
+		return fmt.Errorf("listen for changes: connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
+		return fmt.Errorf("listen for changes: %w", err)
+	}
+	// Entries committed before LISTEN took effect sent nothing here: one
+	// wake-up makes the caller look.
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("listen for changes: %w", err)
+		}
+		wake()
+	}
 }
 
 // PruneChanges deletes the entries of revisions up to upTo.

@@ -38,6 +38,9 @@ type Store struct {
 	// path is the SQLite database file, the base of the lock files.
 	path  string
 	locks lockTable
+	// pgcfg is the PostgreSQL connection configuration, for the listening
+	// connection of ListenChanges; nil on SQLite.
+	pgcfg *pgx.ConnConfig
 }
 
 var _ store.Store = (*Store)(nil)
@@ -121,7 +124,9 @@ func OpenPostgres(ctx context.Context, url string, logger *slog.Logger) (*Store,
 		_ = db.Close()
 		return nil, fmt.Errorf("open postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
-	return newStore(postgresFlavor(), db, db, logger), nil
+	s := newStore(postgresFlavor(), db, db, logger)
+	s.pgcfg = cfg
+	return s, nil
 }
 
 func newStore(f *flavor, wdb, rdb *sql.DB, logger *slog.Logger) *Store {
