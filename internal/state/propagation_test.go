@@ -373,3 +373,22 @@ func TestPropagationNotified(t *testing.T) {
 		t.Errorf("B rebuilt %d times, want only its start-up", got)
 	}
 }
+
+// TestPruneLog checks that Run's pruning keeps the last ChangeLogKeep
+// revisions of the change log.
+func TestPruneLog(t *testing.T) {
+	db := sqltest.SQLite(t)
+	ctx := WithActor(t.Context(), Actor{Name: "user:test"})
+	s, err := New(ctx, db, Options{ChangeLogKeep: 2})
+	noErr(t, err)
+	for _, login := range []string{"a1", "a2", "a3", "a4"} {
+		user(t, ctx, s, login)
+	}
+	rev := s.Replication().Revision
+	s.pruneLog(ctx)
+	got, err := db.ListChanges(ctx, 0, 0)
+	noErr(t, err)
+	if len(got) != 2 || got[0].Revision != rev-1 || got[1].Revision != rev {
+		t.Fatalf("after pruning at revision %d the log holds %+v, want revisions %d and %d", rev, got, rev-1, rev)
+	}
+}
