@@ -90,7 +90,8 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		return dir.Test(ctx, login), true
 	}
 	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies,
-		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders})
+		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
+		Probes: probes()})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -113,6 +114,15 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		return fmt.Errorf("listen: %w", err)
 	}
 	return nil
+}
+
+// probes are the health probes the server answers beside the API, listed
+// in its OpenAPI document.
+func probes() []webapi.Probe {
+	return []webapi.Probe{
+		{Path: "/healthz", Summary: "Liveness: answers ok while the process serves HTTP."},
+		{Path: "/readyz", Summary: "Readiness: answers ready when the store answers, 503 otherwise."},
+	}
 }
 
 // boundBody bounds the time to read the body of every request that

@@ -52,6 +52,9 @@ type Options struct {
 	// GitLabSignIn opens sign-in through GitLab from its current settings
 	// for api/authentication/gitlab/*; nil when the wiring offers none.
 	GitLabSignIn OAuthOpener
+	// Probes are the server's plain-text endpoints besides the API (health
+	// probes), listed in the OpenAPI document.
+	Probes []Probe
 }
 
 // API is the Web API handler.

@@ -10,7 +10,7 @@ import (
 
 func (a *API) auditRoutes() []Route {
 	return []Route{
-		{Method: "GET", Path: "api/audit/search", Access: admin, Handle: a.auditSearch,
+		{Method: "GET", Path: "api/audit/search", Access: admin, Out: obj{"paging": paging{}, "events": []auditEventJSON{}}, Handle: a.auditSearch,
 			Params: append([]Param{
 				{Name: "from", MaxLen: 30, Desc: "Events at or after this time: a datetime (2006-01-02T15:04:05+0000) or a date (from its midnight UTC)."},
 				{Name: "to", MaxLen: 30, Desc: "Events before this time: a datetime (exclusive) or a date (up to the end of that day, UTC)."},

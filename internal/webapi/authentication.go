@@ -10,14 +10,14 @@ import (
 func (a *API) authenticationRoutes() []Route {
 	return []Route{
 		{Method: "POST", Path: "api/authentication/login", Summary: "Sign in with a login and a password; sets the session cookie and the XSRF-TOKEN cookie. Answers 200 with an empty body, 401 on bad credentials.",
-			Access: public, Response: "text", Params: []Param{
+			Access: public, Response: respOK, Params: []Param{
 				{Name: "login", Required: true, Desc: "Login of the user"},
 				{Name: "password", Required: true, Desc: "Password of the user"},
 			}, Handle: a.login},
 		{Method: "POST", Path: "api/authentication/logout", Summary: "Sign out: ends the session and expires its cookies. Answers 200 with an empty body.",
-			Access: public, Response: "text", Handle: a.logout},
+			Access: public, Response: respOK, Handle: a.logout},
 		{Method: "GET", Path: "api/authentication/validate", Summary: "Whether the request carries a working credential: {\"valid\":true|false}. A bad credential answers valid:false, not 401.",
-			Access: public, Handle: a.validateCredentials},
+			Access: public, Out: obj{"valid": true}, Handle: a.validateCredentials},
 	}
 }
 

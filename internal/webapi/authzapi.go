@@ -32,9 +32,9 @@ func (a *API) authzRoutes() []Route {
 		{Name: "tokenId", Int: true, Desc: "Administrators only: judge this token instead of the caller's credential."},
 	}
 	return []Route{
-		{Method: "GET", OrgToken: true, Path: "api/authz/check", Access: authenticated, Params: params, Handle: a.authzCheck,
+		{Method: "GET", OrgToken: true, Path: "api/authz/check", Access: authenticated, Params: params, Out: authzCheckJSON{}, Handle: a.authzCheck,
 			Summary: "May the caller's credential (or, for administrators, token tokenId) use permission on projectKey, or globally? Always 200 for a valid question: {allowed, permission, projectKey (\"\" for a global question), reason}. Unknown project: 404; a permission that does not exist at that level: 400."},
-		{Method: "GET", OrgToken: true, Path: "api/authz/explain", Access: authenticated, Params: params, Handle: a.authzExplain,
+		{Method: "GET", OrgToken: true, Path: "api/authz/explain", Access: authenticated, Params: params, Out: authzExplainJSON{}, Handle: a.authzExplain,
 			Summary: "The same question as api/authz/check, with the chain behind the answer (token → user → group → grant, each {kind, name, detail}) or the missing link: {allowed, permission, projectKey, reason, chain, missing?}."},
 	}
 }

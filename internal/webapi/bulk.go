@@ -28,11 +28,11 @@ func (a *API) bulkRoutes() []Route {
 	}, params...)
 	summary := fmt.Sprintf(" The body is JSON {\"items\":[…]}, at most %d items; the answer lists each item's status (changed, unchanged, failed, notWritten) and SonarQube-style errors: {\"summary\":{…},\"results\":[{\"index\",\"status\",\"errors\"?}]}.", state.MaxBulkItems)
 	return []Route{
-		{Method: http.MethodPost, Path: "api/bulk/create_users", Access: admin, Params: userParams, Handle: a.bulkCreateUsers,
+		{Method: http.MethodPost, Path: "api/bulk/create_users", Access: admin, Params: userParams, Out: bulkResultsJSON{}, Handle: a.bulkCreateUsers,
 			Summary: "Create many local users: items {login, name, email?, scmAccounts?, password?}; without a password a user cannot sign in with one until an administrator sets it (api/users/change_password)." + summary},
-		{Method: http.MethodPost, Path: "api/bulk/add_group_members", Access: admin, Params: params, Handle: a.bulkAddMembers,
+		{Method: http.MethodPost, Path: "api/bulk/add_group_members", Access: admin, Params: params, Out: bulkResultsJSON{}, Handle: a.bulkAddMembers,
 			Summary: "Add many users to groups: items {group, login}, as api/user_groups/add_user." + summary},
-		{Method: http.MethodPost, Path: "api/bulk/add_permissions", Access: admin, Params: params, Handle: a.bulkAddPermissions,
+		{Method: http.MethodPost, Path: "api/bulk/add_permissions", Access: admin, Params: params, Out: bulkResultsJSON{}, Handle: a.bulkAddPermissions,
 			Summary: "Grant many permissions: items {login | group, permission, projectKey?} (no project: global), as api/permissions/add_user and add_group." + summary},
 	}
 }
@@ -84,6 +84,16 @@ type bulkSummaryJSON struct {
 	Failed    int `json:"failed"`
 }
 
+// bulkResultsJSON is a bulk action's answer: 200, or 400 with errors when
+// the request was refused as a whole.
+type bulkResultsJSON struct {
+	Errors  []errorMsg       `json:"errors,omitempty"`
+	Summary bulkSummaryJSON  `json:"summary"`
+	Results []bulkResultJSON `json:"results"`
+}
+
+func (bulkResultsJSON) sentOnRefusal() {}
+
 // bulkAnswer merges the items refused before the write (early, by index)
 // with the write's results. An atomic refusal answers 400 with the results.
 func bulkAnswer(c *call, n int, early map[int]error, res []state.ItemResult, werr error) (any, error) {
@@ -91,11 +101,7 @@ func bulkAnswer(c *call, n int, early map[int]error, res []state.ItemResult, wer
 		return nil, werr
 	}
 	refused := werr != nil || (bulkOptions(c).Atomic && len(early) > 0)
-	out := struct {
-		Errors  []errorMsg       `json:"errors,omitempty"`
-		Summary bulkSummaryJSON  `json:"summary"`
-		Results []bulkResultJSON `json:"results"`
-	}{Summary: bulkSummaryJSON{Total: n}, Results: make([]bulkResultJSON, n)}
+	out := bulkResultsJSON{Summary: bulkSummaryJSON{Total: n}, Results: make([]bulkResultJSON, n)}
 	j := 0
 	for i := range n {
 		r := bulkResultJSON{Index: i}

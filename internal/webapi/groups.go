@@ -21,7 +21,7 @@ func (a *API) groupRoutes() []Route {
 			Access: admin, Params: []Param{
 				{Name: "name", Required: true, MaxLen: identity.MaxGroupNameLen, Desc: "Group name"},
 				{Name: "description", MaxLen: identity.MaxGroupDescriptionLen, Desc: "Description"},
-			}, Handle: a.createGroup},
+			}, Out: obj{"group": groupJSON{}}, Handle: a.createGroup},
 		{Method: "POST", Path: "api/user_groups/delete", Summary: "Delete a group with its memberships and permissions. The default group and managed groups cannot be deleted.",
 			Access: admin, Response: "empty", Params: []Param{nameParam}, Handle: a.deleteGroup},
 		{Method: "POST", Path: "api/user_groups/update", Summary: "Rename a group or change its description. The default group is not editable.",
@@ -29,7 +29,7 @@ func (a *API) groupRoutes() []Route {
 				{Name: "currentName", Required: true, Desc: "Current name of the group"},
 				{Name: "name", MaxLen: identity.MaxGroupNameLen, Desc: "New name"},
 				{Name: "description", MaxLen: identity.MaxGroupDescriptionLen, Desc: "New description"},
-			}, Handle: a.updateGroup},
+			}, Out: obj{"group": groupJSON{}}, Handle: a.updateGroup},
 		{Method: "POST", Path: "api/user_groups/add_user", Summary: "Add a user to a group; takes effect at the next decision.",
 			Access: admin, Response: "empty", Params: []Param{nameParam, {Name: "login", Desc: "User login"}}, Handle: a.addGroupMember},
 		{Method: "POST", Path: "api/user_groups/remove_user", Summary: "Remove a user from a group; takes effect at the next decision.",
@@ -39,13 +39,13 @@ func (a *API) groupRoutes() []Route {
 				Param{Name: "q", Desc: "Filter on group names"},
 				Param{Name: "f", MaxValues: len(groupFields), Desc: "Comma-separated fields to return: name, description, membersCount, managed"},
 				Param{Name: "managed", Values: boolValues, Desc: "Return managed or non-managed groups; only on externally managed instances"},
-			), Handle: a.searchGroups},
+			), Out: obj{"paging": paging{}, "groups": []groupSearchJSON{}}, Handle: a.searchGroups},
 		{Method: "GET", Path: "api/user_groups/users", Summary: "Search active users with their membership of a group.",
 			Access: admin, Params: append(pagingParams(25, 500),
 				nameParam,
 				Param{Name: "q", Desc: "Filter on logins and names"},
 				Param{Name: "selected", Values: selectedValues, Default: "selected", Desc: "selected: members; deselected: the others; all: both"},
-			), Handle: a.groupUsers},
+			), Out: obj{"users": []groupUserJSON{}, "paging": paging{}, "p": 0, "ps": 0, "total": 0}, Handle: a.groupUsers},
 	}
 }
 

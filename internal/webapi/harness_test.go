@@ -96,7 +96,7 @@ func newTestServerWith(t *testing.T, db store.Store, configure func(st *state.St
 		configure(st, &opts)
 	}
 	api := New(st, opts)
-	srv := httptest.NewServer(api.Handler())
+	srv := httptest.NewServer((&answerChecker{t: t, api: api}).wrap(api.Handler()))
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}
 }

@@ -35,9 +35,9 @@ const (
 
 func (a *API) oauthSignInRoutes() []Route {
 	return []Route{
-		{Method: "GET", Path: "api/authentication/gitlab/login", Access: public, Response: "text", Handle: a.gitlabLogin,
+		{Method: "GET", Path: "api/authentication/gitlab/login", Access: public, Response: respRedirect, Handle: a.gitlabLogin,
 			Summary: "Sign in through GitLab: answers 302 to GitLab's authorization page, with the sign-in's state in a short-lived cookie. Needs the GitLab settings oauth.applicationId and oauth.secret (the application's redirect URI: this server's api/authentication/gitlab/callback)."},
-		{Method: "GET", Path: gitlabCallbackPath, Access: public, Response: "text", Handle: a.gitlabCallback,
+		{Method: "GET", Path: gitlabCallbackPath, Access: public, Response: respRedirect, Handle: a.gitlabCallback,
 			Params: []Param{
 				{Name: "code", MaxLen: 512, Desc: "The authorization code GitLab returns."},
 				{Name: "state", MaxLen: 512, Desc: "The state GitLab returns; it must match the sign-in's cookie."},

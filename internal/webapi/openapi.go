@@ -2,40 +2,104 @@ package webapi
 
 import (
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 )
+
+// Probe is a plain-text endpoint the server serves beside the API (a
+// health probe), listed in the OpenAPI document.
+type Probe struct {
+	Path    string // "/healthz"
+	Summary string
+}
+
+// Response kinds of a [Route] (its Response field).
+const (
+	respJSON     = ""         // 200 with the JSON of Route.Out
+	respText     = "text"     // 200 text/plain
+	respEmpty    = "empty"    // 204
+	respOK       = "ok"       // 200 with an empty body (sign-in, sign-out)
+	respRedirect = "redirect" // 302 with a Location
+)
+
+// paramSchema is the schema of a query or form parameter, as the framework
+// validates it.
+func paramSchema(p Param) map[string]any {
+	schema := map[string]any{"type": "string"}
+	if p.Int {
+		schema = map[string]any{"type": "integer", "minimum": 1}
+		if p.MaxInt > 0 {
+			schema["maximum"] = p.MaxInt
+		}
+	}
+	if len(p.Values) > 0 {
+		schema["enum"] = p.Values
+	}
+	if p.MaxLen > 0 {
+		schema["maxLength"] = p.MaxLen
+	}
+	if p.MinLen > 0 {
+		schema["minLength"] = p.MinLen
+	}
+	if p.Default != "" {
+		schema["default"] = p.Default
+		if n, err := strconv.Atoi(p.Default); p.Int && err == nil {
+			schema["default"] = n
+		}
+	}
+	if p.Multi {
+		schema = map[string]any{"type": "array", "items": schema}
+	}
+	return schema
+}
+
+// jsonContent is a response with a JSON body of schema.
+func jsonContent(description string, schema map[string]any) map[string]any {
+	return map[string]any{"description": description, "content": map[string]any{"application/json": map[string]any{"schema": schema}}}
+}
+
+func textContent(description string) map[string]any {
+	return map[string]any{"description": description, "content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}
+}
+
+// answerSchema is the schema of a JSON answer; a route without Out gets an
+// untyped object, which TestOpenAPITypedResponses refuses.
+func answerSchema(sc *schemas, out any) map[string]any {
+	if out == nil {
+		return map[string]any{"type": "object", "description": "Undocumented: the route declares no Out."}
+	}
+	return sc.of(out)
+}
+
+// successResponses are a route's documented success answers.
+func successResponses(sc *schemas, kind string, out any) map[string]any {
+	switch kind {
+	case respEmpty:
+		return map[string]any{"204": map[string]any{"description": "No content"}}
+	case respText:
+		return map[string]any{"200": textContent("OK")}
+	case respOK:
+		return map[string]any{"200": map[string]any{"description": "OK, with an empty body"}}
+	case respRedirect:
+		return map[string]any{"302": map[string]any{"description": "Found: the browser follows Location",
+			"headers": map[string]any{"Location": map[string]any{"schema": map[string]any{"type": "string"}}}}}
+	}
+	return map[string]any{"200": jsonContent("OK", answerSchema(sc, out))}
+}
 
 // openAPI builds the OpenAPI 3 document from the route table, so it cannot
 // drift from what is served.
 func (a *API) openAPI() map[string]any {
+	sc := newSchemas()
+	errRef := map[string]any{"$ref": "#/components/schemas/Error"}
 	paths := map[string]any{}
 	for _, rt := range a.ordered {
 		params := []any{}
 		props := map[string]any{}
 		var required []string
 		for _, p := range rt.Params {
-			schema := map[string]any{"type": "string"}
-			if p.Int {
-				schema = map[string]any{"type": "integer", "minimum": 1}
-				if p.MaxInt > 0 {
-					schema["maximum"] = p.MaxInt
-				}
-			}
-			if len(p.Values) > 0 {
-				schema["enum"] = p.Values
-			}
-			if p.MaxLen > 0 {
-				schema["maxLength"] = p.MaxLen
-			}
-			if p.MinLen > 0 {
-				schema["minLength"] = p.MinLen
-			}
-			if p.Default != "" {
-				schema["default"] = p.Default
-			}
-			if p.Multi {
-				schema = map[string]any{"type": "array", "items": schema}
-			}
+			schema := paramSchema(p)
 			params = append(params, map[string]any{
 				"name": p.Name, "in": "query", "required": p.Required && rt.Method == http.MethodGet,
 				"description": p.Desc, "schema": schema,
@@ -45,16 +109,12 @@ func (a *API) openAPI() map[string]any {
 				required = append(required, p.Name)
 			}
 		}
-		responses := map[string]any{
-			"400": ref("Error"), "401": ref("Error"), "403": ref("Error"), "404": ref("Error"),
+		responses := successResponses(sc, rt.Response, rt.Out)
+		for _, code := range []string{"400", "401", "403", "404", "default"} {
+			responses[code] = jsonContent("Error", errRef)
 		}
-		switch rt.Response {
-		case "empty":
-			responses["204"] = map[string]any{"description": "No content"}
-		case "text":
-			responses["200"] = map[string]any{"description": "OK", "content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}
-		default:
-			responses["200"] = map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+		if _, ok := rt.Out.(refusalAnswer); ok {
+			responses["400"] = jsonContent("Error, or the answer of a request refused as a whole", map[string]any{"anyOf": []any{errRef, sc.of(rt.Out)}})
 		}
 		op := map[string]any{
 			"summary":     rt.Summary,
@@ -87,7 +147,26 @@ func (a *API) openAPI() map[string]any {
 		}
 		ops[strings.ToLower(rt.Method)] = op
 	}
-	a.addV2Paths(paths)
+	a.addV2Paths(paths, sc)
+	paths["/api/openapi.json"] = map[string]any{"get": map[string]any{
+		"summary": "This document.", "operationId": "openapi", "tags": []string{"meta"}, "security": []any{},
+		"responses": map[string]any{"200": jsonContent("The OpenAPI 3 document", map[string]any{"type": "object", "required": []string{"openapi", "info", "paths"},
+			"properties": map[string]any{"openapi": map[string]any{"type": "string"}, "info": map[string]any{"type": "object"}, "paths": map[string]any{"type": "object"},
+				"components": map[string]any{"type": "object"}, "security": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}})},
+	}}
+	paths["/metrics"] = map[string]any{"get": map[string]any{
+		"summary": "Prometheus metrics (text exposition format).", "operationId": "metrics", "tags": []string{"meta"}, "security": []any{},
+		"responses": map[string]any{"200": textContent("Metrics")},
+	}}
+	for _, p := range a.opts.Probes {
+		paths[p.Path] = map[string]any{"get": map[string]any{
+			"summary": p.Summary, "operationId": "probe_" + strings.Trim(nonNameChars.ReplaceAllString(p.Path, "_"), "_"),
+			"tags": []string{"meta"}, "security": []any{},
+			"responses": map[string]any{"200": textContent("Up"), "503": textContent("Not ready")},
+		}}
+	}
+	components := sc.components
+	components["Error"] = sc.structObject(reflect.TypeFor[errorBody]())
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{
@@ -97,11 +176,7 @@ func (a *API) openAPI() map[string]any {
 		},
 		"paths": paths,
 		"components": map[string]any{
-			"schemas": map[string]any{
-				"Error": map[string]any{"type": "object", "properties": map[string]any{
-					"errors": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{"msg": map[string]any{"type": "string"}}}},
-				}},
-			},
+			"schemas": components,
 			"securitySchemes": map[string]any{
 				"bearer":  map[string]any{"type": "http", "scheme": "bearer"},
 				"basic":   map[string]any{"type": "http", "scheme": "basic"},
@@ -110,10 +185,6 @@ func (a *API) openAPI() map[string]any {
 		},
 		"security": []any{map[string]any{"bearer": []any{}}, map[string]any{"basic": []any{}}, map[string]any{"session": []any{}}},
 	}
-}
-
-func ref(name string) map[string]any {
-	return map[string]any{"description": name, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + name}}}}
 }
 
 func (a *API) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {

@@ -41,8 +41,8 @@ func (a *API) permissionRoutes() []Route {
 		{Method: http.MethodPost, Path: "api/permissions/remove_user", Summary: "Remove a permission from a user, globally or on a project.", Access: authenticated, Params: edit(login), Response: "empty", Handle: func(c *call) (any, error) { return a.permEditUser(c, false) }},
 		{Method: http.MethodPost, Path: "api/permissions/add_group", Summary: "Grant a permission to a group, globally or on a project.", Access: authenticated, Params: edit(group), Response: "empty", Handle: func(c *call) (any, error) { return a.permEditGroup(c, true) }},
 		{Method: http.MethodPost, Path: "api/permissions/remove_group", Summary: "Remove a permission from a group, globally or on a project.", Access: authenticated, Params: edit(group), Response: "empty", Handle: func(c *call) (any, error) { return a.permEditGroup(c, false) }},
-		{Method: http.MethodGet, Path: "api/permissions/users", Summary: "Users and their permissions, globally or on a project; holders first.", Access: authenticated, Params: list, Handle: a.permUsers},
-		{Method: http.MethodGet, Path: "api/permissions/groups", Summary: "Groups and their permissions, globally or on a project; Anyone, then holders first.", Access: authenticated, Params: list, Handle: a.permGroups},
+		{Method: http.MethodGet, Path: "api/permissions/users", Summary: "Users and their permissions, globally or on a project; holders first.", Access: authenticated, Params: list, Out: obj{"paging": paging{}, "users": []permUserJSON{}}, Handle: a.permUsers},
+		{Method: http.MethodGet, Path: "api/permissions/groups", Summary: "Groups and their permissions, globally or on a project; Anyone, then holders first.", Access: authenticated, Params: list, Out: obj{"paging": paging{}, "groups": []permGroupJSON{}}, Handle: a.permGroups},
 	}
 }
 

@@ -26,7 +26,7 @@ func (a *API) projectRoutes() []Route {
 			{Name: "mainBranch", Desc: "Main branch name (accepted, not used by Gatehouse)"},
 			{Name: "newCodeDefinitionType", Desc: "New code definition type (accepted, not used by Gatehouse)"},
 			{Name: "newCodeDefinitionValue", Desc: "New code definition value (accepted, not used by Gatehouse)"},
-		}, Handle: a.projCreate},
+		}, Out: obj{"project": projJSON{}}, Handle: a.projCreate},
 		{Method: http.MethodGet, OrgToken: true, Path: "api/projects/search", Summary: "Search projects (Admin); an organization token lists exactly the projects in its scope.", Access: authenticated, Params: append([]Param{
 			{Name: "analyzedBefore", Desc: "Only projects last analysed before this date (YYYY-MM-DD or datetime)"},
 			{Name: "onProvisionedOnly", Values: boolValues, Default: "false", Desc: "Only projects never analysed"},
@@ -35,7 +35,7 @@ func (a *API) projectRoutes() []Route {
 			{Name: "q", Desc: "Limit to project names or keys containing this text"},
 			{Name: "qualifiers", Default: "TRK", Desc: "Comma-separated qualifiers among TRK, VW, APP"},
 			{Name: "visibility", Values: visibilityValues, Desc: "Only projects of this visibility"},
-		}, pagingParams(100, 500)...), Handle: a.projSearch},
+		}, pagingParams(100, 500)...), Out: obj{"paging": paging{}, "components": []projSearchJSON{}}, Handle: a.projSearch},
 		{Method: http.MethodPost, Path: "api/projects/delete", Summary: "Delete a project (Admin or project admin).", Access: authenticated, Params: []Param{
 			{Name: "project", Required: true, Desc: "Project key"},
 		}, Response: "empty", Handle: a.projDelete},
@@ -61,7 +61,7 @@ func (a *API) projectRoutes() []Route {
 		}, Response: "empty", Handle: a.projSetTags},
 		{Method: http.MethodGet, Path: "api/project_badges/token", Summary: "A project's badge token (browse permission), created on first use.", Access: authenticated, Params: []Param{
 			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
-		}, Handle: a.projBadgeToken},
+		}, Out: obj{"token": ""}, Handle: a.projBadgeToken},
 		{Method: http.MethodPost, Path: "api/project_badges/renew_token", Summary: "Replace a project's badge token (Admin or project admin).", Access: authenticated, Params: []Param{
 			{Name: "project", Required: true, MaxLen: identity.MaxProjectKeyLen, Desc: "Project key"},
 		}, Response: "empty", Handle: a.projRenewBadgeToken},
@@ -298,7 +298,7 @@ func (a *API) componentRoutes() []Route {
 			{Name: "component", Required: true, Desc: "Project key"},
 			{Name: "branch", Desc: "Branch key (Gatehouse knows no branches)"},
 			{Name: "pullRequest", Desc: "Pull request id (Gatehouse knows no pull requests)"},
-		}, Handle: a.componentShow},
+		}, Out: obj{"component": componentJSON{}}, Handle: a.componentShow},
 	}
 }
 

@@ -15,11 +15,11 @@ import (
 func (a *API) myProjectRoutes() []Route {
 	return []Route{
 		{Method: http.MethodGet, Path: "api/projects/search_my_projects", Summary: "The projects the caller administers, paged.",
-			Access: authenticated, Params: pagingParams(100, 500), Handle: a.projSearchMine},
+			Access: authenticated, Params: pagingParams(100, 500), Out: obj{"paging": paging{}, "projects": []myProjectJSON{}}, Handle: a.projSearchMine},
 		{Method: http.MethodGet, OrgToken: true, Path: "api/projects/search_my_scannable_projects", Summary: "The projects the caller may analyse (scan); an organization token's are those of its scope it carries scan on.",
 			Access: authenticated, Params: []Param{
 				{Name: "q", MaxLen: identity.MaxProjectKeyLen, Desc: "Limit to project names or keys containing this text"},
-			}, Handle: a.projSearchScannable},
+			}, Out: obj{"projects": []scannableJSON{}}, Handle: a.projSearchScannable},
 		{Method: http.MethodPost, Path: "api/projects/update_default_visibility", Summary: "Set the visibility of projects created without one (public when never set, as in SonarQube).",
 			Access: admin, Response: "empty", Params: []Param{
 				{Name: "projectVisibility", Required: true, Values: visibilityValues, Desc: "Default visibility of new projects"},
@@ -27,7 +27,7 @@ func (a *API) myProjectRoutes() []Route {
 		{Method: http.MethodGet, Path: "api/project_tags/search", Summary: "The tags of the projects the caller may browse, sorted, paged.",
 			Access: authenticated, Params: append(pagingParams(10, 100),
 				Param{Name: "q", Desc: "Limit to tags containing this text"},
-			), Handle: a.projTagsSearch},
+			), Out: obj{"tags": []string{}}, Handle: a.projTagsSearch},
 	}
 }
 

@@ -27,17 +27,17 @@ type Provisioner interface {
 func (a *API) provisioningRoutes() []Route {
 	source := Param{Name: "source", Required: true, MaxLen: 32, Desc: "The pull source: gitlab or ldap (those configured)."}
 	return []Route{
-		{Method: "GET", Path: "api/provisioning/status", Access: admin, Params: []Param{source}, Handle: a.provisioningStatus,
+		{Method: "GET", Path: "api/provisioning/status", Access: admin, Params: []Param{source}, Out: obj{"source": "", "enabled": true, "intervalSeconds": int64(0), "pending": (*syncRunJSON)(nil), "running": (*syncRunJSON)(nil), "lastRun": (*syncRunJSON)(nil), "reason?": "", "nextRunAt?": ""}, Handle: a.provisioningStatus,
 			Summary: "A source's synchronization: {source, enabled, reason?, intervalSeconds, pending?, running?, lastRun?, nextRunAt?}; each run {id, source, trigger, status, startedAt?, finishedAt?, durationMs?, counts, warnings, errors}."},
-		{Method: "GET", Path: "api/provisioning/runs", Access: admin, Handle: a.provisioningRuns,
+		{Method: "GET", Path: "api/provisioning/runs", Access: admin, Out: obj{"paging": paging{}, "runs": []*syncRunJSON{}}, Handle: a.provisioningRuns,
 			Params:  append([]Param{{Name: "source", MaxLen: 32, Desc: "Only this source's runs; every source's when absent."}}, pagingParams(20, 100)...),
 			Summary: "Sync runs, newest first: {paging, runs:[…]}."},
-		{Method: "POST", Path: "api/provisioning/sync", Access: admin, Handle: a.provisioningSync,
+		{Method: "POST", Path: "api/provisioning/sync", Access: admin, Out: anyOf{obj{"dryRun": true, "counts": identity.SyncCounts{}, "samples": map[string][]string{}, "warnings": []string{}, "aborted?": ""}, obj{"run": syncRunJSON{}, "alreadyPending": true, "message?": ""}}, Handle: a.provisioningSync,
 			Params: []Param{source,
 				{Name: "dryRun", Values: []string{"true", "false"}, Default: "false", Desc: "Read and plan only: answer what a run would change, write nothing."},
 				{Name: "force", Values: []string{"true", "false"}, Default: "false", Desc: "Apply a plan even if it deactivates or removes more than the guard allows."}},
 			Summary: "Sync now: queue a run ({run, alreadyPending}); a request while a run is pending changes nothing and says so. With dryRun=true: {dryRun: true, counts, samples, warnings, aborted?}."},
-		{Method: "GET", Path: "api/provisioning/settings", Access: admin, Params: []Param{source}, Handle: a.provisioningSettings,
+		{Method: "GET", Path: "api/provisioning/settings", Access: admin, Params: []Param{source}, Out: obj{"source": "", "settings": []settingJSON{}}, Handle: a.provisioningSettings,
 			Summary: "A source's settings: {source, settings:[{name, value, description, default?, secret, required, isSet}]}; secrets are write-only and read as ******** when set."},
 		{Method: "POST", Path: "api/provisioning/settings", Access: admin, Params: []Param{source}, Response: "empty", Handle: a.provisioningSetSettings,
 			Summary: "Change a source's settings, each given as a parameter by its name (e.g. ldap.url=ldap://…); an empty value resets a setting to its default, ******** keeps a secret. The settings are checked against the live source before they are saved."},
@@ -182,6 +182,17 @@ func (a *API) provisioningSync(c *call) (any, error) {
 	return out, nil
 }
 
+// settingJSON is a pull source's setting in api/provisioning/settings.
+type settingJSON struct {
+	Name        string `json:"name"`
+	Value       string `json:"value"`
+	Description string `json:"description"`
+	Default     string `json:"default,omitempty"`
+	Secret      bool   `json:"secret"`
+	Required    bool   `json:"required"`
+	IsSet       bool   `json:"isSet"`
+}
+
 func (a *API) provisioningSettings(c *call) (any, error) {
 	p, src, err := a.provisioningSource(c)
 	if err != nil {
@@ -190,15 +201,6 @@ func (a *API) provisioningSettings(c *call) (any, error) {
 	vals, err := p.Settings(c.ctx, src)
 	if err != nil {
 		return nil, err
-	}
-	type settingJSON struct {
-		Name        string `json:"name"`
-		Value       string `json:"value"`
-		Description string `json:"description"`
-		Default     string `json:"default,omitempty"`
-		Secret      bool   `json:"secret"`
-		Required    bool   `json:"required"`
-		IsSet       bool   `json:"isSet"`
 	}
 	out := make([]settingJSON, len(vals))
 	for i, v := range vals {

@@ -52,9 +52,14 @@ type Route struct {
 	Summary string
 	Access  access
 	Params  []Param
-	// Response documents the success answer for OpenAPI: "json", "text" or
-	// "empty" (204).
+	// Response documents the success answer for OpenAPI: "" (JSON, 200),
+	// "text", "empty" (204), "ok" (200 with an empty body) or "redirect"
+	// (302).
 	Response string
+	// Out is a sample of a JSON answer, for OpenAPI: a value of the type
+	// the handler returns (its schema comes by reflection), or a shape
+	// for an answer built as a map.
+	Out any
 	// OrgToken admits organization tokens; other non-public routes refuse
 	// them, since such a token holds project permissions only.
 	OrgToken bool

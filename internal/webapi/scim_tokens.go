@@ -12,7 +12,7 @@ func (a *API) scimTokenRoutes() []Route {
 	idParam := Param{Name: "id", Required: true, Int: true, Desc: "SCIM token id."}
 	scopes := "Comma-separated SCIM scopes (" + strings.Join(state.SCIMScopes, ", ") + "); all of them when absent, which is what full provisioning of users and groups needs."
 	return []Route{
-		{Method: "POST", Path: "api/scim_tokens/generate", Access: admin, Handle: a.scimTokenGenerate,
+		{Method: "POST", Path: "api/scim_tokens/generate", Access: admin, Out: scimTokenJSON{}, Handle: a.scimTokenGenerate,
 			Params: []Param{
 				{Name: "name", Required: true, MaxLen: identity.MaxTokenNameLen, Desc: "Token name, unique among SCIM tokens."},
 				{Name: "scopes", MaxValues: len(state.SCIMScopes), Desc: scopes},
@@ -20,7 +20,7 @@ func (a *API) scimTokenRoutes() []Route {
 				{Name: "expirationDate", MaxLen: 10, Desc: "Expiry date (YYYY-MM-DD, at least tomorrow); excludes expiresIn."},
 			},
 			Summary: "Generate a SCIM provisioning token (gts_…) for the identity provider, shown once: {id, name, token, scopes:[…], createdAt, expirationDate?}."},
-		{Method: "GET", Path: "api/scim_tokens/search", Access: admin, Handle: a.scimTokenSearch,
+		{Method: "GET", Path: "api/scim_tokens/search", Access: admin, Out: obj{"paging": paging{}, "scimTokens": []scimTokenJSON{}}, Handle: a.scimTokenSearch,
 			Params:  append([]Param{{Name: "q", MaxLen: identity.MaxTokenNameLen, Desc: "Substring of the name."}}, pagingParams(100, 500)...),
 			Summary: "List live SCIM tokens (never their secrets): {paging, scimTokens:[{id, name, scopes, createdAt, createdBy, expirationDate?, lastConnectionDate?}]}."},
 		{Method: "POST", Path: "api/scim_tokens/revoke", Access: admin, Params: []Param{idParam}, Response: "empty", Handle: a.scimTokenRevoke,

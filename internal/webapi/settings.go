@@ -19,7 +19,7 @@ var settingsLifetimes = map[string]int{"30": 30, "90": 90, "365": 365, "0": 0}
 
 func (a *API) settingsRoutes() []Route {
 	return []Route{
-		{Method: "GET", Path: "api/settings/token_policy", Access: admin, Handle: a.settingsTokenPolicy,
+		{Method: "GET", Path: "api/settings/token_policy", Access: admin, Out: settingsPolicyJSON{}, Handle: a.settingsTokenPolicy,
 			Summary: "The token policy: {maxLifetimeDays:{TOKEN_TYPE: days}, allowNonExpiring}; 0 days means no maximum."},
 		{Method: "POST", Path: "api/settings/set_token_policy", Access: admin, Response: "empty", Handle: a.settingsSetTokenPolicy,
 			Params: []Param{

@@ -2,11 +2,11 @@ package webapi
 
 func (a *API) systemRoutes() []Route {
 	return []Route{
-		{Method: "GET", Path: "api/system/status", Summary: "Server status; clients call it first.", Access: public, Handle: a.systemStatus},
+		{Method: "GET", Path: "api/system/status", Summary: "Server status; clients call it first.", Access: public, Out: obj{"id": "", "version": "", "status": ""}, Handle: a.systemStatus},
 		{Method: "GET", Path: "api/system/ping", Summary: "Answers pong.", Access: public, Response: "text", Handle: func(*call) (any, error) { return text("pong"), nil }},
 		{Method: "GET", Path: "api/server/version", Summary: "The SonarQube API version Gatehouse implements.", Access: public, Response: "text", Handle: func(*call) (any, error) { return text(Version), nil }},
-		{Method: "GET", Path: "api/system/info", Summary: "System information (System.Version, System.Edition), read by the Terraform provider; SonarQube's sections only (Gatehouse's own are in api/gatehouse/info).", Access: admin, Handle: a.systemInfo},
-		{Method: "GET", Path: "api/gatehouse/info", Summary: "Gatehouse's version, the SonarQube API version it presents, and what the authorization index holds.", Access: admin, Handle: a.gatehouseInfo},
+		{Method: "GET", Path: "api/system/info", Summary: "System information (System.Version, System.Edition), read by the Terraform provider; SonarQube's sections only (Gatehouse's own are in api/gatehouse/info).", Access: admin, Out: obj{"Health": "", "Health Causes": []string{}, "System": obj{"Server ID": "", "Version": "", "Edition": "", "High Availability": true, "External Users and Groups Provisioning": "", "Force authentication": true}}, Handle: a.systemInfo},
+		{Method: "GET", Path: "api/gatehouse/info", Summary: "Gatehouse's version, the SonarQube API version it presents, and what the authorization index holds.", Access: admin, Out: obj{"version": "", "sonarQubeApiVersion": "", "statistics": obj{"users": 0, "groups": 0, "projects": 0, "tokens": 0}}, Handle: a.gatehouseInfo},
 	}
 }
 

@@ -49,19 +49,19 @@ func (a *API) templateRoutes() []Route {
 			{Name: "name", Required: true, MaxLen: identity.MaxTemplateNameLen, Desc: "Template name"},
 			{Name: "description", MaxLen: identity.MaxTemplateDescLen, Desc: "Description"},
 			{Name: "projectKeyPattern", MaxLen: identity.MaxPatternLen, Desc: "Regular expression matched against whole project keys"},
-		}, Handle: a.tmplCreate},
+		}, Out: obj{"permissionTemplate": tmplJSON{}}, Handle: a.tmplCreate},
 		{Method: http.MethodPost, Path: "api/permissions/update_template", Summary: "Update a permission template.", Access: admin, Params: []Param{
 			{Name: "id", Required: true, Desc: "Template id"},
 			{Name: "name", MaxLen: identity.MaxTemplateNameLen, Desc: "Template name"},
 			{Name: "description", MaxLen: identity.MaxTemplateDescLen, Desc: "Description"},
 			{Name: "projectKeyPattern", MaxLen: identity.MaxPatternLen, Desc: "Regular expression matched against whole project keys"},
-		}, Handle: a.tmplUpdate},
+		}, Out: obj{"permissionTemplate": tmplJSON{}}, Handle: a.tmplUpdate},
 		{Method: http.MethodPost, Path: "api/permissions/delete_template", Summary: "Delete a permission template; the default one cannot be deleted.", Access: admin, Params: tmplRefParams, Response: "empty", Handle: a.tmplDelete},
 		{Method: http.MethodGet, Path: "api/permissions/search_templates", Summary: "List permission templates with their permission counts, the default template and the permission catalogue.", Access: admin, Params: []Param{
 			{Name: "q", Desc: "Limit to template names containing this text"},
 			{Name: "p", Int: true, Desc: "1-based page number (paging is optional)"},
 			{Name: "ps", Int: true, MaxInt: 500, Desc: "Page size (paging is optional)"},
-		}, Handle: a.tmplSearch},
+		}, Out: obj{"paging?": paging{}, "permissionTemplates": []tmplSearchJSON{}, "defaultTemplates": []obj{{"templateId": "", "qualifier": ""}}, "permissions": []permissionInfo{}}, Handle: a.tmplSearch},
 		{Method: http.MethodPost, Path: "api/permissions/apply_template", Summary: "Replace a project's permissions with a template's.", Access: admin, Params: withRef(permProjectParams...), Response: "empty", Handle: a.tmplApply},
 		{Method: http.MethodPost, Path: "api/permissions/bulk_apply_template", Summary: "Apply a template to many projects; managed projects are skipped.", Access: admin, Params: withRef(
 			Param{Name: "analyzedBefore", Desc: "Only projects last analysed before this date (YYYY-MM-DD or datetime)"},
@@ -80,8 +80,8 @@ func (a *API) templateRoutes() []Route {
 		{Method: http.MethodPost, Path: "api/permissions/set_default_template", Summary: "Make a template the default for new projects.", Access: admin, Params: withRef(
 			Param{Name: "qualifier", Values: []string{"TRK"}, Default: "TRK", Desc: "Component qualifier"},
 		), Response: "empty", Handle: a.tmplSetDefault},
-		{Method: http.MethodGet, Path: "api/permissions/template_users", Summary: "Users with permissions in a template.", Access: admin, Params: listing, Handle: a.tmplUsers},
-		{Method: http.MethodGet, Path: "api/permissions/template_groups", Summary: "Groups with permissions in a template; Anyone first.", Access: admin, Params: listing, Handle: a.tmplGroups},
+		{Method: http.MethodGet, Path: "api/permissions/template_users", Summary: "Users with permissions in a template.", Access: admin, Params: listing, Out: obj{"paging": paging{}, "users": []tmplUserJSON{}}, Handle: a.tmplUsers},
+		{Method: http.MethodGet, Path: "api/permissions/template_groups", Summary: "Groups with permissions in a template; Anyone first.", Access: admin, Params: listing, Out: obj{"paging": paging{}, "groups": []tmplGroupJSON{}}, Handle: a.tmplGroups},
 	}
 }
 

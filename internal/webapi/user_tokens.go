@@ -23,14 +23,14 @@ func (a *API) userTokenRoutes() []Route {
 				{Name: "type", Default: string(identity.TokenUser), Values: tokenTypeValues(), Desc: "Token type"},
 				{Name: "projectKey", Desc: "The only project a PROJECT_ANALYSIS_TOKEN can analyze"},
 				{Name: "expirationDate", Desc: "Expiration date, YYYY-MM-DD, at least tomorrow"},
-			}, Handle: a.generateUserToken},
+			}, Out: generatedTokenJSON{}, Handle: a.generateUserToken},
 		{Method: "POST", UserOnly: true, Path: "api/user_tokens/revoke", Summary: "Revoke a user's token by name; it stops working at once.",
 			Access: authenticated, Response: "empty", Params: []Param{
 				loginParam,
 				{Name: "name", Required: true, Desc: "Token name"},
 			}, Handle: a.revokeUserToken},
 		{Method: "GET", UserOnly: true, Path: "api/user_tokens/search", Summary: "List a user's tokens, never their secrets.",
-			Access: authenticated, Params: []Param{loginParam}, Handle: a.searchUserTokens},
+			Access: authenticated, Params: []Param{loginParam}, Out: obj{"login": "", "userTokens": []userTokenJSON{}}, Handle: a.searchUserTokens},
 	}
 }
 

@@ -36,7 +36,7 @@ func (a *API) userRoutes() []Route {
 				Param{Name: "lastConnectedBefore", Desc: "Users who never connected or connected at or before this datetime (Admin)"},
 				Param{Name: "slLastConnectedAfter", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
 				Param{Name: "slLastConnectedBefore", Desc: "SonarLint connection filter (Admin); Gatehouse records no SonarLint connection"},
-			), Handle: a.searchUsers},
+			), Out: obj{"paging": paging{}, "users": []userJSON{}}, Handle: a.searchUsers},
 		{Method: "POST", Path: "api/users/create", Summary: "Create a user (local: with a password; local=false: signing in through an identity provider), or reactivate a deactivated one of the same login.",
 			Access: admin, Params: []Param{
 				{Name: "login", Required: true, MinLen: identity.MinLoginLen, MaxLen: identity.MaxLoginLen, Desc: "User login"},
@@ -45,14 +45,14 @@ func (a *API) userRoutes() []Route {
 				{Name: "password", Desc: "User password; mandatory for local users"},
 				{Name: "local", Values: boolValues, Default: "true", Desc: "Whether the user signs in with a Gatehouse password; a non-local user has none and signs in through an identity provider"},
 				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
-			}, Handle: a.createUser},
+			}, Out: obj{"user": createdUserJSON{}}, Handle: a.createUser},
 		{Method: "POST", UserOnly: true, Path: "api/users/update", Summary: "Update a user's name, email or SCM accounts.",
 			Access: admin, Params: []Param{
 				{Name: "login", Required: true, MaxLen: identity.MaxLoginLen, Desc: "User login"},
 				{Name: "name", MaxLen: identity.MaxUserNameLen, Desc: "User name"},
 				{Name: "email", MaxLen: identity.MaxEmailLen, Desc: "User email"},
 				{Name: "scmAccount", Multi: true, Desc: "SCM account; repeat the parameter for several"},
-			}, Handle: a.updateUser},
+			}, Out: obj{"user": userDetailJSON{}}, Handle: a.updateUser},
 		{Method: "POST", Path: "api/users/update_login", Summary: "Change a local user's login.",
 			Access: admin, Response: "empty", Params: []Param{
 				{Name: "login", Required: true, Desc: "Current login"},
@@ -62,7 +62,7 @@ func (a *API) userRoutes() []Route {
 			Access: admin, Params: []Param{
 				{Name: "login", Required: true, Desc: "User login"},
 				{Name: "anonymize", Values: boolValues, Default: "false", Desc: "Also anonymize the user"},
-			}, Handle: a.deactivateUser},
+			}, Out: obj{"user": deactivatedJSON{}}, Handle: a.deactivateUser},
 		{Method: "POST", Path: "api/users/anonymize", Summary: "Anonymize a deactivated local user: login and name become a random sq-removed-… value, email and SCM accounts are cleared.",
 			Access: admin, Response: "empty", Params: []Param{
 				{Name: "login", Required: true, Desc: "User login"},
@@ -72,7 +72,7 @@ func (a *API) userRoutes() []Route {
 				Param{Name: "login", Required: true, Desc: "User login"},
 				Param{Name: "q", Desc: "Filter on group names"},
 				Param{Name: "selected", Values: selectedValues, Default: "selected", Desc: "selected: the user's groups; deselected: the others; all: both"},
-			), Handle: a.userGroups},
+			), Out: obj{"paging": paging{}, "groups": []userGroupJSON{}}, Handle: a.userGroups},
 		{Method: "POST", UserOnly: true, Path: "api/users/change_password", Summary: "Change a local user's password: one's own with previousPassword, another's as administrator. Ends the user's sessions.",
 			Access: authenticated, Response: "empty", Params: []Param{
 				{Name: "login", Required: true, Desc: "User login"},

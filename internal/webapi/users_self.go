@@ -38,9 +38,9 @@ var notices = []string{
 func (a *API) userSelfRoutes() []Route {
 	return []Route{
 		{Method: "GET", Path: "api/users/current", Summary: "The caller: identity, groups, global permissions, homepage and dismissed notices; isLoggedIn false for an anonymous caller.",
-			Access: public, Handle: a.currentUser},
+			Access: public, Out: currentJSON{}, Handle: a.currentUser},
 		{Method: "GET", Path: "api/users/identity_providers", Summary: "The identity providers users may sign in through besides a password; needs no authentication.",
-			Access: public, Handle: a.identityProviders},
+			Access: public, Out: obj{"identityProviders": []IdentityProvider{}}, Handle: a.identityProviders},
 		{Method: "POST", Path: "api/users/set_homepage", Summary: "Set the caller's homepage.",
 			Access: authenticated, Response: "empty", Params: []Param{
 				{Name: "type", Required: true, Values: homepageTypes, Desc: "Type of the homepage"},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,8 @@ type v2Route struct {
 	Required []string
 	// Status is the success status: 200 with a JSON answer, or 204.
 	Status int
+	// Out is a sample of the JSON answer, for OpenAPI (see Route.Out).
+	Out    any
 	Handle func(c *call) (any, error)
 
 	route  *Route // the v1 shape the framework's checks read
@@ -246,36 +249,22 @@ func clip(s string) string {
 
 // addV2Paths describes the v2 routes in the OpenAPI document: several
 // methods per path, the {id} path parameter, JSON bodies and the v2 error.
-func (a *API) addV2Paths(paths map[string]any) {
-	errResp := map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
-		"type": "object", "properties": map[string]any{"message": map[string]any{"type": "string"}},
-	}}}}
+func (a *API) addV2Paths(paths map[string]any, sc *schemas) {
+	sc.components["V2Error"] = sc.structObject(reflect.TypeFor[v2ErrorBody]())
+	errResp := jsonContent("Error", map[string]any{"$ref": "#/components/schemas/V2Error"})
 	for _, rt := range a.v2 {
 		params := []any{}
 		if strings.Contains(rt.Pattern, "{id}") {
 			params = append(params, map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 		for _, p := range rt.Query {
-			schema := map[string]any{"type": "string"}
-			if p.Int {
-				schema = map[string]any{"type": "integer", "minimum": 1}
-				if p.MaxInt > 0 {
-					schema["maximum"] = p.MaxInt
-				}
-			}
-			if len(p.Values) > 0 {
-				schema["enum"] = p.Values
-			}
-			if p.Default != "" {
-				schema["default"] = p.Default
-			}
-			params = append(params, map[string]any{"name": p.Name, "in": "query", "description": p.Desc, "schema": schema})
+			params = append(params, map[string]any{"name": p.Name, "in": "query", "description": p.Desc, "schema": paramSchema(p)})
 		}
-		responses := map[string]any{"400": errResp, "401": errResp, "403": errResp, "404": errResp}
+		responses := map[string]any{"400": errResp, "401": errResp, "403": errResp, "404": errResp, "default": errResp}
 		if rt.Status == http.StatusNoContent {
 			responses["204"] = map[string]any{"description": "No content"}
 		} else {
-			responses["200"] = map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+			responses[strconv.Itoa(rt.Status)] = jsonContent("OK", answerSchema(sc, rt.Out))
 		}
 		op := map[string]any{
 			"summary":     rt.Summary,
