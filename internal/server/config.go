@@ -52,6 +52,20 @@ type Config struct {
 	// SecureCookies marks session cookies Secure on plain HTTP too, for a
 	// server behind a TLS-terminating proxy (GATEHOUSE_SECURE_COOKIES).
 	SecureCookies bool
+	// TrustedProxies are the CIDR prefixes (or addresses) of the reverse
+	// proxies whose client-address headers are believed
+	// (GATEHOUSE_TRUSTED_PROXIES, --trusted-proxies); empty: none, the TCP
+	// peer is the client.
+	TrustedProxies []string
+	// ProxyHeader is the header those proxies set: x-forwarded-for or
+	// forwarded (RFC 7239) (GATEHOUSE_PROXY_HEADER, --proxy-header).
+	ProxyHeader string
+	// MetricsAddr serves /metrics on a listener of its own instead of the
+	// API's (GATEHOUSE_METRICS_ADDR, --metrics-addr); empty: on the API's.
+	MetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (GATEHOUSE_METRICS_TOKEN or GATEHOUSE_METRICS_TOKEN_FILE).
+	MetricsToken string `secret:"true"`
 	// LDAPFile is a properties file with the LDAP settings under their
 	// SonarQube names (ldap.url=…; GATEHOUSE_LDAP_CONFIG, --ldap-config).
 	LDAPFile string
@@ -136,6 +150,10 @@ func Options() []Option {
 		{Flag: "header-timeout", Env: "GATEHOUSE_HEADER_TIMEOUT", Key: "header-timeout", Scope: ScopeServe, Usage: "bound on reading a request's headers", Bind: Duration(func(c *Config) *time.Duration { return &c.HeaderTimeout })},
 		{Flag: "body-timeout", Env: "GATEHOUSE_BODY_TIMEOUT", Key: "body-timeout", Scope: ScopeServe, Usage: "bound on reading a request's body", Bind: Duration(func(c *Config) *time.Duration { return &c.BodyTimeout })},
 		{Flag: "idle-timeout", Env: "GATEHOUSE_IDLE_TIMEOUT", Key: "idle-timeout", Scope: ScopeServe, Usage: "idle kept-alive connections are closed after this", Bind: Duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+		{Flag: "trusted-proxies", Env: "GATEHOUSE_TRUSTED_PROXIES", Key: "trusted-proxies", Scope: ScopeServe, Usage: "CIDR prefixes or addresses of reverse proxies whose client-address header is believed, comma-separated; empty: none", Bind: List(func(c *Config) *[]string { return &c.TrustedProxies })},
+		{Flag: "proxy-header", Env: "GATEHOUSE_PROXY_HEADER", Key: "proxy-header", Scope: ScopeServe, Usage: "the client-address header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239)", Bind: Enum(func(c *Config) *string { return &c.ProxyHeader }, headerXForwardedFor, headerForwarded)},
+		{Flag: "metrics-addr", Env: "GATEHOUSE_METRICS_ADDR", Key: "metrics-addr", Scope: ScopeServe, Usage: "serve /metrics on this address instead of the API's listener; empty: on the API's", Bind: Str(func(c *Config) *string { return &c.MetricsAddr })},
+		{Env: "GATEHOUSE_METRICS_TOKEN", Key: "metrics-token", Scope: ScopeServe, Secret: true, Usage: "bearer token /metrics requires; empty: none", Bind: Str(func(c *Config) *string { return &c.MetricsToken })},
 		{Flag: "ldap-config", Env: "GATEHOUSE_LDAP_CONFIG", Key: "ldap-config", Scope: ScopeProvision, Usage: "properties file of LDAP settings (ldap.url=…, SonarQube's names)", Bind: Str(func(c *Config) *string { return &c.LDAPFile })},
 		{Env: "GATEHOUSE_SECRET_KEY", Key: "secret-key", Scope: ScopeProvision, Secret: true, Usage: "key(s) that encrypt connector secrets at rest: base64 of 32 bytes, older keys after a comma (docs/secrets.md)", Bind: Str(func(c *Config) *string { return &c.SecretKey })},
 		{Flag: "secret-key-file", Env: "GATEHOUSE_SECRET_KEY_FILE", Key: "secret-key-file", Scope: ScopeProvision, Usage: "file of the keys that encrypt connector secrets, one per line (docs/secrets.md)", Bind: Str(func(c *Config) *string { return &c.SecretKeyFile })},
@@ -155,6 +173,7 @@ func DefaultConfig() Config {
 		HeaderTimeout:   10 * time.Second,
 		BodyTimeout:     30 * time.Second,
 		IdleTimeout:     120 * time.Second,
+		ProxyHeader:     headerXForwardedFor,
 	}
 }
 
@@ -213,6 +232,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown timeout must not be negative")
+	}
+	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("%w (GATEHOUSE_TRUSTED_PROXIES, --trusted-proxies)", err)
+	}
+	if c.ProxyHeader != headerXForwardedFor && c.ProxyHeader != headerForwarded {
+		return fmt.Errorf("proxy header %q (GATEHOUSE_PROXY_HEADER, --proxy-header): want %s or %s", c.ProxyHeader, headerXForwardedFor, headerForwarded)
 	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return fmt.Errorf("data directory is empty: set --data-dir or GATEHOUSE_DATA_DIR (or --database-url for PostgreSQL)")

@@ -97,8 +97,12 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
 	scimAPI := scim.New(s.state, scim.Options{Logger: s.log})
+	trusted, err := parseTrustedProxies(s.cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	s.http = &http.Server{
-		Handler: boundBody(scimAPI.Wrap(mux), s.cfg.BodyTimeout),
+		Handler: clientAddr(boundBody(scimAPI.Wrap(mux), s.cfg.BodyTimeout), trusted, s.cfg.ProxyHeader),
 		// No ReadTimeout: it resets a deadline on every request, measurable
 		// on the decision path. Slow headers are bounded by
 		// ReadHeaderTimeout, bodies by boundBody, only for requests that

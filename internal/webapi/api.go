@@ -237,7 +237,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if a.log.Enabled(ctx, level) {
 			a.log.LogAttrs(ctx, level, "request", slog.String("request_id", rid), slog.String("method", r.Method),
-				slog.String("route", label), slog.Int("status", sw.status), slog.Duration("duration", d))
+				slog.String("route", label), slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("client", clientIP(r)))
 		}
 	}()
 

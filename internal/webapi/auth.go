@@ -195,6 +195,15 @@ func (c *call) may(perm identity.Permission, projectKey string) bool {
 	return d.Allowed
 }
 
+// secure reports whether cookies must be Secure: the request came over TLS,
+// to this server or (r.URL.Scheme "https", set by the server's trusted-proxy
+// handling) to a trusted TLS-terminating proxy, or SecureCookies says so.
+func (a *API) secure(r *http.Request) bool {
+	return r.TLS != nil || r.URL.Scheme == "https" || a.opts.SecureCookies
+}
+
+// clientIP is the client's address: the TCP peer, or the address a trusted
+// proxy reported (the server rewrites r.RemoteAddr before the API sees it).
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -66,7 +66,7 @@ func (a *API) startSession(c *call, userID int64) {
 		// The sign-in stands; only the "last connection" date is stale.
 		a.log.WarnContext(c.ctx, "record login", "user_id", userID, "err", err)
 	}
-	secure := c.r.TLS != nil || a.opts.SecureCookies
+	secure := a.secure(c.r)
 	maxAge := int(a.opts.SessionTTL.Seconds())
 	http.SetCookie(c.w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	// The web app reads this cookie and echoes it in X-XSRF-TOKEN, so it is
@@ -78,7 +78,7 @@ func (a *API) logout(c *call) (any, error) {
 	if ck, err := c.r.Cookie(sessionCookie); err == nil && ck.Value != "" {
 		a.sessions.drop(ck.Value)
 	}
-	secure := c.r.TLS != nil || a.opts.SecureCookies
+	secure := a.secure(c.r)
 	http.SetCookie(c.w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	http.SetCookie(c.w, &http.Cookie{Name: xsrfCookie, Value: "", Path: "/", MaxAge: -1, Secure: secure, SameSite: http.SameSiteLaxMode})
 	c.w.WriteHeader(http.StatusOK)

@@ -52,7 +52,7 @@ func (a *API) gitlabOpen(c *call) (OAuthSignIn, error) {
 		return nil, badRequest("Sign-in through GitLab is not available")
 	}
 	scheme := "http"
-	if c.r.TLS != nil || a.opts.SecureCookies {
+	if a.secure(c.r) {
 		scheme = "https"
 	}
 	// GitLab only redirects to the URIs registered for the application, so
@@ -67,7 +67,7 @@ func (a *API) gitlabLogin(c *call) (any, error) {
 	}
 	st := randomString(24)
 	http.SetCookie(c.w, &http.Cookie{Name: oauthStateCookie, Value: st, Path: "/" + gitlabCallbackPath, MaxAge: oauthStateMaxAge,
-		HttpOnly: true, Secure: c.r.TLS != nil || a.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: a.secure(c.r), SameSite: http.SameSiteLaxMode})
 	http.Redirect(c.w, c.r, si.AuthCodeURL(st), http.StatusFound)
 	return raw{}, nil
 }
@@ -77,7 +77,7 @@ var errGitLabSignIn = identity.Errorf(identity.ErrUnauthenticated, "The GitLab s
 func (a *API) gitlabCallback(c *call) (any, error) {
 	// The state is good for one attempt, whatever its outcome.
 	http.SetCookie(c.w, &http.Cookie{Name: oauthStateCookie, Value: "", Path: "/" + gitlabCallbackPath, MaxAge: -1,
-		HttpOnly: true, Secure: c.r.TLS != nil || a.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: a.secure(c.r), SameSite: http.SameSiteLaxMode})
 	if e := c.str("error"); e != "" {
 		return nil, identity.Errorf(identity.ErrUnauthenticated, "GitLab refused the sign-in (%s)", e)
 	}
