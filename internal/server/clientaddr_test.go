@@ -306,3 +306,36 @@ func TestTrustedProxiesEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsTokenServer: GATEHOUSE_METRICS_TOKEN reaches the server's
+// /metrics.
+func TestMetricsTokenServer(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AdminPassword = "admin-password-for-tests-1"
+	cfg.MetricsToken = "scrape-secret-1"
+	srv, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), io.Discard, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for _, tc := range []struct {
+		auth   string
+		status int
+	}{{"", 401}, {"Bearer nope", 401}, {"Bearer scrape-secret-1", 200}} {
+		req, _ := http.NewRequest("GET", "http://"+srv.Addr()+"/metrics", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("Authorization %q: %d, want %d", tc.auth, resp.StatusCode, tc.status)
+		}
+	}
+}

@@ -37,6 +37,8 @@ type Options struct {
 	// server behind a TLS-terminating proxy (they are always Secure when
 	// the server itself speaks TLS).
 	SecureCookies bool
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
 	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
 	LDAPTest DirectoryTester
 	// IdentityProviders are the sign-ins besides a password (SSO, GitLab)
@@ -164,7 +166,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("/api/", a)
 	a.registerV2(mux)
 	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
-	mux.Handle("GET /metrics", a.metrics.handler())
+	mux.Handle("GET /metrics", a.metrics.handler(a.opts.MetricsToken))
 }
 
 // newRequestID returns this process's random prefix and a sequence number:

@@ -59,6 +59,7 @@ func (a *API) authenticate(c *call) (err error) {
 				// credentials): not a failed sign-in, and no hash spent.
 				return errUnauthenticated
 			}
+			c.cred = credPassword
 			return a.usePassword(c, login, pw)
 		default:
 			return errUnauthenticated
@@ -82,7 +83,7 @@ func (a *API) authenticate(c *call) (err error) {
 				return errorf(http.StatusForbidden, "Invalid or missing X-XSRF-TOKEN header: cookie-authenticated changes need the XSRF-TOKEN cookie's value in it")
 			}
 		}
-		c.principal, c.authed = p, true
+		c.principal, c.authed, c.cred = p, true, credSession
 	}
 	return nil
 }
@@ -105,11 +106,13 @@ func (a *API) useToken(c *call, secret string) error {
 func (a *API) usePassword(c *call, login, pw string) error {
 	ip := clientIP(c.r)
 	if wait := a.limiter.blocked(login, ip); wait > 0 {
+		a.metrics.signInThrottled.Inc()
 		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
 		return errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
 	}
 	p, _, err := a.st.CheckPassword(c.ctx, login, pw)
 	if errors.Is(err, identity.ErrUnauthenticated) {
+		a.metrics.signInFailures.Inc()
 		a.limiter.fail(login, ip)
 		return errorf(http.StatusUnauthorized, "Authentication failed")
 	}
@@ -191,7 +194,7 @@ func (c *call) may(perm identity.Permission, projectKey string) bool {
 		return false
 	}
 	d := c.api.st.Index().Decide(c.principal, perm, projectKey)
-	c.api.metrics.decision(d.Allowed)
+	c.api.metrics.decision(d.Allowed, credKind(c.principal, c.cred))
 	return d.Allowed
 }
 

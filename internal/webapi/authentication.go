@@ -41,11 +41,13 @@ func (a *API) login(c *call) (any, error) {
 	login, pw := c.str("login"), c.str("password")
 	ip := clientIP(c.r)
 	if wait := a.limiter.blocked(login, ip); wait > 0 {
+		a.metrics.signInThrottled.Inc()
 		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
 		return nil, errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
 	}
 	_, u, err := a.st.CheckPassword(c.ctx, login, pw)
 	if errors.Is(err, identity.ErrUnauthenticated) {
+		a.metrics.signInFailures.Inc()
 		a.limiter.fail(login, ip)
 		return nil, errorf(http.StatusUnauthorized, "Authentication failed")
 	}

@@ -79,7 +79,7 @@ func (c *call) authzQuestion() (authz.Principal, identity.Permission, string, au
 		}
 		return p, perm, key, d, badRequest("'" + string(perm) + "' is not a project permission; project permissions are admin, codeviewer, issueadmin, securityhotspotadmin, scan and user")
 	}
-	c.api.metrics.decision(d.Allowed)
+	c.api.metrics.decision(d.Allowed, credKind(p, c.cred))
 	return p, perm, key, d, nil
 }
 

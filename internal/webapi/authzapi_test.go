@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestAuthzCheck(t *testing.T) {
 	}
 	// Decisions are counted.
 	r := f.s.get("metrics", cred{}).must(t, 200)
-	if !strings.Contains(string(r.body), `gatehouse_authz_decisions_total{result="allowed"}`) {
+	if !regexp.MustCompile(`gatehouse_authz_decisions_total\{credential="[a-z_]+",result="allowed"\} [1-9]`).Match(r.body) {
 		t.Fatal("no decision metric")
 	}
 }

@@ -1,10 +1,13 @@
 package webapi
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,7 +22,44 @@ type metrics struct {
 	decisions   *prometheus.CounterVec
 	resolutions *prometheus.CounterVec
 
-	allowed, denied, validTokens, invalidTokens prometheus.Counter
+	validTokens, invalidTokens prometheus.Counter
+	// byCred are the decision counters by result (0 denied, 1 allowed) and
+	// credential kind, resolved once: the decision path adds no lookup.
+	byCred [2][len(credKinds)]prometheus.Counter
+
+	signInFailures, signInThrottled prometheus.Counter
+}
+
+// Credential kinds of the decision metrics, indexed by credKind.
+const (
+	credPassword = iota
+	credSession
+	credUserToken
+	credGlobalAnalysisToken
+	credProjectAnalysisToken
+	credOrganizationToken
+	credOther
+)
+
+var credKinds = [...]string{"password", "session", "user_token", "global_analysis_token", "project_analysis_token", "organization_token", "other"}
+
+// credKind is the kind of credential behind p: its token's type, or how
+// the user signed in (cred, set by authenticate).
+func credKind(p authz.Principal, cred uint8) uint8 {
+	if p.TokenID == 0 {
+		return cred
+	}
+	switch p.TokenType {
+	case identity.TokenUser:
+		return credUserToken
+	case identity.TokenGlobalAnalysis:
+		return credGlobalAnalysisToken
+	case identity.TokenProjectAnalysis:
+		return credProjectAnalysisToken
+	case identity.TokenOrganization:
+		return credOrganizationToken
+	}
+	return credOther
 }
 
 func newMetrics() *metrics {
@@ -33,21 +73,41 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatehouse_authz_decisions_total", Help: "Authorization decisions by result.",
-		}, []string{"result"}),
+			Name: "gatehouse_authz_decisions_total", Help: "Authorization decisions by result and credential kind.",
+		}, []string{"result", "credential"}),
 		resolutions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_token_resolutions_total", Help: "Token resolutions by result.",
 		}, []string{"result"}),
 	}
-	m.allowed, m.denied = m.decisions.WithLabelValues("allowed"), m.decisions.WithLabelValues("denied")
+	for i, kind := range credKinds {
+		m.byCred[0][i] = m.decisions.WithLabelValues("denied", kind)
+		m.byCred[1][i] = m.decisions.WithLabelValues("allowed", kind)
+	}
+	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_signin_failures_total", Help: "Password sign-ins refused: failed (wrong credentials) or throttled (refused unchecked by the rate limit).",
+	}, []string{"reason"})
+	m.signInFailures, m.signInThrottled = signIns.WithLabelValues("failed"), signIns.WithLabelValues("throttled")
 	m.validTokens, m.invalidTokens = m.resolutions.WithLabelValues("valid"), m.resolutions.WithLabelValues("invalid")
-	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.resolutions,
+	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.resolutions, signIns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+// handler serves the registry; with a token, only to a request bearing it.
+func (m *metrics) handler(token string) http.Handler {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "metrics need the bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // routeSeries are a route's series resolved once: looking labels up on
@@ -81,12 +141,12 @@ func (m *metrics) observe(route string, rs *routeSeries, status int, d time.Dura
 	rs.latency.Observe(d.Seconds())
 }
 
-func (m *metrics) decision(allowed bool) {
+func (m *metrics) decision(allowed bool, kind uint8) {
+	r := 0
 	if allowed {
-		m.allowed.Inc()
-	} else {
-		m.denied.Inc()
+		r = 1
 	}
+	m.byCred[r][kind].Inc()
 }
 
 func (m *metrics) tokenResolution(ok bool) {

@@ -154,9 +154,13 @@ func (a *API) openAPI() map[string]any {
 			"properties": map[string]any{"openapi": map[string]any{"type": "string"}, "info": map[string]any{"type": "object"}, "paths": map[string]any{"type": "object"},
 				"components": map[string]any{"type": "object"}, "security": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}})},
 	}}
+	metricsResponses := map[string]any{"200": textContent("Metrics")}
+	if a.opts.MetricsToken != "" {
+		metricsResponses["401"] = textContent("The metrics bearer token is missing or wrong")
+	}
 	paths["/metrics"] = map[string]any{"get": map[string]any{
-		"summary": "Prometheus metrics (text exposition format).", "operationId": "metrics", "tags": []string{"meta"}, "security": []any{},
-		"responses": map[string]any{"200": textContent("Metrics")},
+		"summary": "Prometheus metrics (text exposition format); behind a bearer token of its own when the server sets one (GATEHOUSE_METRICS_TOKEN).", "operationId": "metrics", "tags": []string{"meta"}, "security": []any{},
+		"responses": metricsResponses,
 	}}
 	for _, p := range a.opts.Probes {
 		paths[p.Path] = map[string]any{"get": map[string]any{

@@ -82,7 +82,10 @@ type call struct {
 	principal authz.Principal
 	// authed is false for anonymous calls.
 	authed bool
-	rid    string // the request id
+	// cred is how a user without a token signed in (credPassword,
+	// credSession), for the decision metrics.
+	cred uint8
+	rid  string // the request id
 }
 
 // Actor is the call's actor for the audit log, from the principal known

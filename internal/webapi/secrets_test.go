@@ -106,7 +106,7 @@ func TestRequestIDsAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`gatehouse_http_requests_total{route="api/system/status",status="200"} 1`,
 		`gatehouse_http_request_duration_seconds_bucket{route="api/authz/check"`,
-		`gatehouse_authz_decisions_total{result="allowed"}`,
+		`gatehouse_authz_decisions_total{credential="user_token",result="allowed"} 1`,
 		`gatehouse_token_resolutions_total{result="valid"}`,
 		`gatehouse_token_resolutions_total{result="invalid"}`,
 	} {
