@@ -28,11 +28,11 @@ func (a *API) bulkRoutes() []Route {
 	}, params...)
 	summary := fmt.Sprintf(" The body is JSON {\"items\":[…]}, at most %d items; the answer lists each item's status (changed, unchanged, failed, notWritten) and SonarQube-style errors: {\"summary\":{…},\"results\":[{\"index\",\"status\",\"errors\"?}]}.", state.MaxBulkItems)
 	return []Route{
-		{Method: http.MethodPost, Path: "api/bulk/create_users", Access: admin, Params: userParams, Out: bulkResultsJSON{}, Handle: a.bulkCreateUsers,
+		{Method: http.MethodPost, Path: "api/bulk/create_users", Access: admin, Params: userParams, Out: bulkResultsJSON{}, In: obj{"items": []bulkUserJSON{}}, Handle: a.bulkCreateUsers,
 			Summary: "Create many local users: items {login, name, email?, scmAccounts?, password?}; without a password a user cannot sign in with one until an administrator sets it (api/users/change_password)." + summary},
-		{Method: http.MethodPost, Path: "api/bulk/add_group_members", Access: admin, Params: params, Out: bulkResultsJSON{}, Handle: a.bulkAddMembers,
+		{Method: http.MethodPost, Path: "api/bulk/add_group_members", Access: admin, Params: params, Out: bulkResultsJSON{}, In: obj{"items": []bulkMemberJSON{}}, Handle: a.bulkAddMembers,
 			Summary: "Add many users to groups: items {group, login}, as api/user_groups/add_user." + summary},
-		{Method: http.MethodPost, Path: "api/bulk/add_permissions", Access: admin, Params: params, Out: bulkResultsJSON{}, Handle: a.bulkAddPermissions,
+		{Method: http.MethodPost, Path: "api/bulk/add_permissions", Access: admin, Params: params, Out: bulkResultsJSON{}, In: obj{"items": []bulkPermissionJSON{}}, Handle: a.bulkAddPermissions,
 			Summary: "Grant many permissions: items {login | group, permission, projectKey?} (no project: global), as api/permissions/add_user and add_group." + summary},
 	}
 }

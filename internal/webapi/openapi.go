@@ -125,7 +125,9 @@ func (a *API) openAPI() map[string]any {
 		if rt.Access == public {
 			op["security"] = []any{}
 		}
-		if rt.Method == http.MethodPost {
+		if rt.Method == http.MethodPost && rt.In != nil {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": sc.of(rt.In)}}}
+		} else if rt.Method == http.MethodPost {
 			// POST actions take their parameters from the query string or a
 			// form body.
 			for _, p := range params {

@@ -60,6 +60,9 @@ type Route struct {
 	// the handler returns (its schema comes by reflection), or a shape
 	// for an answer built as a map.
 	Out any
+	// In is a sample of a JSON request body (as Out), for a POST action
+	// that reads one instead of a form; its parameters stay in the query.
+	In any
 	// OrgToken admits organization tokens; other non-public routes refuse
 	// them, since such a token holds project permissions only.
 	OrgToken bool
