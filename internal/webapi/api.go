@@ -100,6 +100,7 @@ func New(st *state.State, opts Options) *API {
 		limiter:  newLoginLimiter(st.Now),
 		metrics:  newMetrics(),
 	}
+	a.metrics.reg.MustRegister(newStateCollector(st))
 	var prefix [6]byte
 	_, _ = rand.Read(prefix[:])
 	a.ridPrefix = hex.EncodeToString(prefix[:])

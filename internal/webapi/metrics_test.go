@@ -57,3 +57,25 @@ func TestMetricsToken(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsIndexAndExpiries: the index's size and the tokens expiring
+// within 7 days are read at scrape time.
+func TestMetricsIndexAndExpiries(t *testing.T) {
+	s := newTestServer(t)
+	soon := s.st.Now().UTC().AddDate(0, 0, 3).Format(sonarDate)
+	later := s.st.Now().UTC().AddDate(0, 0, 30).Format(sonarDate)
+	s.post("api/user_tokens/generate", asAdmin, "name", "soon", "expirationDate", soon).must(t, 200)
+	s.post("api/user_tokens/generate", asAdmin, "name", "later", "expirationDate", later).must(t, 200)
+	s.post("api/user_tokens/generate", asAdmin, "name", "never").must(t, 200)
+	m := string(s.get("metrics", cred{}).must(t, 200).body)
+	for _, want := range []string{
+		`gatehouse_tokens_expiring_7d{type="user_token"} 1`,
+		`gatehouse_tokens_expiring_7d{type="organization_token"} 0`,
+		`gatehouse_index_objects{kind="users"} 1`,
+		`gatehouse_index_objects{kind="tokens"} 3`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
