@@ -308,7 +308,7 @@ func TestTrustedProxiesEndToEnd(t *testing.T) {
 }
 
 // TestMetricsTokenServer: GATEHOUSE_METRICS_TOKEN reaches the server's
-// /metrics.
+// /metrics, which reports the store's pools.
 func TestMetricsTokenServer(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AdminPassword = "admin-password-for-tests-1"
@@ -333,9 +333,13 @@ func TestMetricsTokenServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != tc.status {
 			t.Errorf("Authorization %q: %d, want %d", tc.auth, resp.StatusCode, tc.status)
+		}
+		if tc.status == 200 && !strings.Contains(string(body), `gatehouse_store_pool_max_open_connections{pool="write"} 1`) {
+			t.Errorf("no store pool metrics:\n%.2000s", body)
 		}
 	}
 }

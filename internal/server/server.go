@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	ldapconn "github.com/gatehouse-dev/gatehouse/internal/connector/ldap"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/provision"
@@ -89,7 +91,11 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		}
 		return dir.Test(ctx, login), true
 	}
-	api := webapi.New(s.state, webapi.Options{Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, MetricsToken: s.cfg.MetricsToken,
+	var collectors []prometheus.Collector
+	if db, ok := s.store.(poolStater); ok {
+		collectors = append(collectors, newPoolCollector(db))
+	}
+	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, MetricsToken: s.cfg.MetricsToken,
 		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
 		Probes: probes()})
 	mux := http.NewServeMux()

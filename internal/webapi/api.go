@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
@@ -37,6 +39,9 @@ type Options struct {
 	// server behind a TLS-terminating proxy (they are always Secure when
 	// the server itself speaks TLS).
 	SecureCookies bool
+	// Collectors are more Prometheus collectors for /metrics (the
+	// store's pools, from the wiring).
+	Collectors []prometheus.Collector
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
 	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
@@ -101,6 +106,7 @@ func New(st *state.State, opts Options) *API {
 		metrics:  newMetrics(),
 	}
 	a.metrics.reg.MustRegister(newStateCollector(st))
+	a.metrics.reg.MustRegister(opts.Collectors...)
 	var prefix [6]byte
 	_, _ = rand.Read(prefix[:])
 	a.ridPrefix = hex.EncodeToString(prefix[:])

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"database/sql"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// poolStater is a store that reports its connection pools (sqlstore).
+type poolStater interface {
+	PoolStats() map[string]sql.DBStats
+}
+
+// poolCollector exports the store's connection pools at scrape time.
+type poolCollector struct {
+	db                             poolStater
+	open, inUse, idle, max         *prometheus.Desc
+	waits, waited, closedIdleLimit *prometheus.Desc
+}
+
+func newPoolCollector(db poolStater) *poolCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gatehouse_store_pool_"+name, help, []string{"pool"}, nil)
+	}
+	return &poolCollector{db: db,
+		open:            d("open_connections", "Open connections of the store's pool."),
+		inUse:           d("in_use_connections", "Connections in use."),
+		idle:            d("idle_connections", "Idle connections."),
+		max:             d("max_open_connections", "The pool's bound on open connections."),
+		waits:           d("waits_total", "Times a query waited for a free connection."),
+		waited:          d("wait_seconds_total", "Time spent waiting for a free connection."),
+		closedIdleLimit: d("closed_max_idle_total", "Connections closed because the idle pool was full."),
+	}
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.open, c.inUse, c.idle, c.max, c.waits, c.waited, c.closedIdleLimit} {
+		ch <- d
+	}
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for pool, s := range c.db.PoolStats() {
+		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.OpenConnections), pool)
+		ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.InUse), pool)
+		ch <- prometheus.MustNewConstMetric(c.idle, prometheus.GaugeValue, float64(s.Idle), pool)
+		ch <- prometheus.MustNewConstMetric(c.max, prometheus.GaugeValue, float64(s.MaxOpenConnections), pool)
+		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(s.WaitCount), pool)
+		ch <- prometheus.MustNewConstMetric(c.waited, prometheus.CounterValue, s.WaitDuration.Seconds(), pool)
+		ch <- prometheus.MustNewConstMetric(c.closedIdleLimit, prometheus.CounterValue, float64(s.MaxIdleClosed), pool)
+	}
+}
