@@ -123,8 +123,11 @@ type testClock struct {
 	now time.Time
 }
 
+// newTestClock starts at the real time: the test keys' certificates are
+// generated valid from an hour before now, so a fixed date would fall outside
+// them on a later day.
 func newTestClock() *testClock {
-	return &testClock{now: time.Date(2026, 12, 2, 18, 30, 0, 0, time.UTC)}
+	return &testClock{now: time.Now().UTC().Truncate(time.Second)}
 }
 
 func (c *testClock) Now() time.Time {
