@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Error kinds. Every error that leaves the domain wraps exactly one of these
@@ -17,6 +18,9 @@ var (
 	// ErrUnavailable marks a request refused because the server is busy;
 	// the client should retry shortly.
 	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrThrottled marks a request refused because its caller tried too
+	// often (failed sign-ins); the error's RetryAfter says when to retry.
+	ErrThrottled = errors.New("too many attempts")
 	// ErrManaged marks an edit refused because the object is owned by an
 	// external identity source (SPEC §6). It is also an ErrInvalid (400).
 	ErrManaged = fmt.Errorf("%w: externally managed", ErrInvalid)
@@ -27,6 +31,9 @@ var (
 type Error struct {
 	Kind error
 	Msg  string
+	// Retry, when positive, is how long the client should wait before
+	// trying again (ErrThrottled, ErrUnavailable): the Retry-After header.
+	Retry time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -37,6 +44,22 @@ func (e *Error) Unwrap() error { return e.Kind }
 // Errorf builds an *Error of the given kind with a client-facing message.
 func Errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// RetryAfter returns how long the client of err should wait before trying
+// again: the Retry of the outermost *Error in its chain that has one, or 0.
+func RetryAfter(err error) time.Duration {
+	for err != nil {
+		var de *Error
+		if !errors.As(err, &de) {
+			return 0
+		}
+		if de.Retry > 0 {
+			return de.Retry
+		}
+		err = de.Kind
+	}
+	return 0
 }
 
 // Message returns the client-facing message of err: the message of the
@@ -58,6 +81,10 @@ func Message(err error) string {
 		return "Insufficient privileges"
 	case errors.Is(err, ErrInvalid):
 		return "Invalid request"
+	case errors.Is(err, ErrThrottled):
+		return "Too many attempts. Please try again later."
+	case errors.Is(err, ErrUnavailable):
+		return "Temporarily unavailable. Please try again in a moment."
 	}
 	return "An error has occurred. Please contact your administrator"
 }

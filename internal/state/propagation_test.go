@@ -31,6 +31,8 @@ var writerEffects = map[string]bool{
 	"CreateTemplate": false, "UpdateTemplate": false, "DeleteTemplate": false,
 	"AppendAudit": false, "CreateSyncRun": false, "UpdateSyncRun": false,
 	"SetSetting": false, "BumpRevision": false, "LogChanges": false, "PruneChanges": false,
+	// The sign-in throttle reads its records from the store at each attempt.
+	"AddSignInFailure": false, "ClearSignInFailures": false, "PruneSignInFailures": false,
 }
 
 func TestChangeTxCoversWriter(t *testing.T) {

@@ -34,6 +34,9 @@ type Options struct {
 	// ChangeLogKeep is how many revisions of the change log Run keeps
 	// (10,000 when 0); a replica further behind rebuilds its index.
 	ChangeLogKeep int
+	// SignIn is the throttle of password sign-ins ([SignInPolicy]; its
+	// defaults when zero).
+	SignIn SignInPolicy
 }
 
 // State coordinates the store and the authorization index.
@@ -69,6 +72,9 @@ type State struct {
 	needRebuild atomic.Bool
 	repl        replStats
 
+	// throttle counts failed sign-ins ([State.SignIn]).
+	throttle *throttle
+
 	// dir holds the directories (LDAP) that authenticate their own users
 	// and keep their groups fresh.
 	dir dirState
@@ -97,6 +103,7 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 		kdf:       make(chan struct{}, 2*runtime.NumCPU()),
 		syncEvery: opts.SyncInterval,
 		logKeep:   opts.ChangeLogKeep,
+		throttle:  newThrottle(opts.SignIn),
 	}
 	if s.syncEvery <= 0 {
 		s.syncEvery = 100 * time.Millisecond
@@ -188,6 +195,7 @@ func (s *State) Run(ctx context.Context) {
 			continue
 		case <-prune.C:
 			s.pruneLog(ctx)
+			s.pruneSignIns(ctx)
 			continue
 		case u := <-s.touches:
 			batch = append(batch[:0], u)

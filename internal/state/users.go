@@ -370,19 +370,29 @@ var ErrBusy = identity.Errorf(identity.ErrUnavailable, "Too many sign-ins at onc
 // CheckPassword authenticates a user by login and password: a local user
 // by its password hash; a directory user (LDAP), or a login unknown here
 // while a directory is connected, by the directory, which creates the user
-// on its first sign-in and syncs its groups.
+// on its first sign-in and syncs its groups. It is not throttled: adapters
+// sign people in with [State.SignIn].
 func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Principal, identity.User, error) {
+	p, u, _, err := s.checkPassword(ctx, login, pw)
+	return p, u, err
+}
+
+// checkPassword is CheckPassword; known reports whether login names an
+// account (for the audit log of a failure).
+func (s *State) checkPassword(ctx context.Context, login, pw string) (_ authz.Principal, _ identity.User, known bool, _ error) {
 	if !identity.ValidText(login) || !identity.ValidText(pw) {
 		// No account has such a login: a failed sign-in, decided before
 		// the store or a directory is asked.
-		return authz.Principal{}, identity.User{}, errBadCredentials
+		return authz.Principal{}, identity.User{}, false, errBadCredentials
 	}
 	u, err := s.store.GetUserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return authz.Principal{}, identity.User{}, err
+		return authz.Principal{}, identity.User{}, false, err
 	}
+	known = u.ID != 0
 	if (u.ID == 0 && s.hasDirectories()) || (u.ID != 0 && s.directory(u.Source) != nil) {
-		return s.signInDirectory(ctx, u, login, pw)
+		p, du, err := s.signInDirectory(ctx, u, login, pw)
+		return p, du, known || du.ID != 0, err
 	}
 	// Every path spends one hash, so that timing reveals neither which
 	// logins exist nor which have no password (managed users).
@@ -392,13 +402,13 @@ func (s *State) CheckPassword(ctx context.Context, login, pw string) (authz.Prin
 	}
 	verr, err := s.verifyPassword(ctx, hash, pw)
 	if err != nil {
-		return authz.Principal{}, identity.User{}, err
+		return authz.Principal{}, identity.User{}, known, err
 	}
 	if u.ID == 0 || u.PasswordHash == "" || verr != nil || !u.Active {
-		return authz.Principal{}, identity.User{}, errBadCredentials
+		return authz.Principal{}, identity.User{}, known, errBadCredentials
 	}
 	p, err := s.index.UserPrincipal(u.ID)
-	return p, u, err
+	return p, u, known, err
 }
 
 // verifyPassword runs one bounded argon2id check: it waits at most a second

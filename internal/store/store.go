@@ -160,6 +160,19 @@ type Reader interface {
 	// missing from the answer was pruned (or never logged): the caller must
 	// rebuild from a snapshot rather than assume nothing changed.
 	ListChanges(ctx context.Context, after int64, limit int) ([]ChangeEntry, error)
+
+	// SignInFailures returns the failure records of the given throttle keys
+	// (see [SignInFailure]); a key without a record is absent from the map.
+	SignInFailures(ctx context.Context, keys []string) (map[string]SignInFailure, error)
+}
+
+// SignInFailure is the failed-sign-in record of one throttle key (a login
+// at a client address, or an address): how many failures since the
+// record was last forgotten, and when the last one happened. Keys are
+// opaque to the store (the sign-in throttle hashes them).
+type SignInFailure struct {
+	Count int
+	Last  time.Time
 }
 
 // Writer is the write side; it is only reachable inside a transaction.
@@ -239,6 +252,16 @@ type Writer interface {
 	// PruneChanges deletes the change-log entries of revisions up to and
 	// including upTo and returns how many it deleted.
 	PruneChanges(ctx context.Context, upTo int64) (int, error)
+
+	// AddSignInFailure counts one failed sign-in of key at at, atomically
+	// (concurrent calls never lose a count), and returns the new record. A
+	// record whose last failure is before forgetBefore starts again at 1.
+	AddSignInFailure(ctx context.Context, key string, at, forgetBefore time.Time) (SignInFailure, error)
+	// ClearSignInFailures forgets key's record and reports whether it had one.
+	ClearSignInFailures(ctx context.Context, key string) (bool, error)
+	// PruneSignInFailures deletes the records whose last failure is before
+	// before and returns how many it deleted.
+	PruneSignInFailures(ctx context.Context, before time.Time) (int, error)
 }
 
 // Tx is a transaction: reads see its own writes.

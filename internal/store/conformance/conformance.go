@@ -56,4 +56,5 @@ var categories = []category{
 	{"Conditions", condTests},
 	{"Text", textTests},
 	{"Locks", lockTests},
+	{"SignIn", signInTests},
 }

@@ -225,6 +225,19 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// Failed sign-ins per throttle key, shared by the replicas so that
+		// an attacker cannot multiply the allowance by their number.
+		version: 8,
+		statements: []string{
+			`CREATE TABLE signin_failures (
+				throttle_key {text} PRIMARY KEY,
+				failures BIGINT NOT NULL,
+				last_at BIGINT NOT NULL
+			)`,
+			`CREATE INDEX signin_failures_last_idx ON signin_failures (last_at)`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and
