@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/scim"
+	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
@@ -74,7 +75,15 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if n > 0 {
 		s.log.Info("applied migrations", "count", n)
 	}
-	s.state, err = state.New(ctx, s.store, state.Options{Logger: s.log})
+	ring, err := secretbox.Load(s.cfg.SecretKey, s.cfg.SecretKeyFile)
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	sopts := state.Options{Logger: s.log}
+	if ring.Configured() {
+		sopts.Secrets = ring
+	}
+	s.state, err = state.New(ctx, s.store, sopts)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}

@@ -334,7 +334,7 @@ func (s *State) signInDirectory(ctx context.Context, known identity.User, login,
 				return s.syncDirectoryGroups(ctx, dir.src, userID, acc.Groups)
 			}
 		}
-		return s.acceptExternalUser(ctx, dir.src, acc, sync)
+		return s.acceptExternalUser(ctx, externalRule{src: dir.src}, acc, sync)
 	}
 	if unavailable != nil {
 		// The cause names servers: the log gets it, the anonymous caller
@@ -347,24 +347,115 @@ func (s *State) signInDirectory(ctx context.Context, known identity.User, login,
 
 var errDirectoryDown = identity.Errorf(identity.ErrUnavailable, "Sign-in is unavailable: the LDAP directory cannot be reached. Please try again later.")
 
-// acceptExternalUser creates (first sign-in) or updates the user a source
-// authenticated, then, with syncGroups set, makes its memberships the
-// source's and marks them fresh. Directory (LDAP) and OAuth (GitLab)
-// sign-ins share it; only the group rule differs.
-func (s *State) acceptExternalUser(ctx context.Context, src identity.Source, acc identity.ExternalAccount, syncGroups func(ctx context.Context, userID int64) error) (authz.Principal, identity.User, error) {
-	start := s.now()
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID})
+// externalRule is how a source's sign-in matches the users it signs in
+// and keeps them. Directories (LDAP) and OAuth (GitLab) use the zero rule
+// with their source: their own users only, matched by login, created at
+// the first sign-in and re-created when the source had deactivated them.
+// SSO matches users another source provisioned (SCIM) too.
+type externalRule struct {
+	src identity.Source
+	// also lists other sources whose users this sign-in may sign in,
+	// matched by login and then, when the login is unknown, by external id.
+	also []identity.Source
+	// refuseInactive refuses a deactivated user (errDeactivated) instead of
+	// reactivating it: an SSO sign-in does not undo an administrator's or
+	// SCIM's deactivation.
+	refuseInactive bool
+	// noCreate, when set, is the refusal for an unknown user (SSO without
+	// JIT creation).
+	noCreate error
+}
+
+func (r externalRule) owns(src identity.Source) bool {
+	return src == r.src || slices.Contains(r.also, src)
+}
+
+// externalMatch is the user an external sign-in resolves to, before any
+// write: an existing user (by login or external id), or one to create.
+type externalMatch struct {
+	user   identity.User
+	by     string // "login" or "externalId"; "" when created
+	create bool
+}
+
+// matchExternal resolves acc by rule r without writing anything, so a test
+// sign-in can show the outcome of a real one.
+func (s *State) matchExternal(ctx context.Context, r externalRule, acc identity.ExternalAccount) (externalMatch, error) {
 	u, err := s.store.GetUserByLogin(ctx, acc.Login)
 	switch {
-	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active && u.Source == src:
-		created, cerr := s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: src, ExternalID: acc.ExternalID})
+	case errors.Is(err, identity.ErrNotFound):
+	case err != nil:
+		return externalMatch{}, err
+	case !r.owns(u.Source):
+		// A login of another source (or a local one) is not this
+		// source's to sign in.
+		if r.refuseInactive {
+			return externalMatch{}, identity.Errorf(identity.ErrUnauthenticated, "The login '%s' belongs to a user of source %s; single sign-on signs in users provisioned by SCIM or created by SSO only", acc.Login, u.Source)
+		}
+		return externalMatch{}, errBadCredentials
+	case !u.Active && r.refuseInactive:
+		return externalMatch{}, errDeactivated(u.Login)
+	case !u.Active && u.Source == r.src:
+		return externalMatch{user: u, by: "login", create: true}, nil
+	case !u.Active:
+		return externalMatch{}, errBadCredentials
+	default:
+		return externalMatch{user: u, by: "login"}, nil
+	}
+	if acc.ExternalID != "" && len(r.also) > 0 {
+		// SCIM's user first: Entra ID sends the same object id as SCIM
+		// externalId and as the SSO attribute.
+		for _, src := range append(slices.Clone(r.also), r.src) {
+			us, _, err := s.store.ListUsers(ctx, store.UserFilter{Source: src, ExternalID: acc.ExternalID, Page: store.Page{Number: 1, Size: 1}})
+			if err != nil {
+				return externalMatch{}, err
+			}
+			if len(us) == 0 {
+				continue
+			}
+			if !us[0].Active && r.refuseInactive {
+				return externalMatch{}, errDeactivated(us[0].Login)
+			}
+			if !us[0].Active {
+				continue
+			}
+			return externalMatch{user: us[0], by: "externalId"}, nil
+		}
+	}
+	if r.noCreate != nil {
+		return externalMatch{}, r.noCreate
+	}
+	return externalMatch{create: true}, nil
+}
+
+func errDeactivated(login string) error {
+	return identity.Errorf(identity.ErrUnauthenticated, "The user '%s' is deactivated in Gatehouse and cannot sign in; ask an administrator to reactivate the account", login)
+}
+
+// acceptExternalUser creates (first sign-in) or updates the user a source
+// authenticated, then, with syncGroups set, makes its memberships the
+// source's and marks them fresh. Directory (LDAP), OAuth (GitLab) and SSO
+// sign-ins share it; the rule says whom they match, syncGroups how groups
+// follow. A user of another source (rule.also: SCIM) keeps the name and
+// e-mail that source gives it.
+func (s *State) acceptExternalUser(ctx context.Context, r externalRule, acc identity.ExternalAccount, syncGroups func(ctx context.Context, userID int64) error) (authz.Principal, identity.User, error) {
+	start := s.now()
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(r.src), Source: r.src, RequestID: ActorFrom(ctx).RequestID})
+	m, err := s.matchExternal(ctx, r, acc)
+	if err != nil {
+		return authz.Principal{}, identity.User{}, err
+	}
+	u := m.user
+	switch {
+	case m.create:
+		created, cerr := s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: r.src, ExternalID: acc.ExternalID})
 		if errors.Is(cerr, identity.ErrAlreadyExists) {
 			// A periodic sync (or a concurrent sign-in) created it
-			// meanwhile: take that account if it is the directory's.
+			// meanwhile: take that account if it is the source's.
 			if u, err = s.store.GetUserByLogin(ctx, acc.Login); err != nil {
 				return authz.Principal{}, identity.User{}, err
 			}
-			if u.Source != src || !u.Active {
+			if u.Source != r.src || !u.Active {
 				return authz.Principal{}, identity.User{}, errBadCredentials
 			}
 			break
@@ -373,21 +464,14 @@ func (s *State) acceptExternalUser(ctx context.Context, src identity.Source, acc
 			return authz.Principal{}, identity.User{}, cerr
 		}
 		u = created
-	case err != nil:
-		return authz.Principal{}, identity.User{}, err
-	case u.Source != src:
-		// A login of another source (or a local one) is not the
-		// directory's to sign in.
-		return authz.Principal{}, identity.User{}, errBadCredentials
-	case !u.Active:
-		return authz.Principal{}, identity.User{}, errBadCredentials
+	case u.Source != r.src:
 	case u.Name != acc.Name || u.Email != acc.Email || u.ExternalID != acc.ExternalID:
 		name, email, ext := acc.Name, acc.Email, acc.ExternalID
 		if u, err = s.UpdateUser(ctx, u.Login, UserUpdate{Name: &name, Email: &email, ExternalID: &ext}); err != nil {
 			return authz.Principal{}, identity.User{}, err
 		}
 	}
-	if syncGroups != nil {
+	if syncGroups != nil && u.Source == r.src {
 		if err := syncGroups(ctx, u.ID); err != nil {
 			return authz.Principal{}, identity.User{}, err
 		}

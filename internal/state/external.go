@@ -36,7 +36,7 @@ func (s *State) SignInExternal(ctx context.Context, src identity.Source, acc ide
 			return s.syncSourceGroups(ctx, src, userID, groups)
 		}
 	}
-	return s.acceptExternalUser(ctx, src, acc, sync)
+	return s.acceptExternalUser(ctx, externalRule{src: src}, acc, sync)
 }
 
 // syncSourceGroups makes userID's memberships in src's groups exactly

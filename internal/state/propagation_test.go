@@ -33,6 +33,7 @@ var writerEffects = map[string]bool{
 	"SetSetting": false, "BumpRevision": false, "LogChanges": false, "PruneChanges": false,
 	// The sign-in throttle reads its records from the store at each attempt.
 	"AddSignInFailure": false, "ClearSignInFailures": false, "PruneSignInFailures": false,
+	"CreateSSOConnection": false, "UpdateSSOConnection": false, "DeleteSSOConnection": false,
 }
 
 func TestChangeTxCoversWriter(t *testing.T) {

@@ -37,6 +37,16 @@ type Options struct {
 	// SignIn is the throttle of password sign-ins ([SignInPolicy]; its
 	// defaults when zero).
 	SignIn SignInPolicy
+	// Secrets seals the secrets of SSO connections (OIDC client secrets,
+	// SAML SP keys) before they reach the store (package secretbox). Nil:
+	// connections with secrets cannot be stored.
+	Secrets Sealer
+}
+
+// Sealer encrypts secrets at rest; the name is bound to the ciphertext.
+type Sealer interface {
+	SealFor(name, plaintext string) (string, error)
+	OpenFor(name, sealed string) (string, error)
 }
 
 // State coordinates the store and the authorization index.
@@ -74,6 +84,7 @@ type State struct {
 
 	// throttle counts failed sign-ins ([State.SignIn]).
 	throttle *throttle
+	secrets Sealer
 
 	// dir holds the directories (LDAP) that authenticate their own users
 	// and keep their groups fresh.
@@ -104,6 +115,7 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 		syncEvery: opts.SyncInterval,
 		logKeep:   opts.ChangeLogKeep,
 		throttle:  newThrottle(opts.SignIn),
+		secrets:   opts.Secrets,
 	}
 	if s.syncEvery <= 0 {
 		s.syncEvery = 100 * time.Millisecond

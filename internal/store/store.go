@@ -151,6 +151,11 @@ type Reader interface {
 	// GetSetting returns a setting's value, or identity.ErrNotFound.
 	GetSetting(ctx context.Context, key string) (string, error)
 
+	// GetSSOConnection returns the SSO connection named name, or
+	// identity.ErrNotFound; ListSSOConnections lists them by name.
+	GetSSOConnection(ctx context.Context, name string) (identity.SSOConnection, error)
+	ListSSOConnections(ctx context.Context) ([]identity.SSOConnection, error)
+
 	// Revision returns the store's change counter: the number of
 	// BumpRevision calls ever committed. Replicas sharing a store compare it
 	// to tell whether a peer has written.
@@ -239,6 +244,13 @@ type Writer interface {
 	UpdateSyncRun(ctx context.Context, r identity.SyncRun) error
 
 	SetSetting(ctx context.Context, key, value string) error
+
+	// CreateSSOConnection stores a new connection (version 1); a taken
+	// name is identity.ErrAlreadyExists. UpdateSSOConnection rewrites one
+	// by ID and increments its version.
+	CreateSSOConnection(ctx context.Context, c identity.SSOConnection) (identity.SSOConnection, error)
+	UpdateSSOConnection(ctx context.Context, c identity.SSOConnection) error
+	DeleteSSOConnection(ctx context.Context, id int64) error
 
 	// BumpRevision increments the change counter atomically and returns the
 	// new value as this transaction sees it: concurrent transactions never

@@ -49,6 +49,7 @@ var categories = []category{
 	{"Audit", auditTests},
 	{"SyncRuns", syncRunTests},
 	{"Settings", settingTests},
+	{"SSOConnections", ssoTests},
 	{"ChangeLog", changeLogTests},
 	{"Transactions", transactionTests},
 	{"Concurrency", concurrencyTests},

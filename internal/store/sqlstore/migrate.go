@@ -238,6 +238,22 @@ var migrations = []migration{
 			`CREATE INDEX signin_failures_last_idx ON signin_failures (last_at)`,
 		},
 	},
+	{
+		// SSO connections (SAML and OpenID Connect): the settings, secrets
+		// sealed, as one JSON document; version lets caches notice updates.
+		version: 9,
+		statements: []string{
+			`CREATE TABLE sso_connections (
+				id {id},
+				name {text} NOT NULL UNIQUE,
+				protocol {text} NOT NULL,
+				settings {text} NOT NULL,
+				version BIGINT NOT NULL,
+				created_at BIGINT NOT NULL,
+				updated_at BIGINT NOT NULL
+			)`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and
