@@ -317,4 +317,3 @@ func TestSignInDirectoryThrottled(t *testing.T) {
 		t.Fatalf("directory user from another address: %s, want ok", got)
 	}
 }
-

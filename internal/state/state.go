@@ -84,7 +84,7 @@ type State struct {
 
 	// throttle counts failed sign-ins ([State.SignIn]).
 	throttle *throttle
-	secrets Sealer
+	secrets  Sealer
 
 	// dir holds the directories (LDAP) that authenticate their own users
 	// and keep their groups fresh.
