@@ -43,6 +43,27 @@ func (b Batch) PutToken(t identity.Token, projects []int64) error { return b.ix.
 // RemoveToken is [Index.RemoveToken].
 func (b Batch) RemoveToken(id int64) { b.ix.removeToken(id) }
 
+// PutSession is [Index.PutSession].
+func (b Batch) PutSession(s identity.Session) error { return b.ix.putSession(s) }
+
+// RemoveSession is [Index.RemoveSession].
+func (b Batch) RemoveSession(id int64) { b.ix.removeSession(id) }
+
+// SetUserSessions sets the sessions of a user to ss: every other session
+// of the user is forgotten.
+func (b Batch) SetUserSessions(userID int64, ss []identity.Session) error {
+	b.ix.removeUserSessions(userID)
+	for _, s := range ss {
+		if s.UserID != userID {
+			continue
+		}
+		if err := b.ix.putSession(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetUserGroups sets the explicit groups of a user; unknown group ids are
 // ignored.
 func (b Batch) SetUserGroups(userID int64, groupIDs []int64) {

@@ -58,6 +58,17 @@ type tokenEntry struct {
 	lastTouch atomic.Int64
 }
 
+// sessionEntry is a signed-in browser: the hash of its cookie and whose it
+// is.
+type sessionEntry struct {
+	id        int64
+	userID    int64
+	hash      token.Hash
+	expiresAt int64 // unix nanoseconds
+	// lastTouch is as for tokens: last-seen writes at most once a minute.
+	lastTouch atomic.Int64
+}
+
 // Index is the in-memory authorization state. It is safe for concurrent use:
 // decisions share a read lock, updates take the write lock.
 type Index struct {
@@ -73,6 +84,8 @@ type Index struct {
 	sonarUsers  *groupEntry // every active user is an implicit member
 	tokens      map[token.Hash]*tokenEntry
 	tokenIDs    map[int64]*tokenEntry
+	sessions    map[token.Hash]*sessionEntry
+	sessionIDs  map[int64]*sessionEntry
 }
 
 // NewIndex returns an empty index; now is the clock (time.Now when nil).
@@ -95,6 +108,8 @@ func (ix *Index) reset() {
 	ix.sonarUsers = nil
 	ix.tokens = make(map[token.Hash]*tokenEntry)
 	ix.tokenIDs = make(map[int64]*tokenEntry)
+	ix.sessions = make(map[token.Hash]*sessionEntry)
+	ix.sessionIDs = make(map[int64]*sessionEntry)
 }
 
 // Load replaces the whole index with the state of a store snapshot. The new
@@ -140,6 +155,11 @@ func (ix *Index) Build(s store.Snapshot) (*Built, error) {
 			return nil, err
 		}
 	}
+	for _, ss := range s.Sessions {
+		if err := n.putSession(ss); err != nil {
+			return nil, err
+		}
+	}
 	return &Built{ix: n}, nil
 }
 
@@ -160,10 +180,16 @@ func (ix *Index) Swap(b *Built) {
 			t.lastTouch.Store(o.lastTouch.Load())
 		}
 	}
+	for id, e := range n.sessionIDs {
+		if o := ix.sessionIDs[id]; o != nil {
+			e.lastTouch.Store(o.lastTouch.Load())
+		}
+	}
 	ix.users, ix.logins, ix.groups = n.users, n.logins, n.groups
 	ix.projects, ix.projectKeys = n.projects, n.projectKeys
 	ix.anyone, ix.sonarUsers = n.anyone, n.sonarUsers
 	ix.tokens, ix.tokenIDs = n.tokens, n.tokenIDs
+	ix.sessions, ix.sessionIDs = n.sessions, n.sessionIDs
 }
 
 // PutUser inserts or updates a user, keeping its memberships and grants.
@@ -464,16 +490,129 @@ func (ix *Index) removeToken(id int64) {
 	}
 }
 
+// PutSession inserts or replaces a session.
+func (ix *Index) PutSession(s identity.Session) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.putSession(s)
+}
+
+func (ix *Index) putSession(s identity.Session) error {
+	e := &sessionEntry{id: s.ID, userID: s.UserID, expiresAt: s.ExpiresAt.UnixNano()}
+	if len(s.Hash) != len(e.hash) {
+		return identity.Errorf(identity.ErrInvalid, "session %d has no valid hash", s.ID)
+	}
+	copy(e.hash[:], s.Hash)
+	if old := ix.sessionIDs[s.ID]; old != nil {
+		e.lastTouch.Store(old.lastTouch.Load())
+		ix.removeSession(s.ID)
+	}
+	ix.sessionIDs[s.ID] = e
+	ix.sessions[e.hash] = e
+	return nil
+}
+
+// RemoveSession forgets a session: its cookie stops working at once.
+func (ix *Index) RemoveSession(id int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeSession(id)
+}
+
+func (ix *Index) removeSession(id int64) {
+	e := ix.sessionIDs[id]
+	if e == nil {
+		return
+	}
+	delete(ix.sessionIDs, id)
+	if ix.sessions[e.hash] == e {
+		delete(ix.sessions, e.hash)
+	}
+}
+
+// RemoveUserSessions forgets every session of a user.
+func (ix *Index) RemoveUserSessions(userID int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.removeUserSessions(userID)
+}
+
+// removeUserSessions walks every session: ending them all at once is rare
+// next to resolving one, and a user index would cost memory on each.
+func (ix *Index) removeUserSessions(userID int64) {
+	for id, e := range ix.sessionIDs {
+		if e.userID == userID {
+			ix.removeSession(id)
+		}
+	}
+}
+
+// SweepSessions forgets the sessions expired at now (they are refused
+// anyway; this bounds the memory they hold) and returns how many.
+func (ix *Index) SweepSessions() int {
+	now := ix.now().UnixNano()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n := 0
+	for id, e := range ix.sessionIDs {
+		if now >= e.expiresAt {
+			ix.removeSession(id)
+			n++
+		}
+	}
+	return n
+}
+
+// SessionOf resolves a session cookie: the hash, the expiry and the owner's
+// state. touch reports that the caller should record the use (at most once
+// a minute per session).
+func (ix *Index) SessionOf(secret string) (p Principal, sessionID int64, touch bool, err error) {
+	if secret == "" {
+		return Principal{}, 0, false, errNoSession
+	}
+	hash := token.HashOf(secret)
+	now := ix.now()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	e := ix.sessions[hash]
+	if e == nil || now.UnixNano() >= e.expiresAt {
+		return Principal{}, 0, false, errNoSession
+	}
+	u := ix.users[e.userID]
+	if u == nil || !u.active {
+		return Principal{}, 0, false, errNoSession
+	}
+	sec := now.Unix()
+	if last := e.lastTouch.Load(); sec-last >= 60 {
+		touch = e.lastTouch.CompareAndSwap(last, sec)
+	}
+	return Principal{UserID: e.userID, fresh: u.fresh, at: now.UnixNano()}, e.id, touch, nil
+}
+
+// SessionUser returns the owner of a live session, by the session's
+// cookie, or 0 and false.
+func (ix *Index) SessionUser(secret string) (sessionID, userID int64, ok bool) {
+	hash := token.HashOf(secret)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if e := ix.sessions[hash]; e != nil {
+		return e.id, e.userID, true
+	}
+	return 0, 0, false
+}
+
+var errNoSession = identity.Errorf(identity.ErrUnauthenticated, "No such session")
+
 // Stats counts what the index holds.
 type Stats struct {
-	Users, Groups, Projects, Tokens, Memberships, Grants int
+	Users, Groups, Projects, Tokens, Memberships, Grants, Sessions int
 }
 
 // Stats returns the index's counts.
 func (ix *Index) Stats() Stats {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	s := Stats{Users: len(ix.users), Groups: len(ix.groups), Projects: len(ix.projects), Tokens: len(ix.tokenIDs)}
+	s := Stats{Users: len(ix.users), Groups: len(ix.groups), Projects: len(ix.projects), Tokens: len(ix.tokenIDs), Sessions: len(ix.sessionIDs)}
 	count := func(g *grants) {
 		for b := g.global; b != 0; b &= b - 1 {
 			s.Grants++

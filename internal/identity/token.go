@@ -85,3 +85,19 @@ func (t *Token) Expired(now time.Time) bool { return !t.ExpiresAt.IsZero() && !n
 
 // Revoked reports whether the token was revoked.
 func (t *Token) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+// Session is a signed-in browser. Its secret is the session cookie; the
+// store keeps only the secret's SHA-256 hash, as for tokens. A session
+// belongs to a user id, not a login: a login that is re-created or renamed
+// never takes over another account's sessions.
+type Session struct {
+	ID         int64
+	UserID     int64
+	Hash       []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // always set: sessions end
+	LastSeenAt time.Time // zero: never used after its sign-in
+}
+
+// Expired reports whether the session has ended by time at now.
+func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }

@@ -193,6 +193,26 @@ func (t *changeTx) RemoveTokenProjects(ctx context.Context, tokenID int64, proje
 	return t.Tx.RemoveTokenProjects(ctx, tokenID, projectIDs)
 }
 
+func (t *changeTx) CreateSession(ctx context.Context, ss identity.Session) (identity.Session, error) {
+	out, err := t.Tx.CreateSession(ctx, ss)
+	if err == nil {
+		t.note(store.ChangeSession, out.ID)
+	}
+	return out, err
+}
+
+func (t *changeTx) DeleteSession(ctx context.Context, id int64) error {
+	t.note(store.ChangeSession, id)
+	return t.Tx.DeleteSession(ctx, id)
+}
+
+// DeleteUserSessions is recorded even when it deleted nothing: the change
+// also ends the user's reused password checks on every replica.
+func (t *changeTx) DeleteUserSessions(ctx context.Context, userID int64) (int, error) {
+	t.note(store.ChangeUserSessions, userID)
+	return t.Tx.DeleteUserSessions(ctx, userID)
+}
+
 // catchUp brings the index to the store's revision upTo (or past it) from
 // the change log; the caller holds writeMu. It returns errGap when the log
 // cannot, and leaves the index at the last revision it applied.
@@ -252,7 +272,8 @@ func (s *State) applyChanges(ctx context.Context, changes []store.Change) error 
 	var ops []func(authz.Batch) error
 	for _, pass := range [][]store.ChangeKind{
 		{store.ChangeGroup, store.ChangeUser, store.ChangeProject},
-		{store.ChangeUserGroups, store.ChangeGroupMembers, store.ChangeGrants, store.ChangeProjectGrants, store.ChangeToken},
+		{store.ChangeUserGroups, store.ChangeGroupMembers, store.ChangeGrants, store.ChangeProjectGrants, store.ChangeToken,
+			store.ChangeSession, store.ChangeUserSessions},
 	} {
 		for _, c := range changes {
 			if !slices.Contains(pass, c.Kind) {
@@ -280,7 +301,8 @@ func (s *State) applyChanges(ctx context.Context, changes []store.Change) error 
 func knownKind(k store.ChangeKind) bool {
 	switch k {
 	case store.ChangeGroup, store.ChangeUser, store.ChangeProject, store.ChangeUserGroups,
-		store.ChangeGroupMembers, store.ChangeGrants, store.ChangeProjectGrants, store.ChangeToken:
+		store.ChangeGroupMembers, store.ChangeGrants, store.ChangeProjectGrants, store.ChangeToken,
+		store.ChangeSession, store.ChangeUserSessions:
 		return true
 	}
 	return false
@@ -370,6 +392,20 @@ func (s *State) readChange(ctx context.Context, c store.Change) (func(authz.Batc
 			}
 		}
 		return func(b authz.Batch) error { return b.PutToken(t, projects) }, nil
+	case store.ChangeSession:
+		ss, err := r.GetSession(ctx, c.ID)
+		if errors.Is(err, identity.ErrNotFound) {
+			return set(func(b authz.Batch) { b.RemoveSession(c.ID) }), nil
+		} else if err != nil {
+			return nil, err
+		}
+		return func(b authz.Batch) error { return b.PutSession(ss) }, nil
+	case store.ChangeUserSessions:
+		ss, err := r.ListSessions(ctx, c.ID, s.now())
+		if err != nil {
+			return nil, err
+		}
+		return func(b authz.Batch) error { return b.SetUserSessions(c.ID, ss) }, nil
 	}
 	return nil, fmt.Errorf("%w: unknown change kind %q", errGap, c.Kind)
 }

@@ -24,10 +24,13 @@ var writerEffects = map[string]bool{
 	"AddGrant": true, "RemoveGrant": true, "DeleteProjectGrants": true,
 	"CreateToken": true, "UpdateToken": true, "DeleteToken": true,
 	"AddTokenProjects": true, "RemoveTokenProjects": true,
+	"CreateSession": true, "DeleteSession": true, "DeleteUserSessions": true,
 
 	// No decision depends on these: templates act through the grants
 	// they create, settings are read from the store when used.
+	// Every replica refuses an expired session by its own clock.
 	"TouchUserToken": false, "TouchUserLogin": false, "TouchToken": false,
+	"TouchSession": false, "DeleteExpiredSessions": false,
 	"CreateTemplate": false, "UpdateTemplate": false, "DeleteTemplate": false,
 	"AppendAudit": false, "CreateSyncRun": false, "UpdateSyncRun": false,
 	"SetSetting": false, "BumpRevision": false, "LogChanges": false, "PruneChanges": false,

@@ -91,9 +91,10 @@ type State struct {
 	dir dirState
 }
 
+// tokenUse is a use of a token, or of a session when sessionID is set.
 type tokenUse struct {
-	tokenID, userID int64
-	at              time.Time
+	tokenID, userID, sessionID int64
+	at                         time.Time
 }
 
 // New loads the index from st (which must be migrated), creating the built-in
@@ -208,6 +209,7 @@ func (s *State) Run(ctx context.Context) {
 		case <-prune.C:
 			s.pruneLog(ctx)
 			s.pruneSignIns(ctx)
+			s.sweepSessions(ctx)
 			continue
 		case u := <-s.touches:
 			batch = append(batch[:0], u)
@@ -234,6 +236,12 @@ func (s *State) recordUses(ctx context.Context, uses []tokenUse) {
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
 		users := make(map[int64]time.Time, len(uses))
 		for _, u := range uses {
+			if u.sessionID != 0 {
+				if err := tx.TouchSession(ctx, u.sessionID, u.at); err != nil && !errors.Is(err, identity.ErrNotFound) {
+					return err
+				}
+				continue
+			}
 			if err := tx.TouchToken(ctx, u.tokenID, u.at); err != nil && !errors.Is(err, identity.ErrNotFound) {
 				return err
 			}

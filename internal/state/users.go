@@ -179,7 +179,17 @@ func (s *State) UpdateUser(ctx context.Context, login string, upd UserUpdate) (i
 			return audit{}, nil, err
 		}
 		out = u
-		return audit{Action: "user.update", Target: "user:" + login, Before: viewUser(old), After: viewUser(u)}, func() { s.index.PutUser(out) }, nil
+		apply := func() { s.index.PutUser(out) }
+		if u.Provider != old.Provider {
+			// Its password no longer signs it in, nor do sessions made
+			// with it.
+			ended, _, err := s.endUserSessions(ctx, tx, u.ID)
+			if err != nil {
+				return audit{}, nil, err
+			}
+			apply = func() { s.index.PutUser(out); ended() }
+		}
+		return audit{Action: "user.update", Target: "user:" + login, Before: viewUser(old), After: viewUser(u)}, apply, nil
 	})
 	return out, err
 }
@@ -248,9 +258,10 @@ func (s *State) setUserActive(ctx context.Context, login string, active, clearEm
 
 // deactivation is what deactivating a user took away.
 type deactivation struct {
-	tokens []int64
-	groups []int64
-	grants []identity.Grant
+	tokens   []int64
+	groups   []int64
+	grants   []identity.Grant
+	sessions func()
 }
 
 // deactivate revokes every live token of u (kept for audit, never to work
@@ -259,6 +270,12 @@ type deactivation struct {
 // A managed user keeps them: its source owns them and re-syncs them.
 func (s *State) deactivate(ctx context.Context, tx store.Tx, u identity.User) (deactivation, error) {
 	var d deactivation
+	// Its sessions end for good: reactivating the account (or re-creating
+	// its login) starts with none.
+	var err error
+	if d.sessions, _, err = s.endUserSessions(ctx, tx, u.ID); err != nil {
+		return d, err
+	}
 	uid := u.ID
 	ts, _, err := tx.ListTokens(ctx, store.TokenFilter{UserID: &uid})
 	if err != nil {
@@ -300,6 +317,9 @@ func (s *State) deactivate(ctx context.Context, tx store.Tx, u identity.User) (d
 }
 
 func (d deactivation) apply(s *State, userID int64) {
+	if d.sessions != nil {
+		d.sessions()
+	}
 	for _, id := range d.tokens {
 		s.index.RemoveToken(id)
 	}
@@ -345,7 +365,12 @@ func (s *State) SetPassword(ctx context.Context, login, pw string, previous *str
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return audit{}, nil, err
 		}
-		return audit{Action: "user.change_password", Target: "user:" + login}, nil, nil
+		// A new password ends every sign-in made with the old one.
+		apply, n, err := s.endUserSessions(ctx, tx, u.ID)
+		if err != nil {
+			return audit{}, nil, err
+		}
+		return audit{Action: "user.change_password", Target: "user:" + login, After: map[string]int{"sessionsEnded": n}}, apply, nil
 	})
 }
 

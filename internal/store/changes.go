@@ -33,6 +33,12 @@ const (
 	// ChangeToken: the token row ID and its explicit project list (a
 	// missing or revoked token no longer works).
 	ChangeToken ChangeKind = "token"
+	// ChangeSession: the session row ID (a missing session has ended).
+	ChangeSession ChangeKind = "session"
+	// ChangeUserSessions: every session of user ID; logged when they were
+	// all ended at once (sign-out everywhere, a new password, a
+	// deactivation), which also ends the user's reused password checks.
+	ChangeUserSessions ChangeKind = "user_sessions"
 )
 
 // Change names one changed entity.

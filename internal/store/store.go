@@ -142,6 +142,15 @@ type Reader interface {
 	// token, ascending.
 	ListTokenProjects(ctx context.Context, tokenID int64, p Page) ([]int64, int, error)
 
+	// GetSession returns a session, expired or not.
+	GetSession(ctx context.Context, id int64) (identity.Session, error)
+	// GetSessionByHash returns the session whose hash is hash, expired or
+	// not.
+	GetSessionByHash(ctx context.Context, hash []byte) (identity.Session, error)
+	// ListSessions lists the sessions of a user that have not expired at
+	// now, by id.
+	ListSessions(ctx context.Context, userID int64, now time.Time) ([]identity.Session, error)
+
 	ListAudit(ctx context.Context, f AuditFilter) ([]identity.AuditEvent, int, error)
 
 	GetSyncRun(ctx context.Context, id int64) (identity.SyncRun, error)
@@ -238,6 +247,20 @@ type Writer interface {
 	// TouchToken records the last use of a token.
 	TouchToken(ctx context.Context, tokenID int64, at time.Time) error
 
+	// CreateSession stores a session (its hash must be unique) and returns
+	// it with its id; a zero CreatedAt is the current time.
+	CreateSession(ctx context.Context, s identity.Session) (identity.Session, error)
+	// DeleteSession ends one session; a missing one is identity.ErrNotFound.
+	DeleteSession(ctx context.Context, id int64) error
+	// DeleteUserSessions ends every session of a user and returns how many
+	// it deleted (none is no error).
+	DeleteUserSessions(ctx context.Context, userID int64) (int, error)
+	// TouchSession records the last use of a session.
+	TouchSession(ctx context.Context, id int64, at time.Time) error
+	// DeleteExpiredSessions deletes the sessions expired at before and
+	// returns how many it deleted.
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
+
 	AppendAudit(ctx context.Context, e identity.AuditEvent) (identity.AuditEvent, error)
 
 	CreateSyncRun(ctx context.Context, r identity.SyncRun) (identity.SyncRun, error)
@@ -319,4 +342,6 @@ type Snapshot struct {
 	// project lists in TokenProjects.
 	Tokens        []identity.Token
 	TokenProjects map[int64][]int64
+	// Sessions are the sessions not expired at the time of the read.
+	Sessions []identity.Session
 }

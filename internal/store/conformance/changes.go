@@ -44,7 +44,8 @@ func testChangeLogList(t *testing.T, s store.Store) {
 		{{Kind: store.ChangeGrants, ID: 0, Subject: identity.GroupSubject(3)}, {Kind: store.ChangeGrants, ID: 12, Subject: identity.Anyone}},
 		{},
 		{{Kind: store.ChangeToken, ID: 9}, {Kind: store.ChangeProject, ID: 12}, {Kind: store.ChangeProjectGrants, ID: 12},
-			{Kind: store.ChangeGroup, ID: 3}, {Kind: store.ChangeGroupMembers, ID: 3}, {Kind: store.ChangeGrants, ID: 5, Subject: identity.UserSubject(7)}},
+			{Kind: store.ChangeGroup, ID: 3}, {Kind: store.ChangeGroupMembers, ID: 3}, {Kind: store.ChangeGrants, ID: 5, Subject: identity.UserSubject(7)},
+			{Kind: store.ChangeSession, ID: 4}, {Kind: store.ChangeUserSessions, ID: 7}},
 	}
 	for i, ch := range entries {
 		if rev := logged(t, s, ch...); rev != int64(i+1) {

@@ -46,6 +46,7 @@ var categories = []category{
 	{"Grants", grantTests},
 	{"Templates", templateTests},
 	{"Tokens", tokenTests},
+	{"Sessions", sessionTests},
 	{"Audit", auditTests},
 	{"SyncRuns", syncRunTests},
 	{"Settings", settingTests},

@@ -214,6 +214,24 @@ var migrations = []migration{
 		},
 	},
 	{
+		// Sessions live in the store, so that a restart signs nobody out
+		// and every replica sees them; only the secret's hash is kept.
+		version: 6,
+		statements: []string{
+			`CREATE TABLE sessions (
+				id {id},
+				user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+				hash {blob} NOT NULL,
+				created_at BIGINT NOT NULL,
+				expires_at BIGINT NOT NULL,
+				last_seen_at BIGINT
+			)`,
+			`CREATE UNIQUE INDEX sessions_hash_key ON sessions (hash)`,
+			`CREATE INDEX sessions_user_idx ON sessions (user_id)`,
+			`CREATE INDEX sessions_expires_idx ON sessions (expires_at)`,
+		},
+	},
+	{
 		// The change log: what each revision changed, so that replicas
 		// apply each other's writes as deltas instead of reloading.
 		version: 7,

@@ -67,5 +67,8 @@ func (s *Store) Snapshot(ctx context.Context) (snap store.Snapshot, err error) {
 	if err := rows.Err(); err != nil {
 		return snap, fmt.Errorf("snapshot token projects: %w", err)
 	}
+	if snap.Sessions, err = queryAll(ctx, r, scanSession, "SELECT "+sessionCols+" FROM sessions WHERE expires_at > ? ORDER BY id", at); err != nil {
+		return snap, fmt.Errorf("snapshot sessions: %w", err)
+	}
 	return snap, nil
 }
