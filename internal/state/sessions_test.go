@@ -45,7 +45,10 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 			noErr(t, a.AddMember(ctx, identity.GroupAdministrators, "root"))
 			alice := user(t, ctx, a, "alice")
 			bob := user(t, ctx, a, "bob")
-			works := func(s *State, secret string) bool { p, err := s.AuthenticateSession(secret); return err == nil && p.UserID == alice.ID }
+			works := func(s *State, secret string) bool {
+				p, err := s.AuthenticateSession(secret)
+				return err == nil && p.UserID == alice.ID
+			}
 
 			start := func() string {
 				t.Helper()
