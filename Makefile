@@ -8,8 +8,11 @@ PKGS := ./...
 
 all: lint test
 
+# The one version Gatehouse reports (--version, banner, log, api/gatehouse/info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o gatehouse ./cmd/gatehouse
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o gatehouse ./cmd/gatehouse
 
 run:
 	$(GO) run ./cmd/gatehouse serve

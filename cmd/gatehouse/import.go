@@ -122,7 +122,7 @@ func newProgress(stdout io.Writer) importer.Progress {
 }
 
 func runImport(ctx context.Context, cfg server.Config, ds *importer.DataSet, actor, from string, opts importOpts, stdout io.Writer) error {
-	s, db, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg, true, stdout) // importing into a new store is what a move from SonarQube does
 	if err != nil {
 		return err
 	}

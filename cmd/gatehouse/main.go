@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -32,24 +33,28 @@ import (
 var version = ""
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, errHelpShown) {
-			return
-		}
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		}
-		os.Exit(2)
+	os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode prints err and returns the process status: 0 for success and a
+// --help that was asked for, 2 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return 0
+	case !errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(stderr, "gatehouse:", err)
 	}
+	return 2
 }
 
 const usage = `Usage: gatehouse <command> [flags]
 
 Commands:
   serve                   run the server
-  migrate                 apply pending database migrations
-  admin reset-password    set a new password for an administrator (default login: admin),
-                          creating it when missing; prints the password
+  migrate                 apply pending database migrations (--create: a new store)
+  admin reset-password    set a new password for an administrator (default login: admin) and
+                          print it; --create for a login (or store) not there yet
   token scim              generate a SCIM provisioning token (gts_…) for an identity provider
   sync SOURCE             run a provisioning sync of a pull source (ldap) now and print its
                           result; --dry-run only plans, --force passes the guard
@@ -88,18 +93,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
+// versionString is Gatehouse's one version, printed by --version and
+// `gatehouse version`, in the banner, the log and api/gatehouse/info:
+// the -ldflags value of a release build, else the module version of `go
+// install …@v1.2.3`, else the VCS revision `go build` stamps in a checkout
+// (with +dirty for uncommitted changes), else "dev". SonarQube's
+// compatibility version is another thing, kept where clients read it
+// (api/server/version, api/system/status|info).
 func versionString() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	return versionFromBuildInfo(bi)
+}
+
+func versionFromBuildInfo(bi *debug.BuildInfo) string {
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
 		}
 	}
-	return "dev"
+	if len(rev) < 12 {
+		return "dev"
+	}
+	v := "dev-" + rev[:12]
+	if dirty {
+		v += "+dirty"
+	}
+	return v
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -117,44 +149,63 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	where := "SQLite at " + cfg.SQLitePath()
-	if cfg.DatabaseURL != "" {
-		where = "PostgreSQL"
-	}
-	fmt.Fprintf(stdout, "Gatehouse %s serving on http://%s (store: %s). Sign in as the administrator with HTTP basic auth or POST /api/authentication/login.\n", versionString(), srv.Addr(), where)
+	fmt.Fprint(stdout, banner(versionString(), srv.URL(), server.StoreLocation(cfg)))
 	return srv.Run(ctx)
 }
 
+// banner is what serve prints once it listens: where to go and how to
+// sign in.
+func banner(version, url, store string) string {
+	return fmt.Sprintf("Gatehouse %s is serving on %s (store: %s).\n"+
+		"Sign in as admin: HTTP basic auth (curl -u admin:PASSWORD %s/api/authentication/validate),\n"+
+		"or a session from POST %s/api/authentication/login (login, password).\n", version, url, store, url, url)
+}
+
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, pos, err := parseConfig("migrate", "Usage: gatehouse migrate [flags]\n\nApplies pending database migrations (serve also does at start-up).", server.ScopeStore, args, getenv, stdout, nil)
+	var create bool
+	cfg, pos, err := parseConfig("migrate", "Usage: gatehouse migrate [--create] [flags]\n\nApplies pending database migrations (serve also does at start-up) to an existing store;\n--create makes a new store when none is there.", server.ScopeStore, args, getenv, stdout, func(fs *flag.FlagSet) {
+		fs.BoolVar(&create, "create", false, "create a new, empty store when the configured one does not exist")
+	})
 	if err != nil {
 		return err
 	}
 	if err := noArgs("migrate", pos); err != nil {
 		return err
 	}
-	st, err := server.OpenStore(ctx, cfg, cfg.NewLogger(os.Stderr))
+	st, isNew, err := server.OpenExistingStore(ctx, cfg, commandLogger(cfg), create)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	n, err := st.Migrate(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", server.StoreLocation(cfg), err)
 	}
-	fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+	what := "existing store"
+	if isNew {
+		what = "new store"
+	}
+	fmt.Fprintf(stdout, "%s (%s): applied %d migration(s); the schema is up to date.\n", server.StoreLocation(cfg), what, n)
 	return nil
 }
 
+const adminUsage = "Usage: gatehouse admin reset-password [--login admin] [--password …] [--create] [flags]\n"
+
 func admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, adminUsage, "\nRun 'gatehouse admin reset-password --help' for its flags.\n")
+		return errHelpShown
+	}
 	if len(args) == 0 || args[0] != "reset-password" {
-		fmt.Fprint(stderr, "Usage: gatehouse admin reset-password [--login admin] [--password …]\n")
+		fmt.Fprint(stderr, adminUsage)
 		return flag.ErrHelp
 	}
 	var login, password string
-	cfg, pos, err := parseConfig("admin reset-password", "Usage: gatehouse admin reset-password [--login admin] [--password …] [flags]\n\nSets a new password for an administrator and prints it.", server.ScopeStore, args[1:], getenv, stdout, func(fs *flag.FlagSet) {
+	var create bool
+	cfg, pos, err := parseConfig("admin reset-password", strings.TrimSuffix(adminUsage, "\n")+"\n\nSets a new password for an existing administrator (or user, who becomes one) and prints it.\n--create creates the login when the store lacks it (and the store when there is none).", server.ScopeStore, args[1:], getenv, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&login, "login", server.AdminLogin, "administrator login")
 		fs.StringVar(&password, "password", "", "new password (random when empty; at least 12 characters)")
+		fs.BoolVar(&create, "create", false, "create the login as a new local administrator when missing (or reactivate it), and the store when there is none")
 	})
 	if err != nil {
 		return err
@@ -162,22 +213,31 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := noArgs("admin reset-password", pos); err != nil {
 		return err
 	}
-	s, db, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg, create, nil)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	pw, err := server.ResetAdmin(ctx, s, login, password)
+	pw, err := server.ResetAdmin(ctx, s, login, password, create)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", server.StoreLocation(cfg), err)
 	}
-	fmt.Fprintf(stdout, "Administrator %q can sign in with password: %s\n(A running server sees a new administrator membership after its next restart; the new password works at once.)\n", login, pw)
+	fmt.Fprintf(stdout, "Store: %s.\nAdministrator %q can sign in with password: %s\n(A running server sees a new administrator membership after its next restart; the new password works at once.)\n", server.StoreLocation(cfg), login, pw)
 	return nil
 }
 
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
 func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const use = "Usage: gatehouse token scim [--name NAME] [--scopes users:read,users:write,groups:read,groups:write]\n"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, use, "\nRun 'gatehouse token scim --help' for its flags.\n")
+		return errHelpShown
+	}
 	if len(args) == 0 || args[0] != "scim" {
-		fmt.Fprint(stderr, "Usage: gatehouse token scim [--name NAME] [--scopes users:read,users:write,groups:read,groups:write]\n")
+		fmt.Fprint(stderr, use)
 		return flag.ErrHelp
 	}
 	var name, scopes string
@@ -191,7 +251,7 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := noArgs("token scim", pos); err != nil {
 		return err
 	}
-	s, db, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -211,18 +271,35 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
+// commandLogger is the log of the one-shot commands: they print their
+// result, so the store's routine lines (migration applied, index rebuilt)
+// stay out at the default level; --log-level debug still shows them.
+func commandLogger(cfg server.Config) *slog.Logger {
+	if cfg.LogLevel == "info" {
+		cfg.LogLevel = "warn"
+	}
+	return cfg.NewLogger(os.Stderr)
+}
+
 // openState opens and migrates the configured store and loads the state
 // over it, for the commands that write through state; the caller closes the
-// returned store.
-func openState(ctx context.Context, cfg server.Config) (*state.State, store.Store, error) {
-	log := cfg.NewLogger(os.Stderr)
-	st, err := server.OpenStore(ctx, cfg, log)
+// returned store. It refuses a store that does not exist unless create;
+// with note set it names the store opened there.
+func openState(ctx context.Context, cfg server.Config, create bool, note io.Writer) (*state.State, store.Store, error) {
+	log := commandLogger(cfg)
+	st, _, err := server.OpenExistingStore(ctx, cfg, log, create)
 	if err != nil {
+		if errors.Is(err, server.ErrNoStore) && !create {
+			err = fmt.Errorf("%w (or start 'gatehouse serve' there once)", err)
+		}
 		return nil, nil, err
+	}
+	if note != nil {
+		fmt.Fprintf(note, "gatehouse: store: %s\n", server.StoreLocation(cfg))
 	}
 	if _, err := st.Migrate(ctx); err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", server.StoreLocation(cfg), err)
 	}
 	s, err := state.New(ctx, st, state.Options{Logger: log})
 	if err != nil {
@@ -236,6 +313,10 @@ func openState(ctx context.Context, cfg server.Config) (*state.State, store.Stor
 // engine as the server (and its lock, so it never overlaps a server's run).
 func syncCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	const use = "Usage: gatehouse sync SOURCE [--dry-run] [--force]   (SOURCE: ldap)\n"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, use, "\nRun 'gatehouse sync ldap --help' for its flags.\n")
+		return errHelpShown
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprint(stderr, use)
 		return flag.ErrHelp
@@ -252,12 +333,12 @@ func syncCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err := noArgs("sync", pos); err != nil {
 		return err
 	}
-	s, db, err := openState(ctx, cfg)
+	s, db, err := openState(ctx, cfg, false, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	eng, err := server.NewEngine(ctx, cfg, cfg.NewLogger(os.Stderr), s, db, nil)
+	eng, err := server.NewEngine(ctx, cfg, commandLogger(cfg), s, db, nil)
 	if err != nil {
 		return err
 	}

@@ -20,9 +20,9 @@ func TestCommands(t *testing.T) {
 		wantErr bool
 	}{
 		{"version", []string{"version"}, "gatehouse ", false},
-		{"migrate fresh", []string{"migrate"}, "applied", false},
+		{"migrate fresh", []string{"migrate", "--create"}, "applied", false},
 		{"migrate again", []string{"migrate"}, "applied 0 migration(s)", false},
-		{"reset creates admin", []string{"admin", "reset-password", "--password", "a-very-long-password"}, "a-very-long-password", false},
+		{"reset creates admin", []string{"admin", "reset-password", "--create", "--password", "a-very-long-password"}, "a-very-long-password", false},
 		{"reset short password", []string{"admin", "reset-password", "--password", "short"}, "", true},
 		{"admin without subcommand", []string{"admin"}, "", true},
 		{"unknown command", []string{"frobnicate"}, "", true},
@@ -61,6 +61,10 @@ func TestSyncCommand(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"migrate", "--create"}, getenv, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
 	if err := run(context.Background(), []string{"sync", "ldap", "--dry-run"}, getenv, &out, &errOut); err != nil {
 		t.Fatalf("dry run: %v (%s)", err, errOut.String())
 	}

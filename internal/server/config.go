@@ -214,6 +214,9 @@ func envNote(o Option) string {
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
+	if err := checkListenAddr(c.Addr); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}

@@ -130,9 +130,9 @@ func TestConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string // the whole error, with FILE for the file's path
 	}{
-		{"env bool", "", nil, map[string]string{"GATEHOUSE_ACCESS_LOG": "maybe"}, `GATEHOUSE_ACCESS_LOG="maybe": want true or false`},
-		{"env duration", "", nil, map[string]string{"GATEHOUSE_BODY_TIMEOUT": "30"}, `GATEHOUSE_BODY_TIMEOUT="30": want a duration such as 30s, 2m or 1h30m`},
-		{"env enum", "", nil, map[string]string{"GATEHOUSE_LOG_LEVEL": "loud"}, `GATEHOUSE_LOG_LEVEL="loud": want debug, info, warn or error`},
+		{"env bool", "", nil, map[string]string{"GATEHOUSE_ACCESS_LOG": "maybe"}, `environment variable GATEHOUSE_ACCESS_LOG="maybe": want true or false (correct it or unset it)`},
+		{"env duration", "", nil, map[string]string{"GATEHOUSE_BODY_TIMEOUT": "30"}, `environment variable GATEHOUSE_BODY_TIMEOUT="30": want a duration such as 30s, 2m or 1h30m (correct it or unset it)`},
+		{"env enum", "", nil, map[string]string{"GATEHOUSE_LOG_LEVEL": "loud"}, `environment variable GATEHOUSE_LOG_LEVEL="loud": want debug, info, warn or error (correct it or unset it)`},
 		{"flag bool", "", []string{"--secure-cookies=maybe"}, nil, `--secure-cookies="maybe": want true or false`},
 		{"flag duration", "", []string{"--idle-timeout", "soon"}, nil, `--idle-timeout="soon": want a duration such as 30s, 2m or 1h30m`},
 		{"flag enum", "", []string{"--log-format", "xml"}, nil, `--log-format="xml": want text or json`},

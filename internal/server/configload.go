@@ -223,7 +223,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			continue
 		}
 		if err := o.Bind.set(c, s); err != nil {
-			return fmt.Errorf("%s%s: %w", o.Env, shown(o, s), err)
+			return fmt.Errorf("environment variable %s%s: %w (correct it or unset it)", o.Env, shown(o, s), err)
 		}
 	}
 	env, err := readLDAPEnv(getenv)

@@ -22,18 +22,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
-
-// OpenStore opens the configured store: PostgreSQL when DatabaseURL is set,
-// else SQLite under DataDir. It does not migrate.
-func OpenStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, error) {
-	if cfg.DatabaseURL != "" {
-		return sqlstore.OpenPostgres(ctx, cfg.DatabaseURL, log)
-	}
-	return sqlstore.OpenSQLite(ctx, cfg.SQLitePath(), log)
-}
 
 // Server is a running Gatehouse.
 type Server struct {
@@ -43,24 +33,33 @@ type Server struct {
 	state *state.State
 	http  *http.Server
 	ln    net.Listener
+	// version is Gatehouse's own version, for the log.
+	version string
 
 	engine  *provision.Engine
 	ldapDir atomic.Pointer[ldapconn.Directory] // nil: LDAP not configured
 }
 
-// New opens and migrates the store, loads the state, bootstraps the first
-// administrator on an empty store (printing its password to console once)
-// and binds the listener.
+// New binds the listener, then opens and migrates the store, loads the
+// state and bootstraps the first administrator on an empty store (printing
+// its password to console once). The listener comes first so that a port
+// in use fails before anything is written or a one-time password printed.
 func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, version string) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
 	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		ln.Close()
+		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st}
+	s := &Server{cfg: cfg, log: log, store: st, ln: ln, version: version}
 	if err := s.init(ctx, console, version); err != nil {
+		ln.Close()
 		st.Close()
 		return nil, err
 	}
@@ -128,10 +127,6 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	s.ln, err = net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	return nil
 }
 
@@ -174,6 +169,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// URL is a URL of the server a person can open (localhost when it listens
+// on every interface).
+func (s *Server) URL() string { return DisplayURL(s.Addr(), false) }
+
 // State returns the coordinator, for commands that act on a running server.
 func (s *Server) State() *state.State { return s.state }
 
@@ -188,7 +187,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { stop(); <-engineDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
-	s.log.Info("gatehouse listening", "addr", s.Addr())
+	s.log.Info("gatehouse listening", "addr", s.Addr(), "url", s.URL(), "version", s.version)
 	select {
 	case err := <-errc:
 		s.store.Close()
@@ -265,29 +264,41 @@ func RandomPassword() (string, error) {
 	return string(b), nil
 }
 
-// ResetAdmin sets a new password for login, creating the user as a local
-// administrator when missing, reactivating it and making sure it is in
-// sonar-administrators. It returns the password set.
-func ResetAdmin(ctx context.Context, st *state.State, login, password string) (string, error) {
+// ErrUnknownLogin is returned by [ResetAdmin] for a login the store does
+// not hold (or holds deactivated) when creating it was not asked for.
+var ErrUnknownLogin = errors.New("unknown login")
+
+// ResetAdmin sets a new password for login, reactivating it and making sure
+// it is in sonar-administrators. A login the store does not hold, or holds
+// deactivated, is created (reactivated) as a local administrator only when
+// create is set: a typo must not quietly make a new administrator. It
+// returns the password set.
+func ResetAdmin(ctx context.Context, st *state.State, login, password string, create bool) (string, error) {
+	ctx = state.WithActor(ctx, state.Actor{Name: "system"})
+	u, err := st.Store().GetUserByLogin(ctx, login)
+	missing := errors.Is(err, identity.ErrNotFound)
+	if err != nil && !missing {
+		return "", err
+	}
+	if !create {
+		switch {
+		case missing:
+			return "", fmt.Errorf("%w: no user has the login %q; check it, or pass --create to create it as a new local administrator", ErrUnknownLogin, login)
+		case !u.Active:
+			return "", fmt.Errorf("%w: the user %q is deactivated; pass --create to reactivate it as an administrator", ErrUnknownLogin, login)
+		}
+	}
 	if password == "" {
-		var err error
 		if password, err = RandomPassword(); err != nil {
 			return "", err
 		}
 	}
-	ctx = state.WithActor(ctx, state.Actor{Name: "system"})
-	u, err := st.Store().GetUserByLogin(ctx, login)
-	switch {
-	case errors.Is(err, identity.ErrNotFound) || err == nil && !u.Active:
+	if missing || !u.Active {
 		if _, err := st.CreateUser(ctx, state.NewUser{Login: login, Name: "Administrator", Password: password}); err != nil {
 			return "", err
 		}
-	case err != nil:
+	} else if err := st.SetPassword(ctx, login, password, nil); err != nil {
 		return "", err
-	default:
-		if err := st.SetPassword(ctx, login, password, nil); err != nil {
-			return "", err
-		}
 	}
 	if err := st.AddMember(ctx, identity.GroupAdministrators, login); err != nil {
 		return "", err

@@ -92,7 +92,7 @@ func TestServeLifecycle(t *testing.T) {
 	if console.Len() != 0 {
 		t.Fatalf("second start printed %q", console.String())
 	}
-	pw, err := ResetAdmin(t.Context(), srv2.State(), AdminLogin, "")
+	pw, err := ResetAdmin(t.Context(), srv2.State(), AdminLogin, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

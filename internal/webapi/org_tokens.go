@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,13 +118,14 @@ func (a *API) viewOrgToken(t identity.Token, secret string) orgTokenJSON {
 }
 
 // orgTokenPermissions parses the permissions parameter; only project
-// permissions are accepted.
+// permissions are accepted. The error names 'permissions', the parameter
+// the caller sent (identity's message names the singular one).
 func orgTokenPermissions(items []string) ([]identity.Permission, error) {
 	out := make([]identity.Permission, 0, len(items))
 	for _, s := range items {
 		p, err := identity.ParseProjectPermission(s)
 		if err != nil {
-			return nil, err
+			return nil, badRequest(fmt.Sprintf("Value of parameter 'permissions' (%s) must be one of: [%s]", s, strings.Join(projectPermissionKeys(), ", ")))
 		}
 		out = append(out, p)
 	}

@@ -131,7 +131,7 @@ func TestOrgTokenGenerate(t *testing.T) {
 		{name: "duplicate name", params: []string{"name", "a", "projectSet", "all"}, status: 400, msg: "A token with name 'a' already exists"},
 		{name: "missing name", params: []string{"projectSet", "all"}, status: 400, msg: "The 'name' parameter is missing"},
 		{name: "unknown project", params: []string{"name", "g", "projects", "gen-00000,nope"}, status: 404, msg: "Project 'nope' not found"},
-		{name: "global permission", params: []string{"name", "g", "projectSet", "all", "permissions", "gateadmin"}, status: 400},
+		{name: "global permission", params: []string{"name", "g", "projectSet", "all", "permissions", "gateadmin"}, status: 400, msg: "Value of parameter 'permissions' (gateadmin) must be one of: [admin, codeviewer, issueadmin, securityhotspotadmin, scan, user]"},
 		{name: "no scope", params: []string{"name", "g"}, status: 400, msg: "An organization token needs a project scope: projects, projectPattern or projectSet"},
 		{name: "bad project set", params: []string{"name", "g", "projectSet", "some"}, status: 400},
 		{name: "bad pattern", params: []string{"name", "g", "projectPattern", "("}, status: 400},

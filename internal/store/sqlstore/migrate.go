@@ -375,3 +375,18 @@ func (s *Store) migrateNext(ctx context.Context) (version int, err error) {
 	}
 	return next.version, nil
 }
+
+// HasSchema reports whether the database holds a Gatehouse schema (any
+// migration applied), so a command can refuse to create a store in a
+// database it was pointed at by mistake. It reads only.
+func (s *Store) HasSchema(ctx context.Context) (bool, error) {
+	q := "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	if s.f.postgres {
+		q = "SELECT count(*) FROM (SELECT to_regclass('schema_migrations') AS t) r WHERE t IS NOT NULL"
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return false, fmt.Errorf("read schema: %w", err)
+	}
+	return n > 0, nil
+}

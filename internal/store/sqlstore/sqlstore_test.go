@@ -750,3 +750,23 @@ func fillLarge(ctx context.Context, db *sql.DB) error {
 	}
 	return tx.Commit()
 }
+
+// TestHasSchema: a fresh database holds no schema, a migrated one does, on
+// both backends (commands refuse to create a store by mistake from it).
+func TestHasSchema(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(*testing.T) *Store
+	}{{"sqlite", openSQLite}, {"postgres", openPostgres}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.open(t)
+			if has, err := s.HasSchema(t.Context()); err != nil || has {
+				t.Fatalf("fresh: HasSchema = %v, %v; want false", has, err)
+			}
+			migrated(t, s)
+			if has, err := s.HasSchema(t.Context()); err != nil || !has {
+				t.Fatalf("migrated: HasSchema = %v, %v; want true", has, err)
+			}
+		})
+	}
+}
