@@ -149,8 +149,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHangup(ctx, hup, srv, log)
 	fmt.Fprint(stdout, banner(versionString(), srv.URL(), server.StoreLocation(cfg)))
 	return srv.Run(ctx)
+}
+
+// reloadOnHangup reads the TLS certificate again on each SIGHUP (a renewed
+// certificate without a restart); a failed reload is logged by the server
+// and the old certificate stays.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, srv *server.Server, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.ReloadTLS(); errors.Is(err, server.ErrNoTLS) {
+				log.Info("SIGHUP ignored: " + err.Error())
+			}
+		}
+	}
 }
 
 // banner is what serve prints once it listens: where to go and how to

@@ -49,6 +49,11 @@ type Config struct {
 	// IdleTimeout closes a kept-alive connection that sends no new request
 	// (GATEHOUSE_IDLE_TIMEOUT).
 	IdleTimeout time.Duration
+	// TLSCert and TLSKey are the PEM certificate chain and private key of
+	// HTTPS (GATEHOUSE_TLS_CERT, --tls-cert; GATEHOUSE_TLS_KEY, --tls-key):
+	// both or neither. Reloaded on SIGHUP.
+	TLSCert string
+	TLSKey  string
 	// SecureCookies marks session cookies Secure on plain HTTP too, for a
 	// server behind a TLS-terminating proxy (GATEHOUSE_SECURE_COOKIES).
 	SecureCookies bool
@@ -141,6 +146,8 @@ func Options() []Option {
 		{Flag: "log-format", Env: "GATEHOUSE_LOG_FORMAT", Key: "log-format", Scope: ScopeStore, Usage: "log format: text or json", Bind: Enum(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 		{Flag: "addr", Env: "GATEHOUSE_ADDR", Key: "addr", Scope: ScopeServe, Usage: "listen address (host:port; :9000 is every interface)", Bind: Str(func(c *Config) *string { return &c.Addr })},
 		{Env: "GATEHOUSE_ADMIN_PASSWORD", Key: "admin-password", Scope: ScopeServe, Secret: true, Usage: "first administrator's password, used only when the store has no user yet (random and printed once when empty)", Bind: Str(func(c *Config) *string { return &c.AdminPassword })},
+		{Flag: "tls-cert", Env: "GATEHOUSE_TLS_CERT", Key: "tls-cert", Scope: ScopeServe, Usage: "PEM certificate chain file: with --tls-key, serve HTTPS (both reloaded on SIGHUP)", Bind: Str(func(c *Config) *string { return &c.TLSCert })},
+		{Flag: "tls-key", Env: "GATEHOUSE_TLS_KEY", Key: "tls-key", Scope: ScopeServe, Usage: "PEM private key file of --tls-cert", Bind: Str(func(c *Config) *string { return &c.TLSKey })},
 		{Flag: "access-log", Env: "GATEHOUSE_ACCESS_LOG", Key: "access-log", Scope: ScopeServe, Usage: "log every request at info level", Bind: Bool(func(c *Config) *bool { return &c.AccessLog })},
 		{Flag: "secure-cookies", Env: "GATEHOUSE_SECURE_COOKIES", Key: "secure-cookies", Scope: ScopeServe, Usage: "mark session cookies Secure on plain HTTP too (behind a TLS-terminating proxy)", Bind: Bool(func(c *Config) *bool { return &c.SecureCookies })},
 		{Flag: "shutdown-timeout", Env: "GATEHOUSE_SHUTDOWN_TIMEOUT", Key: "shutdown-timeout", Scope: ScopeServe, Usage: "graceful shutdown bound", Bind: Duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
@@ -237,6 +244,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProxyHeader != headerXForwardedFor && c.ProxyHeader != headerForwarded {
 		return fmt.Errorf("proxy header %q (GATEHOUSE_PROXY_HEADER, --proxy-header): want %s or %s", c.ProxyHeader, headerXForwardedFor, headerForwarded)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("HTTPS needs both a certificate and its key: set --tls-cert and --tls-key (GATEHOUSE_TLS_CERT, GATEHOUSE_TLS_KEY), or neither for plain HTTP")
 	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return fmt.Errorf("data directory is empty: set --data-dir or GATEHOUSE_DATA_DIR (or --database-url for PostgreSQL)")

@@ -35,6 +35,8 @@ type Server struct {
 	ln    net.Listener
 	// version is Gatehouse's own version, for the log.
 	version string
+	// certs serves HTTPS; nil: plain HTTP.
+	certs *certReloader
 
 	engine  *provision.Engine
 	ldapDir atomic.Pointer[ldapconn.Directory] // nil: LDAP not configured
@@ -48,6 +50,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var certs *certReloader
+	if cfg.TLSCert != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -57,7 +66,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, ln: ln, version: version}
+	s := &Server{cfg: cfg, log: log, store: st, ln: ln, version: version, certs: certs}
 	if err := s.init(ctx, console, version); err != nil {
 		ln.Close()
 		st.Close()
@@ -103,7 +112,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 	if db, ok := s.store.(poolStater); ok {
 		collectors = append(collectors, newPoolCollector(db))
 	}
-	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies, MetricsToken: s.cfg.MetricsToken,
+	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken,
 		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
 		Probes: probes()})
 	mux := http.NewServeMux()
@@ -126,6 +135,9 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string) er
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.tlsConfig()
 	}
 	return nil
 }
@@ -171,7 +183,20 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // URL is a URL of the server a person can open (localhost when it listens
 // on every interface).
-func (s *Server) URL() string { return DisplayURL(s.Addr(), false) }
+func (s *Server) URL() string { return DisplayURL(s.Addr(), s.certs != nil) }
+
+// ErrNoTLS is returned by [Server.ReloadTLS] on a plain-HTTP server.
+var ErrNoTLS = errors.New("no TLS certificate configured (--tls-cert, --tls-key): nothing to reload")
+
+// ReloadTLS reads --tls-cert and --tls-key again (what SIGHUP does): the
+// next handshake gets the new certificate. A pair that does not load is
+// refused, logged and returned; the previous certificate stays in service.
+func (s *Server) ReloadTLS() error {
+	if s.certs == nil {
+		return ErrNoTLS
+	}
+	return s.certs.Reload()
+}
 
 // State returns the coordinator, for commands that act on a running server.
 func (s *Server) State() *state.State { return s.state }
@@ -186,7 +211,13 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { s.engine.Run(bg); close(engineDone) }()
 	defer func() { stop(); <-engineDone }()
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.certs != nil {
+			errc <- s.http.ServeTLS(s.ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	s.log.Info("gatehouse listening", "addr", s.Addr(), "url", s.URL(), "version", s.version)
 	select {
 	case err := <-errc:
