@@ -99,6 +99,8 @@ func TestStartupFailures(t *testing.T) {
 			[]string{"environment variable GATEHOUSE_BODY_TIMEOUT", "want a duration such as 30s"}},
 		{"data dir is a file", []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", notADir}, nil,
 			[]string{"the data directory " + notADir + " (--data-dir or GATEHOUSE_DATA_DIR) is a file"}},
+		{"bad secret key", []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{"GATEHOUSE_SECRET_KEY": "not-base64!"},
+			[]string{"secret key:"}},
 		{"unknown flag", []string{"serve", "--adr", ":9000"}, nil,
 			[]string{"flag provided but not defined: -adr", "gatehouse serve --help"}},
 	}

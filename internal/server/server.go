@@ -57,6 +57,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 			return nil, err
 		}
 	}
+	// The keys are read before anything is bound or written, so a bad key
+	// fails before a migration runs or a password is printed.
+	ring, err := secretbox.Load(cfg.SecretKey, cfg.SecretKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
 	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -67,7 +73,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, ln: ln, version: version, certs: certs}
-	if err := s.init(ctx, console, version); err != nil {
+	if err := s.init(ctx, console, version, ring); err != nil {
 		ln.Close()
 		st.Close()
 		return nil, err
@@ -75,17 +81,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 	return s, nil
 }
 
-func (s *Server) init(ctx context.Context, console io.Writer, version string) error {
+func (s *Server) init(ctx context.Context, console io.Writer, version string, ring *secretbox.Keyring) error {
 	n, err := s.store.Migrate(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if n > 0 {
 		s.log.Info("applied migrations", "count", n)
-	}
-	ring, err := secretbox.Load(s.cfg.SecretKey, s.cfg.SecretKeyFile)
-	if err != nil {
-		return fmt.Errorf("secret key: %w", err)
 	}
 	sopts := state.Options{Logger: s.log}
 	if ring.Configured() {
@@ -255,8 +257,18 @@ const AdminLogin = "admin"
 // to the log).
 func Bootstrap(ctx context.Context, st *state.State, password string, console io.Writer) error {
 	_, total, err := st.Store().ListUsers(ctx, store.UserFilter{Page: store.Page{Number: 1, Size: 1}})
-	if err != nil || total > 0 {
+	if err != nil {
 		return err
+	}
+	if total > 0 {
+		if password != "" {
+			// Said on every start, so someone following a first-run
+			// guide on an old data directory learns why the password
+			// they chose does not work.
+			fmt.Fprint(console, "GATEHOUSE_ADMIN_PASSWORD is ignored: this store already has users (it is not new).\n"+
+				"Set the password with `gatehouse admin reset-password --password …`, or start from an empty store.\n")
+		}
+		return nil
 	}
 	printed := false
 	if password == "" {

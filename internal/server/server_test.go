@@ -112,12 +112,28 @@ func TestBootstrapWithConfiguredPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
 	if strings.Contains(console.String(), cfg.AdminPassword) {
 		t.Fatal("configured password echoed to the console")
 	}
 	if _, _, err := srv.State().CheckPassword(t.Context(), AdminLogin, cfg.AdminPassword); err != nil {
 		t.Fatal(err)
+	}
+	srv.Close()
+
+	// A later start with another password on the same store keeps the
+	// administrator's and says the variable is ignored.
+	cfg.AdminPassword = "another-password-2"
+	console.Reset()
+	srv2, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler), &console, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	if !strings.Contains(console.String(), "GATEHOUSE_ADMIN_PASSWORD is ignored: this store already has users") {
+		t.Fatalf("second start printed %q", console.String())
+	}
+	if _, _, err := srv2.State().CheckPassword(t.Context(), AdminLogin, cfg.AdminPassword); err == nil {
+		t.Fatal("the ignored password was set")
 	}
 }
 
