@@ -218,6 +218,7 @@ func (t *changeTx) DeleteUserSessions(ctx context.Context, userID int64) (int, e
 // cannot, and leaves the index at the last revision it applied.
 func (s *State) catchUp(ctx context.Context, upTo int64) error {
 	for s.revision < upTo {
+		start := time.Now()
 		entries, err := s.store.ListChanges(ctx, s.revision, maxDeltaChanges)
 		if err != nil {
 			return fmt.Errorf("read change log: %w", err)
@@ -244,6 +245,7 @@ func (s *State) catchUp(ctx context.Context, upTo int64) error {
 			return err
 		}
 		s.setRevision(last)
+		s.repl.lastDelta.Store(int64(time.Since(start)))
 		s.repl.deltaBatches.Add(1)
 		s.repl.deltaChanges.Add(int64(len(cs.list)))
 		if !lastAt.IsZero() {
@@ -440,6 +442,7 @@ func (s *State) rebuild(ctx context.Context, why string) error {
 	upTo := max(rev, s.revision)
 	s.index.Swap(b)
 	s.setRevision(rev)
+	s.repl.lastRebuild.Store(int64(time.Since(start)))
 	s.repl.fullReloads.Add(1)
 	s.repl.appliedAt.Store(time.Now().UnixNano())
 	if err := s.catchUp(ctx, upTo); err != nil {

@@ -162,6 +162,9 @@ func testDeltas(t *testing.T, r *replicas) {
 	if reloads != 1 {
 		t.Fatalf("B rebuilt its index %d times at start-up, want 1", reloads)
 	}
+	if d := b.Replication().LastRebuildDuration; d <= 0 {
+		t.Errorf("B's start-up rebuild took %v, want it measured", d)
+	}
 
 	user(t, ctx, a, "root")
 	noErr(t, a.AddMember(ctx, identity.GroupAdministrators, "root"))
@@ -241,6 +244,9 @@ func testDeltas(t *testing.T, r *replicas) {
 	}
 	if rs.DeltaBatches == 0 || rs.DeltaChanges == 0 {
 		t.Errorf("B applied %d delta batches (%d changes), want some", rs.DeltaBatches, rs.DeltaChanges)
+	}
+	if rs.LastDeltaDuration <= 0 {
+		t.Errorf("B's last catch-up took %v, want it measured", rs.LastDeltaDuration)
 	}
 	if a, b := a.Index().Stats(), b.Index().Stats(); a != b {
 		t.Errorf("indexes differ: A %+v, B %+v", a, b)

@@ -12,6 +12,10 @@ type replStats struct {
 	caughtUpAt atomic.Int64 // unix nanoseconds
 	appliedAt  atomic.Int64 // unix nanoseconds
 	lastDelay  atomic.Int64 // nanoseconds
+	// lastRebuild and lastDelta are how long the last index rebuild
+	// (snapshot read, build and swap) and the last catch-up from the change
+	// log (re-reads and apply) took, in nanoseconds.
+	lastRebuild, lastDelta atomic.Int64
 
 	fullReloads, deltaBatches, deltaChanges atomic.Int64
 }
@@ -52,6 +56,10 @@ type Replication struct {
 	// to its application.
 	LastApplied time.Time
 	LastDelay   time.Duration
+	// LastRebuildDuration is how long the last index rebuild took, from
+	// reading the snapshot to the swap; LastDeltaDuration how long the last
+	// catch-up from the change log took to re-read its rows and apply them.
+	LastRebuildDuration, LastDeltaDuration time.Duration
 	// FullReloads counts index rebuilds from a snapshot (start-up
 	// included); DeltaBatches and DeltaChanges count catch-ups from the
 	// change log and the entities they re-read.
@@ -62,12 +70,14 @@ type Replication struct {
 func (s *State) Replication() Replication {
 	r := &s.repl
 	out := Replication{
-		Revision:      r.revision.Load(),
-		StoreRevision: r.store.Load(),
-		LastDelay:     time.Duration(r.lastDelay.Load()),
-		FullReloads:   r.fullReloads.Load(),
-		DeltaBatches:  r.deltaBatches.Load(),
-		DeltaChanges:  r.deltaChanges.Load(),
+		Revision:            r.revision.Load(),
+		StoreRevision:       r.store.Load(),
+		LastDelay:           time.Duration(r.lastDelay.Load()),
+		LastRebuildDuration: time.Duration(r.lastRebuild.Load()),
+		LastDeltaDuration:   time.Duration(r.lastDelta.Load()),
+		FullReloads:         r.fullReloads.Load(),
+		DeltaBatches:        r.deltaBatches.Load(),
+		DeltaChanges:        r.deltaChanges.Load(),
 	}
 	out.Behind = max(out.StoreRevision-out.Revision, 0)
 	if at := r.caughtUpAt.Load(); at != 0 {

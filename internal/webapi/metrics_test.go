@@ -2,10 +2,14 @@ package webapi
 
 import (
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 )
 
 // TestMetricsDecisionsAndSignIns: decisions are counted by result and
@@ -76,6 +80,83 @@ func TestMetricsIndexAndExpiries(t *testing.T) {
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// metricValue reads one series' value from an exposition ("name" or
+// `name{label="v"}` exactly as Prometheus prints it).
+func metricValue(t *testing.T, exposition, series string) (float64, bool) {
+	t.Helper()
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("series %s: value %q: %v", series, v, err)
+			}
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// TestMetricsReplication: a peer replica's write reaches this replica as a
+// catch-up from the change log, and /metrics reports the lag (revisions
+// behind, seconds since caught up) and what the rebuild and the catch-up
+// cost.
+func TestMetricsReplication(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	open := func() *sqlstore.Store {
+		db, err := sqlstore.OpenSQLite(t.Context(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	s := newTestServerOn(t, open())
+	peer, err := state.New(t.Context(), open(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := state.WithActor(t.Context(), state.Actor{Name: "system"})
+	if _, err := peer.CreateUser(ctx, state.NewUser{Login: "from-peer", Name: "Peer", Password: "a-long-password-1"}); err != nil {
+		t.Fatal(err)
+	}
+	var m string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m = string(s.get("metrics", cred{}).must(t, 200).body)
+		if n, _ := metricValue(t, m, "gatehouse_index_delta_batches_total"); n >= 1 {
+			if behind, _ := metricValue(t, m, "gatehouse_replica_revisions_behind"); behind == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the peer's write was not applied as a delta:\n%s", m)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	for _, tc := range []struct {
+		series string
+		ok     func(float64) bool
+	}{
+		{"gatehouse_index_rebuilds_total", func(v float64) bool { return v >= 1 }},
+		{"gatehouse_index_delta_changes_total", func(v float64) bool { return v >= 1 }},
+		{"gatehouse_index_last_rebuild_duration_seconds", func(v float64) bool { return v > 0 }},
+		{"gatehouse_index_last_delta_duration_seconds", func(v float64) bool { return v > 0 }},
+		{"gatehouse_index_last_applied_timestamp_seconds", func(v float64) bool { return v > float64(time.Now().Add(-time.Minute).Unix()) }},
+		{"gatehouse_replica_seconds_since_caught_up", func(v float64) bool { return v >= 0 && v < 60 }},
+		{"gatehouse_replica_last_apply_delay_seconds", func(v float64) bool { return v > 0 && v < 60 }},
+		{"gatehouse_replica_revision", func(v float64) bool { return v == float64(peer.Replication().Revision) }},
+		{"gatehouse_replica_store_revision", func(v float64) bool { return v == float64(peer.Replication().Revision) }},
+	} {
+		v, found := metricValue(t, m, tc.series)
+		if !found || !tc.ok(v) {
+			t.Errorf("%s = %v (found %v)", tc.series, v, found)
 		}
 	}
 }
