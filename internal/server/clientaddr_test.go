@@ -308,7 +308,7 @@ func TestTrustedProxiesEndToEnd(t *testing.T) {
 }
 
 // TestMetricsTokenServer: GATEHOUSE_METRICS_TOKEN reaches the server's
-// /metrics, which reports the store's pools.
+// /metrics, which reports the store's pools and latency.
 func TestMetricsTokenServer(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AdminPassword = "admin-password-for-tests-1"
@@ -340,6 +340,15 @@ func TestMetricsTokenServer(t *testing.T) {
 		}
 		if tc.status == 200 && !strings.Contains(string(body), `gatehouse_store_pool_max_open_connections{pool="write"} 1`) {
 			t.Errorf("no store pool metrics:\n%.2000s", body)
+		}
+		if tc.status == 200 {
+			// Bootstrap and start-up wrote and read: the store timed it.
+			for _, op := range []string{"read", "write", "tx", "snapshot"} {
+				series := `gatehouse_store_query_duration_seconds_count{op="` + op + `"} `
+				if !strings.Contains(string(body), series) || strings.Contains(string(body), series+"0\n") {
+					t.Errorf("no store latency for %s:\n%.2000s", op, body)
+				}
+			}
 		}
 	}
 }

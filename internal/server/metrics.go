@@ -4,6 +4,8 @@ import (
 	"database/sql"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 )
 
 // poolStater is a store that reports its connection pools (sqlstore).
@@ -48,5 +50,32 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(s.WaitCount), pool)
 		ch <- prometheus.MustNewConstMetric(c.waited, prometheus.CounterValue, s.WaitDuration.Seconds(), pool)
 		ch <- prometheus.MustNewConstMetric(c.closedIdleLimit, prometheus.CounterValue, float64(s.MaxIdleClosed), pool)
+	}
+}
+
+// latencyStater is a store that times its work (sqlstore).
+type latencyStater interface {
+	QueryLatency() map[string]sqlstore.Latency
+}
+
+// latencyCollector exports the store's latency histograms at scrape time;
+// the store counts them with atomic adds, off the decision path (decisions
+// never reach the store).
+type latencyCollector struct {
+	db   latencyStater
+	desc *prometheus.Desc
+}
+
+func newLatencyCollector(db latencyStater) *latencyCollector {
+	return &latencyCollector{db: db, desc: prometheus.NewDesc("gatehouse_store_query_duration_seconds",
+		"Store durations by kind: read (a statement outside transactions), write (a statement inside a write transaction), tx (a whole write transaction, waiting for the write connection included), snapshot (a whole snapshot read, for an index rebuild).",
+		[]string{"op"}, nil)}
+}
+
+func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
+	for op, l := range c.db.QueryLatency() {
+		ch <- prometheus.MustNewConstHistogram(c.desc, l.Count, l.Sum.Seconds(), l.Buckets, op)
 	}
 }

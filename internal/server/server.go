@@ -114,6 +114,9 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	if db, ok := s.store.(poolStater); ok {
 		collectors = append(collectors, newPoolCollector(db))
 	}
+	if db, ok := s.store.(latencyStater); ok {
+		collectors = append(collectors, newLatencyCollector(db))
+	}
 	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken,
 		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
 		Probes: probes()})

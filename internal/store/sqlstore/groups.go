@@ -207,17 +207,17 @@ func (t *txn) AddMembers(ctx context.Context, groupID int64, userIDs []int64) ([
 }
 
 // scanIDs reads a one-column result of ids and closes it.
-func scanIDs(rows *sql.Rows) ([]int64, error) {
-	defer rows.Close()
+func scanIDs(rs *rows) ([]int64, error) {
+	defer rs.Close()
 	var ids []int64
-	for rows.Next() {
+	for rs.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		if err := rs.Scan(&id); err != nil {
 			return nil, err
 		}
 		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	return ids, rs.Err()
 }
 
 // RemoveMember removes a membership and reports whether it existed.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -13,6 +14,7 @@ import (
 // transaction: REPEATABLE READ on PostgreSQL, a WAL read snapshot on SQLite.
 // Tokens are those neither revoked nor expired now.
 func (s *Store) Snapshot(ctx context.Context) (snap store.Snapshot, err error) {
+	defer s.lat[opSnapshot].since(time.Now())
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.f.postgres {
 		opts.Isolation = sql.LevelRepeatableRead

@@ -41,6 +41,8 @@ type Store struct {
 	// pgcfg is the PostgreSQL connection configuration, for the listening
 	// connection of ListenChanges; nil on SQLite.
 	pgcfg *pgx.ConnConfig
+	// lat are the latency histograms by kind (latency.go).
+	lat [numOps]histogram
 }
 
 var _ store.Store = (*Store)(nil)
@@ -133,13 +135,14 @@ func newStore(f *flavor, wdb, rdb *sql.DB, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{
-		reader: reader{q: rdb, f: f},
+	s := &Store{
 		wdb:    wdb,
 		rdb:    rdb,
 		f:      f,
 		logger: logger,
 	}
+	s.reader = reader{q: rdb, f: f, lat: &s.lat[opRead]}
+	return s
 }
 
 // Close releases the locks still held (see TryLock) and closes the
@@ -162,6 +165,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) 
 	if fn == nil {
 		return fmt.Errorf("transaction: %w", identity.Errorf(identity.ErrInvalid, "no transaction function"))
 	}
+	defer s.lat[opTx].since(time.Now())
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -175,7 +179,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) 
 			}
 		}
 	}()
-	if err := fn(&txn{reader: reader{q: &txQuerier{tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, f: s.f}}); err != nil {
+	if err := fn(&txn{reader: reader{q: &txQuerier{tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, f: s.f, lat: &s.lat[opWrite]}}); err != nil {
 		return err
 	}
 	committed = true
@@ -263,6 +267,8 @@ func (q *txQuerier) QueryRowContext(_ context.Context, query string, args ...any
 type reader struct {
 	q querier
 	f *flavor
+	// lat times each statement; nil: not timed (a snapshot is timed whole).
+	lat *histogram
 }
 
 // txn implements store.Tx.
@@ -301,23 +307,31 @@ func (r *reader) exec(ctx context.Context, query string, args ...any) (sql.Resul
 	if err := checkText(args); err != nil {
 		return nil, err
 	}
+	defer r.lat.since(time.Now())
 	res, err := r.q.ExecContext(ctx, r.f.rebind(query), args...)
 	return res, r.f.wrap(err)
 }
 
-func (r *reader) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+// query runs a query; the caller must close the result, which times it.
+func (r *reader) query(ctx context.Context, query string, args ...any) (*rows, error) {
 	if err := checkText(args); err != nil {
 		return nil, err
 	}
-	rows, err := r.q.QueryContext(ctx, r.f.rebind(query), args...)
-	return rows, r.f.wrap(err)
+	start := time.Now()
+	rs, err := r.q.QueryContext(ctx, r.f.rebind(query), args...)
+	if err != nil {
+		r.lat.since(start)
+		return nil, r.f.wrap(err)
+	}
+	return &rows{Rows: rs, start: start, lat: r.lat}, nil
 }
 
 func (r *reader) queryRow(ctx context.Context, query string, args ...any) scanner {
 	if err := checkText(args); err != nil {
 		return errRow{err}
 	}
-	return r.q.QueryRowContext(ctx, r.f.rebind(query), args...)
+	start := time.Now()
+	return timedRow{row: r.q.QueryRowContext(ctx, r.f.rebind(query), args...), start: start, lat: r.lat}
 }
 
 // errBadText refuses text PostgreSQL cannot store (a NUL byte, invalid
@@ -372,7 +386,7 @@ func (r *reader) insertID(ctx context.Context, query string, args ...any) (int64
 	return id, nil
 }
 
-// scanner is a *sql.Row or *sql.Rows.
+// scanner is a single-row result or a result's current row.
 type scanner interface {
 	Scan(dest ...any) error
 }
