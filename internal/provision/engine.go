@@ -97,6 +97,9 @@ type source struct {
 	force   bool
 	running *identity.SyncRun
 	wake    chan struct{}
+	// finished counts the runs this process finished, by status
+	// (metrics.go).
+	finished map[identity.SyncStatus]int64
 }
 
 // Errors of the engine's API.
@@ -308,6 +311,7 @@ func (e *Engine) runOnce(ctx context.Context, s *source, queued *identity.SyncRu
 	if uerr := e.st.UpdateSyncRun(uctx, run); uerr != nil {
 		e.log.Error("record sync run", "source", s.name, "run", run.ID, "err", uerr)
 	}
+	s.countFinished(run.Status)
 	e.log.Info("sync run finished", "source", s.name, "run", run.ID, "status", run.Status,
 		"writes", run.Counts.Writes, "duration", run.FinishedAt.Sub(run.StartedAt), "err", err)
 	return run, nil

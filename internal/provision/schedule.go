@@ -212,6 +212,7 @@ func (e *Engine) loop(ctx context.Context, s *source) {
 				r := *queued
 				r.Status, r.FinishedAt, r.Errors = identity.SyncFailed, e.now(), []string{err.Error()}
 				_ = e.st.UpdateSyncRun(ctx, r)
+				s.countFinished(identity.SyncFailed)
 			}
 		}
 	}

@@ -135,6 +135,26 @@ func TestLDAPPeriodicSync(t *testing.T) {
 	if _, body := call(t, "GET", base+"api/users/search?q=alice", nil, admin); !strings.Contains(body, `"active":true`) {
 		t.Fatalf("alice after the failed run = %s", body)
 	}
+	// /metrics counts the runs by status and reports the last ones.
+	_, metrics := call(t, "GET", base+"metrics", nil, nil)
+	for _, want := range []string{
+		`gatehouse_sync_runs_total{source="ldap",status="success"} 3`,
+		`gatehouse_sync_runs_total{source="ldap",status="failed"} 1`,
+		`gatehouse_sync_runs_total{source="ldap",status="aborted"} 0`,
+		`gatehouse_sync_runs_total{source="gitlab",status="success"} 0`,
+		`gatehouse_sync_running{source="ldap"} 0`,
+		`gatehouse_sync_last_run_success{source="ldap"} 0`,
+		`gatehouse_sync_last_success_timestamp_seconds{source="ldap"} `,
+		`gatehouse_sync_last_run_timestamp_seconds{source="ldap"} `,
+		`gatehouse_sync_last_run_duration_seconds{source="ldap"} `,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, `gatehouse_sync_last_run_timestamp_seconds{source="gitlab"}`) {
+		t.Error("a last run reported for gitlab, which never ran")
+	}
 	cancel()
 	<-done
 

@@ -110,7 +110,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 		}
 		return dir.Test(ctx, login), true
 	}
-	var collectors []prometheus.Collector
+	collectors := []prometheus.Collector{newSyncCollector(s.engine)}
 	if db, ok := s.store.(poolStater); ok {
 		collectors = append(collectors, newPoolCollector(db))
 	}
