@@ -101,6 +101,8 @@ func TestStartupFailures(t *testing.T) {
 			[]string{"the data directory " + notADir + " (--data-dir or GATEHOUSE_DATA_DIR) is a file"}},
 		{"bad secret key", []string{"serve", "--addr", "127.0.0.1:0"}, map[string]string{"GATEHOUSE_SECRET_KEY": "not-base64!"},
 			[]string{"secret key:"}},
+		{"missing LDAP file", []string{"serve", "--addr", "127.0.0.1:0", "--ldap-config", "/nonexistent/ldap.properties"}, nil,
+			[]string{"LDAP configuration file /nonexistent/ldap.properties (--ldap-config, GATEHOUSE_LDAP_CONFIG) does not exist"}},
 		{"unknown flag", []string{"serve", "--adr", ":9000"}, nil,
 			[]string{"flag provided but not defined: -adr", "gatehouse serve --help"}},
 	}

@@ -54,6 +54,10 @@ func TestConfigPrecedence(t *testing.T) {
 			func(c Config) bool { return c.Addr == ":7002" && !c.AccessLog && c.BodyTimeout == time.Minute }},
 		{"flag --config over GATEHOUSE_CONFIG", []string{"--config", file}, map[string]string{"GATEHOUSE_CONFIG": "/nonexistent.yaml"}, func(c Config) bool { return c.Addr == "127.0.0.1:7000" }},
 		{"boolean spellings", nil, map[string]string{"GATEHOUSE_ACCESS_LOG": "off", "GATEHOUSE_SECURE_COOKIES": "YES"}, func(c Config) bool { return !c.AccessLog && c.SecureCookies }},
+		{"TLS from the file, the key overridden by a flag", []string{"--config", writeFile(t, "tls.yaml", "tls-cert: /etc/tls/cert.pem\ntls-key: /etc/tls/file.key\n"), "--tls-key", "/etc/tls/flag.key"}, nil,
+			func(c Config) bool { return c.TLSCert == "/etc/tls/cert.pem" && c.TLSKey == "/etc/tls/flag.key" }},
+		{"TLS from the environment", nil, map[string]string{"GATEHOUSE_TLS_CERT": "/c.pem", "GATEHOUSE_TLS_KEY": "/k.pem"},
+			func(c Config) bool { return c.TLSCert == "/c.pem" && c.TLSKey == "/k.pem" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -72,6 +73,12 @@ func (c *Config) LDAPValues() (map[string]string, error) {
 	if c.LDAPFile != "" {
 		b, err := os.ReadFile(c.LDAPFile)
 		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				return nil, fmt.Errorf("LDAP configuration file %s (--ldap-config, GATEHOUSE_LDAP_CONFIG) does not exist", c.LDAPFile)
+			case errors.Is(err, os.ErrPermission):
+				return nil, fmt.Errorf("LDAP configuration file %s (--ldap-config, GATEHOUSE_LDAP_CONFIG) is not readable by this user (uid %d): fix its permissions", c.LDAPFile, os.Getuid())
+			}
 			return nil, fmt.Errorf("LDAP configuration: %w", err)
 		}
 		all, err := parseProperties(string(b))

@@ -57,11 +57,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 			return nil, err
 		}
 	}
-	// The keys are read before anything is bound or written, so a bad key
-	// fails before a migration runs or a password is printed.
+	// The keys and the LDAP file are read before anything is bound or
+	// written, so a mistake fails before a migration runs or a password is
+	// printed.
 	ring, err := secretbox.Load(cfg.SecretKey, cfg.SecretKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	if _, err := cfg.LDAPValues(); err != nil {
+		return nil, err
 	}
 	ln, err := listen(cfg.Addr)
 	if err != nil {
