@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore/sqltest"
 )
 
 // runCmd runs the CLI in-process and returns its exit status, stdout and
@@ -165,6 +167,29 @@ func TestStoreCommands(t *testing.T) {
 			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("a refused command created %s", dir)
 			}
+		}
+	}
+}
+
+// TestStoreCommandsPostgres: on PostgreSQL too, migrate refuses a database
+// without Gatehouse's schema unless --create, and names the store without
+// its credentials.
+func TestStoreCommandsPostgres(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": sqltest.PostgresURL(t)}
+	steps := []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{[]string{"migrate"}, 2, "", "holds no Gatehouse store: point --database-url or GATEHOUSE_DATABASE_URL at the existing one, or pass --create"},
+		{[]string{"admin", "reset-password", "--create", "--password", "a-very-long-password"}, 0, "can sign in with password: a-very-long-password", ""},
+		{[]string{"migrate"}, 0, "(existing store): applied 0 migration(s)", ""},
+	}
+	for _, st := range steps {
+		code, out, errOut := runCmd(t, env, st.args...)
+		if code != st.wantCode || !strings.Contains(out, st.wantOut) || !strings.Contains(errOut, st.wantErr) || !strings.Contains(out+errOut, "PostgreSQL at ") {
+			t.Fatalf("%v: exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", st.args, code, st.wantCode, out, st.wantOut, errOut, st.wantErr)
 		}
 	}
 }

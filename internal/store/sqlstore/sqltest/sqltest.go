@@ -100,6 +100,36 @@ func PostgresReplicas(t testing.TB, n int) []*sqlstore.Store {
 	return out
 }
 
+// PostgresURL returns the URL of a fresh, empty schema (no migration
+// applied), dropped at cleanup, for tests of what opens a store by its
+// URL; skipped as Postgres is.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(PostgresEnv)
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %s is not set: PostgreSQL must be tested on CI", PostgresEnv)
+		}
+		t.Skipf("%s is not set; skipping the PostgreSQL variant", PostgresEnv)
+	}
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	admin := stdlib.OpenDB(*cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "gh_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		_ = admin.Close()
+		t.Fatalf("PostgreSQL at %s: create schema: %v", PostgresEnv, err)
+	}
+	t.Cleanup(func() { dropSchema(t, admin, schema) })
+	return withSearchPath(t, u, schema)
+}
+
 func dropSchema(t testing.TB, admin *sql.DB, schema string) {
 	// The test's context is done by now.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
