@@ -15,4 +15,8 @@ type ExternalAccount struct {
 	// leaves memberships to Gatehouse.
 	Groups        []string
 	GroupsManaged bool
+	// NoSignUp: the account must exist already; a sign-in may update it
+	// but not create it (GitLab's allowUsersToSignUp off, an SSO
+	// connection without just-in-time creation).
+	NoSignUp bool
 }

@@ -256,20 +256,11 @@ func (e *Engine) RunOnce(ctx context.Context, name identity.Source, opts RunOpti
 }
 
 func (e *Engine) runOnce(ctx context.Context, s *source, queued *identity.SyncRun, opts RunOptions) (identity.SyncRun, error) {
-	if !s.run.TryLock() {
-		return identity.SyncRun{}, ErrBusy
+	unlock, err := e.lockRun(ctx, s)
+	if err != nil {
+		return identity.SyncRun{}, err
 	}
-	defer s.run.Unlock()
-	if e.cfg.Locker != nil {
-		unlock, ok, err := e.cfg.Locker.TryLock(ctx, "provision."+string(s.name))
-		if err != nil {
-			return identity.SyncRun{}, fmt.Errorf("lock the %s sync: %w", s.name, err)
-		}
-		if !ok {
-			return identity.SyncRun{}, identity.Errorf(identity.ErrInvalid, "a sync of %s is already running on another replica", s.name)
-		}
-		defer unlock()
-	}
+	defer unlock()
 	run := identity.SyncRun{Source: s.name, Trigger: opts.Trigger, Status: identity.SyncRunning, StartedAt: e.now()}
 	if queued != nil {
 		run.ID = queued.ID
@@ -315,6 +306,27 @@ func (e *Engine) runOnce(ctx context.Context, s *source, queued *identity.SyncRu
 	e.log.Info("sync run finished", "source", s.name, "run", run.ID, "status", run.Status,
 		"writes", run.Counts.Writes, "duration", run.FinishedAt.Sub(run.StartedAt), "err", err)
 	return run, nil
+}
+
+// lockRun takes s's run lock in this process and, with a Locker, across
+// replicas; it is [ErrBusy] (or names the other replica) when a run holds
+// it.
+func (e *Engine) lockRun(ctx context.Context, s *source) (unlock func(), err error) {
+	if !s.run.TryLock() {
+		return nil, ErrBusy
+	}
+	if e.cfg.Locker == nil {
+		return s.run.Unlock, nil
+	}
+	release, ok, err := e.cfg.Locker.TryLock(ctx, "provision."+string(s.name))
+	if err != nil || !ok {
+		s.run.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("lock the %s sync: %w", s.name, err)
+		}
+		return nil, identity.Errorf(identity.ErrInvalid, "a sync of %s is already running on another replica", s.name)
+	}
+	return func() { release(); s.run.Unlock() }, nil
 }
 
 var errGuard = errors.New("guard")

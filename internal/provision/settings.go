@@ -204,6 +204,8 @@ func (e *Engine) SetSettings(ctx context.Context, name identity.Source, changes 
 	if err != nil {
 		return err
 	}
+	_, werr := s.cfg.Connector.Open(ctx, merged)
+	wasOn := werr == nil
 	stored := map[string]string{}
 	view := map[string]string{}
 	for k, v := range changes {
@@ -253,6 +255,22 @@ func (e *Engine) SetSettings(ctx context.Context, name identity.Source, changes 
 	if ch, ok := s.cfg.Connector.(Checker); ok && oerr == nil {
 		if err := ch.Check(ctx, merged); err != nil {
 			return identity.Errorf(identity.ErrInvalid, "The %s settings were not saved: %v", name, err)
+		}
+	}
+	// Switching the sync off releases the source's groups where its policy
+	// says so; the run lock keeps a run from recreating them meanwhile,
+	// and a running sync refuses the switch rather than race it.
+	release := wasOn && errors.Is(oerr, ErrDisabled) && e.policy(s).ReleaseGroupsOnDisable
+	if release {
+		unlock, err := e.lockRun(ctx, s)
+		if err != nil {
+			return fmt.Errorf("the %s settings were not saved: %w; try again when it finished", name, err)
+		}
+		defer unlock()
+		// Groups first: when that fails the sync stays on and saving again
+		// retries; once saved off, nothing would remove them.
+		if _, err := e.releaseGroups(ctx, s); err != nil {
+			return fmt.Errorf("the %s settings were not saved: removing its groups failed: %w", name, err)
 		}
 	}
 	if err := e.st.SetSourceSettings(ctx, name, stored, view); err != nil {

@@ -147,6 +147,11 @@ type Policy struct {
 	// source's groups are managed, except on the first run, which resets
 	// manual memberships of provisioned accounts (SonarQube's rule).
 	OwnAllMemberships bool
+	// ReleaseGroupsOnDisable deletes the source's groups (with their
+	// memberships and permissions) when its synchronization is switched
+	// off (GitLab back to JIT-only, as SonarQube does); its users stay,
+	// managed, for sign-in to update.
+	ReleaseGroupsOnDisable bool
 }
 
 // PolicyConnector is a [Connector] with a [Policy] other than the zero one.

@@ -29,7 +29,7 @@ func (s *Server) openGitLabSignIn(ctx context.Context, redirectURL string) (weba
 	if err != nil {
 		return nil, err
 	}
-	return gitlabSignIn{si: si, restricted: len(cfg.AllowedGroups) > 0}, nil
+	return gitlabSignIn{si: si, restricted: len(cfg.AllowedGroups) > 0, noSignUp: !cfg.AllowSignUp}, nil
 }
 
 // gitlabSignIn adapts the connector's sign-in to the Web API's.
@@ -38,6 +38,8 @@ type gitlabSignIn struct {
 	// restricted: allowed groups are set, and a user in none of them may
 	// not sign in (the sync would deactivate them).
 	restricted bool
+	// noSignUp: allowUsersToSignUp is off; only existing users sign in.
+	noSignUp bool
 }
 
 var errNotAllowed = identity.Errorf(identity.ErrUnauthenticated, "You are not a member of any GitLab group allowed to sign in to Gatehouse")
@@ -53,7 +55,7 @@ func (g gitlabSignIn) Exchange(ctx context.Context, code, st, want string) (iden
 		return identity.ExternalAccount{}, nil, errNotAllowed
 	}
 	u := acc.User
-	out := identity.ExternalAccount{Login: u.Login, Name: u.Name, Email: u.Email, ExternalID: u.ExternalID, Active: u.Active, GroupsManaged: acc.GroupsSynced}
+	out := identity.ExternalAccount{Login: u.Login, Name: u.Name, Email: u.Email, ExternalID: u.ExternalID, Active: u.Active, GroupsManaged: acc.GroupsSynced, NoSignUp: g.noSignUp}
 	var groups []state.ExternalGroup
 	for _, gr := range acc.Groups {
 		out.Groups = append(out.Groups, gr.Name)
@@ -63,8 +65,8 @@ func (g gitlabSignIn) Exchange(ctx context.Context, code, st, want string) (iden
 }
 
 // identityProviders lists GitLab in api/users/identity_providers while
-// sign-in through it is configured (an OAuth application and JIT on), as
-// SonarQube lists its GitLab provider.
+// sign-in through it is configured (the integration enabled with an OAuth
+// application), as SonarQube lists its GitLab provider.
 func (s *Server) identityProviders(ctx context.Context) []webapi.IdentityProvider {
 	if s.engine == nil {
 		return nil
@@ -74,7 +76,7 @@ func (s *Server) identityProviders(ctx context.Context) []webapi.IdentityProvide
 		return nil
 	}
 	cfg, err := gitlabconn.Parse(values)
-	if err != nil || cfg.ApplicationID == "" || !cfg.JITEnabled {
+	if err != nil || !cfg.Enabled || cfg.ApplicationID == "" {
 		return nil
 	}
 	return []webapi.IdentityProvider{{Key: "gitlab", Name: "GitLab", IconPath: "/images/alm/gitlab.svg", BackgroundColor: "#6753b5"}}

@@ -36,7 +36,11 @@ func (s *State) SignInExternal(ctx context.Context, src identity.Source, acc ide
 			return s.syncSourceGroups(ctx, src, userID, groups)
 		}
 	}
-	return s.acceptExternalUser(ctx, externalRule{src: src}, acc, sync)
+	r := externalRule{src: src}
+	if acc.NoSignUp {
+		r.noCreate = errNoSignUp
+	}
+	return s.acceptExternalUser(ctx, r, acc, sync)
 }
 
 // syncSourceGroups makes userID's memberships in src's groups exactly

@@ -388,6 +388,10 @@ func checkPasswordRules(pw string) error {
 // password.
 var errBadCredentials = identity.Errorf(identity.ErrUnauthenticated, "Authentication failed")
 
+// errNoSignUp refuses the first sign-in of an account its source may not
+// create.
+var errNoSignUp = identity.Errorf(identity.ErrUnauthenticated, "You have no account in Gatehouse yet, and this sign-in does not create accounts: ask an administrator to create yours")
+
 // ErrBusy is returned when too many password checks run at once; the caller
 // should answer "try again" (429) rather than queue without bound.
 var ErrBusy = identity.Errorf(identity.ErrUnavailable, "Too many sign-ins at once. Please try again in a moment.")

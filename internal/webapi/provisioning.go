@@ -223,7 +223,7 @@ func (a *API) provisioningSetSettings(c *call) (any, error) {
 			return nil, badRequest(fmt.Sprintf("The '%s' parameter must be given once", name))
 		}
 		v := vals[0]
-		if utf8.RuneCountInString(v) > maxParamLen || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		if !validText(v) {
 			return nil, badRequest(fmt.Sprintf("Value of parameter '%s' is not valid text of at most %d characters", name, maxParamLen))
 		}
 		changes[name] = v
@@ -235,4 +235,10 @@ func (a *API) provisioningSetSettings(c *call) (any, error) {
 		return nil, err
 	}
 	return nil, nil
+}
+
+// validText is what a setting can hold: valid UTF-8 without NUL, at most
+// maxParamLen characters.
+func validText(v string) bool {
+	return utf8.ValidString(v) && !strings.ContainsRune(v, 0) && utf8.RuneCountInString(v) <= maxParamLen
 }

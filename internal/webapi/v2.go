@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +64,7 @@ func (c *call) v2Page() (p, ps int) {
 }
 
 func (a *API) v2Routes() []v2Route {
-	return append(append(a.v2UserRoutes(), a.v2GroupRoutes()...), a.v2MembershipRoutes()...)
+	return slices.Concat(a.v2UserRoutes(), a.v2GroupRoutes(), a.v2MembershipRoutes(), a.v2GitLabRoutes())
 }
 
 // registerV2 adds the v2 routes to mux, beside the v1 catch-all "/api/"
@@ -247,6 +249,9 @@ func clip(s string) string {
 	return s
 }
 
+// pathParam finds the {name} path parameters of a pattern.
+var pathParam = regexp.MustCompile(`\{(\w+)\}`)
+
 // addV2Paths describes the v2 routes in the OpenAPI document: several
 // methods per path, the {id} path parameter, JSON bodies and the v2 error.
 func (a *API) addV2Paths(paths map[string]any, sc *schemas) {
@@ -254,8 +259,8 @@ func (a *API) addV2Paths(paths map[string]any, sc *schemas) {
 	errResp := jsonContent("Error", map[string]any{"$ref": "#/components/schemas/V2Error"})
 	for _, rt := range a.v2 {
 		params := []any{}
-		if strings.Contains(rt.Pattern, "{id}") {
-			params = append(params, map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		for _, m := range pathParam.FindAllStringSubmatch(rt.Pattern, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 		for _, p := range rt.Query {
 			params = append(params, map[string]any{"name": p.Name, "in": "query", "description": p.Desc, "schema": paramSchema(p)})

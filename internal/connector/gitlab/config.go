@@ -13,6 +13,7 @@ import (
 
 // Setting names.
 const (
+	SettingEnabled            = "enabled"
 	SettingURL                = "url"
 	SettingToken              = "token"
 	SettingAllowedGroups      = "allowedGroups"
@@ -21,6 +22,7 @@ const (
 	SettingSyncInterval       = "sync.interval"
 	SettingReadProjectMembers = "readProjectMembers"
 	SettingJITEnabled         = "jit.enabled"
+	SettingAllowSignUp        = "allowUsersToSignUp"
 	SettingApplicationID      = "oauth.applicationId"
 	SettingSecret             = "oauth.secret"
 	SettingTimeout            = "timeout"
@@ -35,6 +37,7 @@ const (
 
 // settings declares every setting, in display order.
 var settings = []provision.Setting{
+	{Name: SettingEnabled, Desc: "GitLab integration on: sign-in through GitLab and, with sync.enabled, automatic provisioning. false turns both off and keeps the other settings (SonarQube's 'enabled').", Default: "true"},
 	{Name: SettingURL, Desc: "URL of the GitLab instance, e.g. https://gitlab.example.com.", Default: DefaultURL, Required: true},
 	{Name: SettingToken, Desc: "Provisioning token: a personal, group or service-account access token with the read_api scope (write-only, encrypted at rest). Checked on save: GitLab must accept it and it must have read_api or api. Its user must see every subgroup and project of the allowed groups: an administrator, a member of each allowed root group, or a group access token of it.", Secret: true},
 	{Name: SettingAllowedGroups, Desc: "Comma-separated full paths of the GitLab root groups to provision; their subgroups at any depth are included. Users in none of them are deactivated."},
@@ -42,7 +45,8 @@ var settings = []provision.Setting{
 	{Name: SettingSyncEnabled, Desc: "Automatic provisioning: scheduled and on-demand synchronization of allowed groups. false is JIT-only mode (users are created and updated at sign-in).", Default: "false"},
 	{Name: SettingSyncInterval, Desc: "Time between automatic synchronizations (Go duration); the next run is one interval after the last.", Default: DefaultSyncInterval.String()},
 	{Name: SettingReadProjectMembers, Desc: "Read each project's direct members (one request per project). false derives project permissions from group memberships and project shares only, for instances where a request per project is too many; direct project roles are then not seen.", Default: "true"},
-	{Name: SettingJITEnabled, Desc: "Sign-in through GitLab creates or updates the user and synchronizes their memberships in allowed groups at that moment.", Default: "true"},
+	{Name: SettingJITEnabled, Desc: "Sign-in through GitLab synchronizes the user's memberships in allowed groups at that moment (SonarQube's 'synchronizeGroups').", Default: "true"},
+	{Name: SettingAllowSignUp, Desc: "Sign-in through GitLab may create a user who does not exist yet (just-in-time). false lets only existing users sign in through GitLab.", Default: "true"},
 	{Name: SettingApplicationID, Desc: "Application ID of the GitLab OAuth2 application used for sign-in (redirect URI: Gatehouse's GitLab callback)."},
 	{Name: SettingSecret, Desc: "Secret of the GitLab OAuth2 application (write-only, encrypted at rest).", Secret: true},
 	{Name: SettingTimeout, Desc: "Bound of each request to GitLab (Go duration).", Default: DefaultTimeout.String()},
@@ -51,8 +55,11 @@ var settings = []provision.Setting{
 // Config is the parsed configuration.
 type Config struct {
 	// URL is the instance's base URL, without /api/v4 or a trailing slash.
-	URL   string
-	Token string
+	// Enabled is the integration as a whole: false turns off sign-in
+	// through GitLab and automatic provisioning.
+	Enabled bool
+	URL     string
+	Token   string
 	// AllowedGroups are root groups' full paths, in the order given.
 	AllowedGroups      []string
 	Roles              RoleMapping
@@ -60,6 +67,7 @@ type Config struct {
 	SyncInterval       time.Duration
 	ReadProjectMembers bool
 	JITEnabled         bool
+	AllowSignUp        bool
 	ApplicationID      string
 	Secret             string
 	Timeout            time.Duration
@@ -100,7 +108,9 @@ func Parse(values map[string]string) (Config, error) {
 		}
 		return d
 	}
+	c.Enabled = boolean(SettingEnabled)
 	c.SyncEnabled = boolean(SettingSyncEnabled)
+	c.AllowSignUp = boolean(SettingAllowSignUp)
 	c.ReadProjectMembers = boolean(SettingReadProjectMembers)
 	c.JITEnabled = boolean(SettingJITEnabled)
 	c.SyncInterval = dur(SettingSyncInterval)
@@ -119,7 +129,7 @@ func Parse(values map[string]string) (Config, error) {
 	if c.Roles, err = ParseRoleMapping(get(SettingRoleMapping)); err != nil {
 		return Config{}, err
 	}
-	if c.SyncEnabled {
+	if c.Enabled && c.SyncEnabled {
 		if c.Token == "" {
 			return Config{}, invalid("%s: automatic provisioning needs a provisioning token with the read_api scope", SettingToken)
 		}

@@ -28,10 +28,11 @@ type Connector struct {
 }
 
 var (
-	_ provision.Connector = Connector{}
-	_ provision.Checker   = Connector{}
-	_ provision.Source    = (*source)(nil)
-	_ provision.Scheduled = (*source)(nil)
+	_ provision.Connector       = Connector{}
+	_ provision.Checker         = Connector{}
+	_ provision.PolicyConnector = Connector{}
+	_ provision.Source          = (*source)(nil)
+	_ provision.Scheduled       = (*source)(nil)
 )
 
 // source is an opened configuration with automatic provisioning on.
@@ -45,17 +46,25 @@ type source struct {
 func (Connector) Settings() []provision.Setting { return slices.Clone(settings) }
 
 // Open parses values and returns the source they describe, or
-// [provision.ErrDisabled] when automatic provisioning is off (JIT-only). It
-// does not connect.
+// [provision.ErrDisabled] when automatic provisioning is off (JIT-only) or
+// the integration is disabled. It does not connect.
 func (c Connector) Open(_ context.Context, values map[string]string) (provision.Source, error) {
 	cfg, err := Parse(values)
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.SyncEnabled {
+	if !cfg.Enabled || !cfg.SyncEnabled {
 		return nil, provision.ErrDisabled
 	}
 	return &source{cfg: cfg, log: c.logger(), opts: c.clientOptions(cfg)}, nil
+}
+
+// Policy: GitLab's groups are its own (named by full path, never merged with
+// local ones), and when automatic provisioning is turned off they are
+// removed, as SonarQube removes its GitLab-managed groups on the switch back
+// to JIT.
+func (Connector) Policy() provision.Policy {
+	return provision.Policy{ReleaseGroupsOnDisable: true}
 }
 
 // Interval is sync.interval.

@@ -48,6 +48,9 @@ func (c Connector) OpenSignIn(values map[string]string, redirectURL string) (*Si
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.Enabled {
+		return nil, invalid("%s: the GitLab integration is disabled", SettingEnabled)
+	}
 	if cfg.ApplicationID == "" || cfg.Secret == "" {
 		return nil, invalid("%s and %s: GitLab sign-in needs the application ID and secret of a GitLab OAuth2 application", SettingApplicationID, SettingSecret)
 	}
