@@ -195,7 +195,9 @@ func syncSource(t *testing.T, base string, auth func(*http.Request), src string)
 func waitSourceRun(t *testing.T, base string, auth func(*http.Request), src, id string) runJSON {
 	t.Helper()
 	status := base + "api/provisioning/status?source=" + src
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a run against a faulty simulator waits out its retries and
+	// timeouts, slowly on a loaded machine.
+	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		_, body := call(t, "GET", status, nil, auth)
 		var s struct {
@@ -210,7 +212,7 @@ func waitSourceRun(t *testing.T, base string, auth func(*http.Request), src, id 
 		time.Sleep(50 * time.Millisecond)
 	}
 	_, body := call(t, "GET", status, nil, auth)
-	t.Fatalf("run %q of %s did not finish within 30 s: %s", id, src, body)
+	t.Fatalf("run %q of %s did not finish within 90 s: %s", id, src, body)
 	return runJSON{}
 }
 

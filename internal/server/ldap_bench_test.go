@@ -148,10 +148,14 @@ func TestLDAPStaleTokenOneLookup(t *testing.T) {
 			mu.Unlock()
 		})
 	}
+	burst := time.Now()
 	close(start)
 	wg.Wait()
-	if n := srv.state.DirectoryLookups() - before; n != 1 {
-		t.Errorf("1000 concurrent requests with a stale token made %d LDAP look-ups, want 1", n)
+	// One look-up per bound: a burst that outlasts the bound (a loaded
+	// machine under -race) finds the groups stale once more, no more.
+	most := 1 + int(time.Since(burst)/time.Second)
+	if n := srv.state.DirectoryLookups() - before; n < 1 || n > int64(most) {
+		t.Errorf("1000 concurrent requests with a stale token over %s made %d LDAP look-ups, want 1 (at most %d)", time.Since(burst).Round(time.Millisecond), n, most)
 	}
 	if allowed != 1000 {
 		t.Errorf("%d of 1000 allowed", allowed)
