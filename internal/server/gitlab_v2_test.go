@@ -28,16 +28,7 @@ func callJSON(t *testing.T, method, u, body string, auth func(*http.Request)) (i
 		}
 		req.Header.Set("Content-Type", ct)
 	}
-	if auth != nil {
-		auth(req)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return send(t, req, auth)
 }
 
 const (

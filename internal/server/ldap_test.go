@@ -27,6 +27,13 @@ func call(t *testing.T, method, u string, form url.Values, auth func(*http.Reque
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return send(t, req, auth)
+}
+
+// send sends req, with auth's credentials when set, and returns the status
+// and body.
+func send(t *testing.T, req *http.Request, auth func(*http.Request)) (int, string) {
+	t.Helper()
 	if auth != nil {
 		auth(req)
 	}

@@ -26,16 +26,10 @@ func testConfig(t *testing.T) Config {
 func get(t *testing.T, url, login, pw string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if login != "" {
-		req.SetBasicAuth(login, pw)
+	if login == "" {
+		return send(t, req, nil)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return send(t, req, basic(login, pw))
 }
 
 // TestServeLifecycle starts on an empty SQLite store: the administrator is
