@@ -338,14 +338,7 @@ func (a *API) v2CreateGitLabConfig(c *call) (any, error) {
 	if _, ok := changes[gitlabconn.SettingAllowSignUp]; !ok {
 		changes[gitlabconn.SettingAllowSignUp] = "false"
 	}
-	if err := p.SetSettings(c.ctx, identity.SourceGitLab, changes); err != nil {
-		return nil, err
-	}
-	_, vals, _, err := a.gitlabSettings(c)
-	if err != nil {
-		return nil, err
-	}
-	return a.viewGitLabConfig(c, p, vals)
+	return a.saveGitLabConfig(c, p, changes)
 }
 
 func (a *API) v2PatchGitLabConfig(c *call) (any, error) {
@@ -361,6 +354,12 @@ func (a *API) v2PatchGitLabConfig(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return a.saveGitLabConfig(c, p, changes)
+}
+
+// saveGitLabConfig applies changes (checked on save by the engine) and
+// answers the configuration as stored.
+func (a *API) saveGitLabConfig(c *call, p Provisioner, changes map[string]string) (any, error) {
 	if len(changes) > 0 {
 		if err := p.SetSettings(c.ctx, identity.SourceGitLab, changes); err != nil {
 			return nil, err
