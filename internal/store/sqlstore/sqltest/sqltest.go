@@ -60,38 +60,21 @@ func Postgres(t testing.TB) *sqlstore.Store {
 // schema, as n replicas sharing it would connect; skipped as Postgres is.
 func PostgresReplicas(t testing.TB, n int) []*sqlstore.Store {
 	t.Helper()
-	u := os.Getenv(PostgresEnv)
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %s is not set: PostgreSQL must be tested on CI", PostgresEnv)
-		}
-		t.Skipf("%s is not set; skipping the PostgreSQL variant", PostgresEnv)
-	}
-	cfg, err := pgx.ParseConfig(u)
-	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
-	}
-	admin := stdlib.OpenDB(*cfg)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "gh_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		_ = admin.Close()
-		t.Fatalf("PostgreSQL at %s: create schema: %v", PostgresEnv, err)
-	}
+	u := PostgresURL(t)
 	out := make([]*sqlstore.Store, n)
+	// Registered after PostgresURL's cleanup, so it runs first: the stores
+	// close before the schema is dropped.
 	t.Cleanup(func() {
 		for _, s := range out {
 			if s != nil {
 				_ = s.Close()
 			}
 		}
-		dropSchema(t, admin, schema)
 	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 	for i := range out {
-		s, err := sqlstore.OpenPostgres(ctx, withSearchPath(t, u, schema), nil)
+		s, err := sqlstore.OpenPostgres(ctx, u, nil)
 		if err != nil {
 			t.Fatalf("OpenPostgres: %v", err)
 		}
