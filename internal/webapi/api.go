@@ -29,7 +29,8 @@ type Options struct {
 	GatehouseVersion string
 	// MaxBodyBytes bounds request bodies; 1 MiB when 0.
 	MaxBodyBytes int64
-	// SessionTTL is how long a sign-in lasts; 24 h when 0.
+	// SessionTTL is how long a sign-in lasts (sessions are stored: a
+	// restart keeps them); 24 h when 0.
 	SessionTTL time.Duration
 	// AccessLog logs one line per request at info level; otherwise at debug.
 	AccessLog bool
@@ -73,7 +74,6 @@ type API struct {
 	byMethod map[string]*Route // by "METHOD path"
 	ordered  []*Route
 	v2       []*v2Route
-	sessions *sessions
 	limiter  *loginLimiter
 	metrics  *metrics
 
@@ -101,7 +101,6 @@ func New(st *state.State, opts Options) *API {
 		opts:     opts,
 		routes:   map[string]*Route{},
 		byMethod: map[string]*Route{},
-		sessions: newSessions(opts.SessionTTL, st.Now),
 		limiter:  newLoginLimiter(st.Now),
 		metrics:  newMetrics(),
 	}

@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -65,27 +66,34 @@ func (a *API) authenticate(c *call) (err error) {
 			return errUnauthenticated
 		}
 	}
-	if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		s, ok := a.sessions.get(ck.Value)
-		if !ok {
-			return nil // an expired cookie is just anonymous
-		}
-		p, err := a.st.Index().UserPrincipal(s.userID)
-		if err != nil {
-			a.sessions.drop(ck.Value)
-			return nil
-		}
-		a.st.Freshen(c.ctx, p)
+	if p, csrf, ok := a.sessionPrincipal(r); ok {
 		// Every method that writes (the v2 API's PATCH and DELETE too).
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !c.route.csrfExempt() {
 			got := r.Header.Get(xsrfHeader)
-			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
+			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 {
 				return errorf(http.StatusForbidden, "Invalid or missing X-XSRF-TOKEN header: cookie-authenticated changes need the XSRF-TOKEN cookie's value in it")
 			}
 		}
 		c.principal, c.authed, c.cred = p, true, credSession
 	}
 	return nil
+}
+
+// sessionPrincipal resolves the request's session cookie: the signed-in
+// user's principal, freshened, and the session's XSRF value. It reads
+// memory only (sessions are in the state's index, kept up to date with
+// the store and the other replicas); an ended, expired or unknown cookie,
+// or one of a deactivated user, is no session.
+func (a *API) sessionPrincipal(r *http.Request) (authz.Principal, string, bool) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return authz.Principal{}, "", false
+	}
+	p, err := a.st.AuthenticateSession(ck.Value)
+	if err != nil {
+		return authz.Principal{}, "", false
+	}
+	return p, csrfOf(ck.Value), true
 }
 
 func (r *Route) csrfExempt() bool {
@@ -223,68 +231,12 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// session is a signed-in browser.
-type session struct {
-	userID  int64
-	csrf    string
-	expires time.Time
-}
-
-// sessions are kept in memory: a restart signs everyone out, which is
-// acceptable for an admin console and keeps session ids out of the store.
-type sessions struct {
-	mu  sync.Mutex
-	m   map[string]session
-	ttl time.Duration
-	now func() time.Time
-}
-
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[string]session{}, ttl: ttl, now: now}
-}
-
-func (s *sessions) create(userID int64) (id string, sess session) {
-	id = randomString(32)
-	sess = session{userID: userID, csrf: randomString(24), expires: s.now().Add(s.ttl)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Sweep expired sessions on sign-in so the map cannot grow unbounded.
-	now := s.now()
-	for k, v := range s.m {
-		if now.After(v.expires) {
-			delete(s.m, k)
-		}
-	}
-	s.m[id] = sess
-	return id, sess
-}
-
-func (s *sessions) get(id string) (session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[id]
-	if !ok || s.now().After(v.expires) {
-		delete(s.m, id)
-		return session{}, false
-	}
-	return v, true
-}
-
-func (s *sessions) drop(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-}
-
-// dropUser ends every session of a user (deactivation, password change).
-func (s *sessions) dropUser(userID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range s.m {
-		if v.userID == userID {
-			delete(s.m, k)
-		}
-	}
+// csrfOf is the XSRF-TOKEN value of a session: derived from its secret,
+// so that every replica can check it without storing it, and one-way, so
+// that the readable cookie does not give the HttpOnly one away.
+func csrfOf(sessionSecret string) string {
+	h := sha256.Sum256([]byte("gatehouse-xsrf\x00" + sessionSecret))
+	return base64.RawURLEncoding.EncodeToString(h[:18])
 }
 
 // Login rate limits: failures within the window, per login and per client

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 func (a *API) authenticationRoutes() []Route {
@@ -16,6 +17,10 @@ func (a *API) authenticationRoutes() []Route {
 			}, Handle: a.login},
 		{Method: "POST", Path: "api/authentication/logout", Summary: "Sign out: ends the session and expires its cookies. Answers 200 with an empty body.",
 			Access: public, Response: respOK, Handle: a.logout},
+		{Method: "POST", Path: "api/sessions/sign_out", Summary: "Sign a user out everywhere: every session of the user ends on every replica, and so does any password check reused for its basic-auth scripts. Audited as user.sign_out. Answers {\"sessionsEnded\": n}.",
+			Access: admin, UserOnly: true, Out: obj{"sessionsEnded": 0}, Params: []Param{
+				{Name: "login", Required: true, Desc: "Login of the user to sign out"},
+			}, Handle: a.signOutUser},
 		{Method: "GET", Path: "api/authentication/validate", Summary: "Whether the request carries a working credential: {\"valid\":true|false}. A bad credential answers valid:false, not 401.",
 			Access: public, Out: obj{"valid": true}, Handle: a.validateCredentials},
 	}
@@ -55,36 +60,68 @@ func (a *API) login(c *call) (any, error) {
 		return nil, err
 	}
 	a.limiter.succeed(login)
-	a.startSession(c, u.ID)
+	if err := a.StartSession(c.w, c.r.WithContext(c.ctx), u.ID); err != nil {
+		return nil, err
+	}
 	c.w.WriteHeader(http.StatusOK)
 	return raw{}, nil
 }
 
-// startSession signs userID in: a session, its cookies, the "last
-// connection" date. Password and OAuth sign-ins share it.
-func (a *API) startSession(c *call, userID int64) {
-	id, sess := a.sessions.create(userID)
-	if err := a.st.RecordLogin(c.ctx, userID); err != nil {
-		// The sign-in stands; only the "last connection" date is stale.
-		a.log.WarnContext(c.ctx, "record login", "user_id", userID, "err", err)
+// StartSession signs userID in on the browser of r: it stores a session
+// (hashed; it outlives restarts and every replica accepts it at once),
+// records the user's sign-in, audits it ("session.start", by the user) and
+// sets the session cookie and the XSRF-TOKEN cookie on w. Password, GitLab
+// and SSO sign-ins and the web UI share it; call it before writing the
+// answer's status. A missing or deactivated user is refused with an error
+// of kind identity.ErrUnauthenticated; a store failure is returned as is.
+// The session lasts Options.SessionTTL.
+func (a *API) StartSession(w http.ResponseWriter, r *http.Request, userID int64) error {
+	ctx := r.Context()
+	act := state.ActorFrom(ctx)
+	ctx = state.WithActor(ctx, state.Actor{Name: "user:" + a.st.Index().Login(userID), UserID: userID, RequestID: act.RequestID})
+	secret, _, err := a.st.StartSession(ctx, userID, a.opts.SessionTTL)
+	if err != nil {
+		return err
 	}
-	secure := a.secure(c.r)
+	secure := a.secure(r)
 	maxAge := int(a.opts.SessionTTL.Seconds())
-	http.SetCookie(c.w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	// The web app reads this cookie and echoes it in X-XSRF-TOKEN, so it is
 	// not HttpOnly.
-	http.SetCookie(c.w, &http.Cookie{Name: xsrfCookie, Value: sess.csrf, Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: xsrfCookie, Value: csrfOf(secret), Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+// EndSession signs the browser of r out: its session (if its cookie names
+// one) ends on every replica and is audited ("session.end"), and w gets
+// both cookies expired. A request without a session is no error; a store
+// failure is, and then the cookies are left alone.
+func (a *API) EndSession(w http.ResponseWriter, r *http.Request) error {
+	if ck, err := r.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		if err := a.st.EndSession(r.Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	secure := a.secure(r)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: xsrfCookie, Value: "", Path: "/", MaxAge: -1, Secure: secure, SameSite: http.SameSiteLaxMode})
+	return nil
 }
 
 func (a *API) logout(c *call) (any, error) {
-	if ck, err := c.r.Cookie(sessionCookie); err == nil && ck.Value != "" {
-		a.sessions.drop(ck.Value)
+	if err := a.EndSession(c.w, c.r.WithContext(c.ctx)); err != nil {
+		return nil, err
 	}
-	secure := a.secure(c.r)
-	http.SetCookie(c.w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
-	http.SetCookie(c.w, &http.Cookie{Name: xsrfCookie, Value: "", Path: "/", MaxAge: -1, Secure: secure, SameSite: http.SameSiteLaxMode})
 	c.w.WriteHeader(http.StatusOK)
 	return raw{}, nil
+}
+
+func (a *API) signOutUser(c *call) (any, error) {
+	n, err := a.st.SignOutUser(c.ctx, c.str("login"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"sessionsEnded": n}, nil
 }
 
 // validateCredentials answers whether the caller authenticated. Anonymous

@@ -100,7 +100,9 @@ func (a *API) gitlabCallback(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.startSession(c, u.ID)
+	if err := a.StartSession(c.w, c.r.WithContext(c.ctx), u.ID); err != nil {
+		return nil, err
+	}
 	http.Redirect(c.w, c.r, "/", http.StatusFound)
 	return raw{}, nil
 }

