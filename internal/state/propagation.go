@@ -244,6 +244,7 @@ func (s *State) catchUp(ctx context.Context, upTo int64) error {
 		if err := s.applyChanges(ctx, cs.list); err != nil {
 			return err
 		}
+		s.dropReused(cs.list)
 		s.setRevision(last)
 		s.repl.lastDelta.Store(int64(time.Since(start)))
 		s.repl.deltaBatches.Add(1)
@@ -441,6 +442,9 @@ func (s *State) rebuild(ctx context.Context, why string) error {
 	s.needRebuild.Store(false)
 	upTo := max(rev, s.revision)
 	s.index.Swap(b)
+	if s.reuse != nil {
+		s.reuse.dropAll()
+	}
 	s.setRevision(rev)
 	s.repl.lastRebuild.Store(int64(time.Since(start)))
 	s.repl.fullReloads.Add(1)

@@ -41,6 +41,10 @@ type Options struct {
 	// SAML SP keys) before they reach the store (package secretbox). Nil:
 	// connections with secrets cannot be stored.
 	Secrets Sealer
+	// PasswordReuse is how long a verified login and password are reused
+	// by [State.SignInReusing] (basic-auth scripts): a minute when 0, at
+	// most [MaxPasswordReuse]; negative turns reuse off.
+	PasswordReuse time.Duration
 }
 
 // Sealer encrypts secrets at rest; the name is bound to the ciphertext.
@@ -85,6 +89,9 @@ type State struct {
 	// throttle counts failed sign-ins ([State.SignIn]).
 	throttle *throttle
 	secrets  Sealer
+	// reuse remembers verified passwords for a short time (reuse.go); nil
+	// when turned off.
+	reuse *passwordReuse
 
 	// dir holds the directories (LDAP) that authenticate their own users
 	// and keep their groups fresh.
@@ -120,6 +127,12 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 	}
 	if s.syncEvery <= 0 {
 		s.syncEvery = 100 * time.Millisecond
+	}
+	switch {
+	case opts.PasswordReuse == 0:
+		s.reuse = newPasswordReuse(MaxPasswordReuse)
+	case opts.PasswordReuse > 0:
+		s.reuse = newPasswordReuse(opts.PasswordReuse)
 	}
 	if s.logKeep <= 0 {
 		s.logKeep = 10000
@@ -465,6 +478,7 @@ func (s *State) commitGroup(batch []*pendingWrite) {
 		return
 	}
 	s.applyAll(batch, applies)
+	s.dropReused(changes.list)
 	if rev == s.revision+1 {
 		s.setRevision(rev)
 		s.repl.caughtUp(rev)
