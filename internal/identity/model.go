@@ -205,6 +205,10 @@ type AuditEvent struct {
 	Before    string // JSON, never secrets
 	After     string // JSON, never secrets
 	RequestID string
+	// ClientAddress is the address of the client whose request made the
+	// change (behind trusted proxies, the client they name); empty for
+	// work of the server itself.
+	ClientAddress string
 }
 
 // SyncStatus is the state of a sync run.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/reqinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -129,14 +130,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, base string, rest
 
 func absoluteBase(r *http.Request, base string) string {
 	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if reqinfo.HTTPS(r) {
 		scheme = "https"
 	}
-	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		host = h
-	}
-	return scheme + "://" + host + base
+	return scheme + "://" + r.Host + base
 }
 
 func writeError(w http.ResponseWriter, e *Error) {
@@ -193,7 +190,7 @@ func (s *Server) authenticate(c *call) error {
 	if len(rid) > 100 {
 		rid = rid[:100]
 	}
-	c.ctx = state.WithActor(c.ctx, state.Actor{Name: "token:" + strconv.FormatInt(p.TokenID, 10), Source: identity.SourceSCIM, RequestID: rid})
+	c.ctx = state.WithActor(c.ctx, state.Actor{Name: "token:" + strconv.FormatInt(p.TokenID, 10), Source: identity.SourceSCIM, RequestID: rid, ClientAddress: reqinfo.ClientAddress(c.r)})
 	return nil
 }
 

@@ -169,7 +169,7 @@ func (s *State) refreshUser(ctx context.Context, dir *directory, userID int64, f
 		s.holdGroups(f, dir, login, identity.Message(err))
 		return
 	}
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src, RequestID: ActorFrom(ctx).RequestID})
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(dir.src), Source: dir.src, RequestID: ActorFrom(ctx).RequestID, ClientAddress: ActorFrom(ctx).ClientAddress})
 	if !acc.Active {
 		// Disabled in the directory (Active Directory bit 2): the account
 		// stops working, as the periodic sync would do.
@@ -440,7 +440,7 @@ func errDeactivated(login string) error {
 // e-mail that source gives it.
 func (s *State) acceptExternalUser(ctx context.Context, r externalRule, acc identity.ExternalAccount, syncGroups func(ctx context.Context, userID int64) error) (authz.Principal, identity.User, error) {
 	start := s.now()
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(r.src), Source: r.src, RequestID: ActorFrom(ctx).RequestID})
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(r.src), Source: r.src, RequestID: ActorFrom(ctx).RequestID, ClientAddress: ActorFrom(ctx).ClientAddress})
 	m, err := s.matchExternal(ctx, r, acc)
 	if err != nil {
 		return authz.Principal{}, identity.User{}, err

@@ -67,7 +67,7 @@ func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []
 	if !src.Managed() {
 		return nil, identity.Errorf(identity.ErrInvalid, "source %q cannot provision", src)
 	}
-	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID})
+	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID, ClientAddress: ActorFrom(ctx).ClientAddress})
 	ids := make([]int64, len(changes))
 	res, err := s.bulk(ctx, len(changes), BulkOptions{}, func(tx store.Tx, i int) (audit, func(), error) {
 		return s.sourceChangeTx(ctx, tx, src, changes[i], &ids[i])

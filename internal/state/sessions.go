@@ -114,7 +114,7 @@ func (s *State) EndSession(ctx context.Context, secret string) error {
 	}
 	login := s.index.Login(userID)
 	if act := ActorFrom(ctx); act.UserID == 0 {
-		ctx = WithActor(ctx, Actor{Name: "user:" + login, UserID: userID, RequestID: act.RequestID})
+		ctx = WithActor(ctx, Actor{Name: "user:" + login, UserID: userID, RequestID: act.RequestID, ClientAddress: act.ClientAddress})
 	}
 	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
 		err := tx.DeleteSession(ctx, id)

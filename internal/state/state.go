@@ -283,6 +283,10 @@ type Actor struct {
 	Source    identity.Source // the connector's source; "" for people
 	UserID    int64           // the acting user, if any
 	RequestID string
+	// ClientAddress is the address of the client the request came from,
+	// as the server's trusted-proxy rule resolved it; the audit log
+	// records it.
+	ClientAddress string
 }
 
 type actorKey struct{}
@@ -516,13 +520,14 @@ type audit struct {
 func (s *State) appendAudit(ctx context.Context, tx store.Tx, a audit) error {
 	actor := ActorFrom(ctx)
 	ev := identity.AuditEvent{
-		Time:      s.now(),
-		Actor:     actor.Name,
-		Action:    a.Action,
-		Target:    a.Target,
-		Before:    marshal(a.Before),
-		After:     marshal(a.After),
-		RequestID: actor.RequestID,
+		Time:          s.now(),
+		Actor:         actor.Name,
+		Action:        a.Action,
+		Target:        a.Target,
+		Before:        marshal(a.Before),
+		After:         marshal(a.After),
+		RequestID:     actor.RequestID,
+		ClientAddress: actor.ClientAddress,
 	}
 	_, err := tx.AppendAudit(ctx, ev)
 	return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-dev/gatehouse/internal/reqinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
@@ -245,7 +246,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if a.log.Enabled(ctx, level) {
 			a.log.LogAttrs(ctx, level, "request", slog.String("request_id", rid), slog.String("method", r.Method),
-				slog.String("route", label), slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("client", clientIP(r)))
+				slog.String("route", label), slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("client", reqinfo.ClientAddress(r)))
 		}
 	}()
 
@@ -340,7 +341,7 @@ func safeParseError(err error) string {
 }
 
 func (a *API) actor(c *call, rid string) state.Actor {
-	act := state.Actor{Name: "anonymous", RequestID: rid, UserID: c.principal.UserID}
+	act := state.Actor{Name: "anonymous", RequestID: rid, UserID: c.principal.UserID, ClientAddress: reqinfo.ClientAddress(c.r)}
 	switch {
 	case !c.authed:
 	case c.principal.TokenID != 0 && c.principal.UserID == 0:

@@ -18,7 +18,7 @@ func (a *API) auditRoutes() []Route {
 				{Name: "target", MaxLen: 500, Desc: "Exact target, e.g. group:devs, project:my-app or token:12."},
 				{Name: "action", MaxLen: 100, Desc: "Exact action, e.g. token.generate."},
 			}, pagingParams(100, 500)...),
-			Summary: "Search the audit log, newest first: {paging, events:[{id, time, actor, action, target, before?, after?, requestId}]}; before and after are JSON objects and never hold secrets."},
+			Summary: "Search the audit log, newest first: {paging, events:[{id, time, actor, action, target, before?, after?, requestId, clientAddress}]}; before and after are JSON objects and never hold secrets."},
 	}
 }
 
@@ -32,6 +32,9 @@ type auditEventJSON struct {
 	Before    json.RawMessage `json:"before,omitempty"`
 	After     json.RawMessage `json:"after,omitempty"`
 	RequestID string          `json:"requestId"`
+	// ClientAddress is the client's address (behind trusted proxies, the
+	// client they name); empty for the server's own work.
+	ClientAddress string `json:"clientAddress"`
 }
 
 // auditTime parses a from/to bound; a date-only "to" covers its whole day.
@@ -89,7 +92,7 @@ func (a *API) auditSearch(c *call) (any, error) {
 	for i, e := range evs {
 		out[i] = auditEventJSON{
 			ID: idString(e.ID), Time: formatTime(e.Time), Actor: e.Actor, Action: e.Action, Target: e.Target,
-			Before: auditJSON(e.Before), After: auditJSON(e.After), RequestID: e.RequestID,
+			Before: auditJSON(e.Before), After: auditJSON(e.After), RequestID: e.RequestID, ClientAddress: e.ClientAddress,
 		}
 	}
 	return map[string]any{"paging": paging{PageIndex: p, PageSize: ps, Total: total}, "events": out}, nil

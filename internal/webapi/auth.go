@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/reqinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
@@ -112,7 +112,7 @@ func (a *API) useToken(c *call, secret string) error {
 }
 
 func (a *API) usePassword(c *call, login, pw string) error {
-	ip := clientIP(c.r)
+	ip := reqinfo.ClientAddress(c.r)
 	if wait := a.limiter.blocked(login, ip); wait > 0 {
 		a.metrics.signInThrottled.Inc()
 		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
@@ -210,17 +210,7 @@ func (c *call) may(perm identity.Permission, projectKey string) bool {
 // to this server or (r.URL.Scheme "https", set by the server's trusted-proxy
 // handling) to a trusted TLS-terminating proxy, or SecureCookies says so.
 func (a *API) secure(r *http.Request) bool {
-	return r.TLS != nil || r.URL.Scheme == "https" || a.opts.SecureCookies
-}
-
-// clientIP is the client's address: the TCP peer, or the address a trusted
-// proxy reported (the server rewrites r.RemoteAddr before the API sees it).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return reqinfo.HTTPS(r) || a.opts.SecureCookies
 }
 
 func itoa(n int) string { return idString(int64(n)) }

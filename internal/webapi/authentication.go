@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/reqinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
@@ -44,7 +45,7 @@ func (r *Route) sessionless() bool {
 
 func (a *API) login(c *call) (any, error) {
 	login, pw := c.str("login"), c.str("password")
-	ip := clientIP(c.r)
+	ip := reqinfo.ClientAddress(c.r)
 	if wait := a.limiter.blocked(login, ip); wait > 0 {
 		a.metrics.signInThrottled.Inc()
 		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))

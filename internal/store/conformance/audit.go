@@ -19,6 +19,7 @@ func testAppendAudit(t *testing.T, s store.Store) {
 	in := identity.AuditEvent{
 		Time: at(0), Actor: "user:alice", Action: "group.add_user", Target: "group:devs",
 		Before: `{"members":[]}`, After: `{"members":["bob"]}`, RequestID: "0f8fad5b-d9cb-469f-a165-70867728950e",
+		ClientAddress: "2001:db8::17",
 	}
 	created := mustCreate(t, s, in, store.Tx.AppendAudit)
 	if created.ID <= 0 {

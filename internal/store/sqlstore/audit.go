@@ -11,14 +11,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const auditCols = "id, at, actor, action_name, target, before_json, after_json, request_id"
+const auditCols = "id, at, actor, action_name, target, before_json, after_json, request_id, client_address"
 
 func scanAudit(sc scanner) (identity.AuditEvent, error) {
 	var (
 		e  identity.AuditEvent
 		at sql.NullInt64
 	)
-	if err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &e.RequestID); err != nil {
+	if err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &e.RequestID, &e.ClientAddress); err != nil {
 		return e, fmt.Errorf("scan audit event: %w", err)
 	}
 	e.Time = fromMicros(at)
@@ -54,9 +54,9 @@ func (r *reader) ListAudit(ctx context.Context, f store.AuditFilter) ([]identity
 func (t *txn) AppendAudit(ctx context.Context, e identity.AuditEvent) (identity.AuditEvent, error) {
 	e.Time = orNow(e.Time, now())
 	var err error
-	e.ID, err = t.insertID(ctx, `INSERT INTO audit_events (at, actor, action_name, target, before_json, after_json, request_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		e.Time.UnixMicro(), e.Actor, e.Action, e.Target, e.Before, e.After, e.RequestID)
+	e.ID, err = t.insertID(ctx, `INSERT INTO audit_events (at, actor, action_name, target, before_json, after_json, request_id, client_address)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		e.Time.UnixMicro(), e.Actor, e.Action, e.Target, e.Before, e.After, e.RequestID, e.ClientAddress)
 	if err != nil {
 		return e, fmt.Errorf("append audit event %q: %w", e.Action, err)
 	}

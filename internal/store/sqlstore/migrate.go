@@ -272,6 +272,14 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// The client address of each audited request, as the trusted-
+		// proxy rule resolved it.
+		version: 11,
+		statements: []string{
+			`ALTER TABLE audit_events ADD COLUMN client_address {text} NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // Migrate applies the pending migrations, each in its own transaction, and
