@@ -68,6 +68,10 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token /metrics requires
 	// (GATEHOUSE_METRICS_TOKEN or GATEHOUSE_METRICS_TOKEN_FILE).
 	MetricsToken string `secret:"true"`
+	// MetricsAddr, when set, is the address of a listener of its own for
+	// /metrics, which the main listener then does not serve
+	// (GATEHOUSE_METRICS_ADDR, --metrics-addr).
+	MetricsAddr string
 	// LDAPFile is a properties file with the LDAP settings under their
 	// SonarQube names (ldap.url=…; GATEHOUSE_LDAP_CONFIG, --ldap-config).
 	LDAPFile string
@@ -156,6 +160,7 @@ func Options() []Option {
 		{Flag: "idle-timeout", Env: "GATEHOUSE_IDLE_TIMEOUT", Key: "idle-timeout", Scope: ScopeServe, Usage: "idle kept-alive connections are closed after this", Bind: Duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
 		{Flag: "trusted-proxies", Env: "GATEHOUSE_TRUSTED_PROXIES", Key: "trusted-proxies", Scope: ScopeServe, Usage: "CIDR prefixes or addresses of reverse proxies whose client-address header is believed, comma-separated; empty: none", Bind: List(func(c *Config) *[]string { return &c.TrustedProxies })},
 		{Flag: "proxy-header", Env: "GATEHOUSE_PROXY_HEADER", Key: "proxy-header", Scope: ScopeServe, Usage: "the client-address header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239)", Bind: Enum(func(c *Config) *string { return &c.ProxyHeader }, headerXForwardedFor, headerForwarded)},
+		{Flag: "metrics-addr", Env: "GATEHOUSE_METRICS_ADDR", Key: "metrics-addr", Scope: ScopeServe, Usage: "serve /metrics on this address of its own (host:port, plain HTTP) instead of on --addr; empty: on --addr", Bind: Str(func(c *Config) *string { return &c.MetricsAddr })},
 		{Env: "GATEHOUSE_METRICS_TOKEN", Key: "metrics-token", Scope: ScopeServe, Secret: true, Usage: "bearer token /metrics requires; empty: none", Bind: Str(func(c *Config) *string { return &c.MetricsToken })},
 		{Flag: "ldap-config", Env: "GATEHOUSE_LDAP_CONFIG", Key: "ldap-config", Scope: ScopeProvision, Usage: "properties file of LDAP settings (ldap.url=…, SonarQube's names)", Bind: Str(func(c *Config) *string { return &c.LDAPFile })},
 		{Env: "GATEHOUSE_SECRET_KEY", Key: "secret-key", Scope: ScopeProvision, Secret: true, Usage: "key(s) that encrypt connector secrets at rest: base64 of 32 bytes, older keys after a comma (docs/secrets.md)", Bind: Str(func(c *Config) *string { return &c.SecretKey })},

@@ -33,6 +33,11 @@ type Server struct {
 	state *state.State
 	http  *http.Server
 	ln    net.Listener
+	api   *webapi.API
+	// metrics and metricsLn serve /metrics on --metrics-addr; nil: on
+	// the main listener.
+	metrics   *http.Server
+	metricsLn net.Listener
 	// version is Gatehouse's own version, for the log.
 	version string
 	// certs serves HTTPS; nil: plain HTTP.
@@ -71,14 +76,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, console io.Writer, v
 	if err != nil {
 		return nil, err
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("cannot listen on %s (--metrics-addr, GATEHOUSE_METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+	}
 	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, ln: ln, version: version, certs: certs}
+	s := &Server{cfg: cfg, log: log, store: st, ln: ln, metricsLn: metricsLn, version: version, certs: certs}
 	if err := s.init(ctx, console, version, ring); err != nil {
-		ln.Close()
+		closeListeners()
 		st.Close()
 		return nil, err
 	}
@@ -121,9 +139,10 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	if db, ok := s.store.(latencyStater); ok {
 		collectors = append(collectors, newLatencyCollector(db))
 	}
-	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken,
+	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken, MetricsElsewhere: s.metricsLn != nil,
 		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
 		Probes: probes()})
+	s.api = api
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -147,6 +166,12 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	}
 	if s.certs != nil {
 		s.http.TLSConfig = s.certs.tlsConfig()
+	}
+	if s.metricsLn != nil {
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", api.MetricsHandler())
+		s.metrics = &http.Server{Handler: mmux, ReadHeaderTimeout: s.cfg.HeaderTimeout, WriteTimeout: 60 * time.Second,
+			IdleTimeout: s.cfg.IdleTimeout, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	}
 	return nil
 }
@@ -190,6 +215,15 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// MetricsAddr is the address of the metrics listener (--metrics-addr);
+// empty when /metrics is served on Addr.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
+
 // URL is a URL of the server a person can open (localhost when it listens
 // on every interface).
 func (s *Server) URL() string { return DisplayURL(s.Addr(), s.certs != nil) }
@@ -227,16 +261,27 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		errc <- s.http.Serve(s.ln)
 	}()
+	merrc := make(chan error, 1)
+	if s.metrics != nil {
+		go func() { merrc <- s.metrics.Serve(s.metricsLn) }()
+		s.log.Info("metrics listening", "addr", s.MetricsAddr())
+	}
 	s.log.Info("gatehouse listening", "addr", s.Addr(), "url", s.URL(), "version", s.version)
 	select {
 	case err := <-errc:
+		s.closeMetrics()
 		s.store.Close()
 		return err
+	case err := <-merrc:
+		s.http.Close()
+		s.store.Close()
+		return fmt.Errorf("metrics listener: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
+	s.closeMetrics()
 	err := s.http.Shutdown(sctx)
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
@@ -248,10 +293,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
+// closeMetrics stops the metrics listener, if any: a scrape cut short
+// loses nothing.
+func (s *Server) closeMetrics() {
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
+}
+
 // Close releases the server without serving (for commands).
 func (s *Server) Close() error {
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.metricsLn != nil {
+		s.metricsLn.Close()
 	}
 	return s.store.Close()
 }

@@ -46,6 +46,9 @@ type Options struct {
 	Collectors []prometheus.Collector
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
+	// MetricsElsewhere leaves /metrics out of Register and the OpenAPI
+	// document: the server serves MetricsHandler on a listener of its own.
+	MetricsElsewhere bool
 	// LDAPTest answers api/ldap/test; nil when LDAP is not configured.
 	LDAPTest DirectoryTester
 	// IdentityProviders are the sign-ins besides a password (SSO, GitLab)
@@ -173,8 +176,19 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("/api/", a)
 	a.registerV2(mux)
 	mux.HandleFunc("GET /api/openapi.json", a.serveOpenAPI)
-	mux.Handle("GET /metrics", a.metrics.handler(a.opts.MetricsToken))
+	if !a.opts.MetricsElsewhere {
+		mux.Handle("GET /metrics", a.MetricsHandler())
+	}
 }
+
+// MetricNames lists the metric families /metrics can report (sorted),
+// whether or not they have a series yet: for the tests that keep the
+// dashboard and the README in step with what is exported.
+func (a *API) MetricNames() []string { return a.metrics.names() }
+
+// MetricsHandler serves the Prometheus metrics (behind MetricsToken when
+// set), for a server that offers them on an address of their own.
+func (a *API) MetricsHandler() http.Handler { return a.metrics.handler(a.opts.MetricsToken) }
 
 // newRequestID returns this process's random prefix and a sequence number:
 // unique across restarts and replicas, and free of a system call per

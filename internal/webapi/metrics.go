@@ -3,6 +3,8 @@ package webapi
 import (
 	"crypto/subtle"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -108,6 +110,23 @@ func (m *metrics) handler(token string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// descName reads a descriptor's fully-qualified name: client_golang offers
+// it only through String.
+var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (m *metrics) names() []string {
+	ch := make(chan *prometheus.Desc)
+	go func() { m.reg.Describe(ch); close(ch) }()
+	var out []string
+	for d := range ch {
+		if sub := descName.FindStringSubmatch(d.String()); sub != nil && !slices.Contains(out, sub[1]) {
+			out = append(out, sub[1])
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // routeSeries are a route's series resolved once: looking labels up on

@@ -160,10 +160,12 @@ func (a *API) openAPI() map[string]any {
 	if a.opts.MetricsToken != "" {
 		metricsResponses["401"] = textContent("The metrics bearer token is missing or wrong")
 	}
-	paths["/metrics"] = map[string]any{"get": map[string]any{
-		"summary": "Prometheus metrics (text exposition format); behind a bearer token of its own when the server sets one (GATEHOUSE_METRICS_TOKEN).", "operationId": "metrics", "tags": []string{"meta"}, "security": []any{},
-		"responses": metricsResponses,
-	}}
+	if !a.opts.MetricsElsewhere {
+		paths["/metrics"] = map[string]any{"get": map[string]any{
+			"summary": "Prometheus metrics (text exposition format); behind a bearer token of its own when the server sets one (GATEHOUSE_METRICS_TOKEN).", "operationId": "metrics", "tags": []string{"meta"}, "security": []any{},
+			"responses": metricsResponses,
+		}}
+	}
 	for _, p := range a.opts.Probes {
 		paths[p.Path] = map[string]any{"get": map[string]any{
 			"summary": p.Summary, "operationId": "probe_" + strings.Trim(nonNameChars.ReplaceAllString(p.Path, "_"), "_"),
