@@ -79,7 +79,7 @@ func (a *API) login(c *call) (any, error) {
 func (a *API) StartSession(w http.ResponseWriter, r *http.Request, userID int64) error {
 	ctx := r.Context()
 	act := state.ActorFrom(ctx)
-	ctx = state.WithActor(ctx, state.Actor{Name: "user:" + a.st.Index().Login(userID), UserID: userID, RequestID: act.RequestID})
+	ctx = state.WithActor(ctx, state.Actor{Name: "user:" + a.st.Index().Login(userID), UserID: userID, RequestID: act.RequestID, ClientAddress: act.ClientAddress})
 	secret, _, err := a.st.StartSession(ctx, userID, a.opts.SessionTTL)
 	if err != nil {
 		return err
