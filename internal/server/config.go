@@ -57,6 +57,10 @@ type Config struct {
 	// SecureCookies marks session cookies Secure on plain HTTP too, for a
 	// server behind a TLS-terminating proxy (GATEHOUSE_SECURE_COOKIES).
 	SecureCookies bool
+	// PublicURL is the server's absolute base URL as browsers and identity
+	// providers reach it (GATEHOUSE_PUBLIC_URL, --public-url); the SSO
+	// ACS, callback and metadata URLs derive from it. Empty: SSO is off.
+	PublicURL string
 	// TrustedProxies are the CIDR prefixes (or addresses) of the reverse
 	// proxies whose client-address headers are believed
 	// (GATEHOUSE_TRUSTED_PROXIES, --trusted-proxies); empty: none, the TCP
@@ -153,6 +157,7 @@ func Options() []Option {
 		{Flag: "tls-cert", Env: "GATEHOUSE_TLS_CERT", Key: "tls-cert", Scope: ScopeServe, Usage: "PEM certificate chain file: with --tls-key, serve HTTPS (both reloaded on SIGHUP)", Bind: Str(func(c *Config) *string { return &c.TLSCert })},
 		{Flag: "tls-key", Env: "GATEHOUSE_TLS_KEY", Key: "tls-key", Scope: ScopeServe, Usage: "PEM private key file of --tls-cert", Bind: Str(func(c *Config) *string { return &c.TLSKey })},
 		{Flag: "access-log", Env: "GATEHOUSE_ACCESS_LOG", Key: "access-log", Scope: ScopeServe, Usage: "log every request at info level", Bind: Bool(func(c *Config) *bool { return &c.AccessLog })},
+		{Flag: "public-url", Env: "GATEHOUSE_PUBLIC_URL", Key: "public-url", Scope: ScopeServe, Usage: "absolute base URL browsers and IdPs reach the server at (https://gatehouse.example.com); single sign-on needs it", Bind: Str(func(c *Config) *string { return &c.PublicURL })},
 		{Flag: "secure-cookies", Env: "GATEHOUSE_SECURE_COOKIES", Key: "secure-cookies", Scope: ScopeServe, Usage: "mark session cookies Secure on plain HTTP too (behind a TLS-terminating proxy)", Bind: Bool(func(c *Config) *bool { return &c.SecureCookies })},
 		{Flag: "shutdown-timeout", Env: "GATEHOUSE_SHUTDOWN_TIMEOUT", Key: "shutdown-timeout", Scope: ScopeServe, Usage: "graceful shutdown bound", Bind: Duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{Flag: "header-timeout", Env: "GATEHOUSE_HEADER_TIMEOUT", Key: "header-timeout", Scope: ScopeServe, Usage: "bound on reading a request's headers", Bind: Duration(func(c *Config) *time.Duration { return &c.HeaderTimeout })},

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
+	"github.com/gatehouse-dev/gatehouse/internal/sso"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
@@ -139,7 +140,17 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	if db, ok := s.store.(latencyStater); ok {
 		collectors = append(collectors, newLatencyCollector(db))
 	}
-	api := webapi.New(s.state, webapi.Options{Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken, MetricsElsewhere: s.metricsLn != nil,
+	// The SSO adapter ends its sign-ins in the Web API's session; the
+	// Web API administers the adapter's connections.
+	var api *webapi.API
+	ssoHandler, err := sso.New(s.state, sso.Options{Logger: s.log, PublicURL: s.cfg.PublicURL,
+		Sessions: sso.SessionFunc(func(w http.ResponseWriter, r *http.Request, userID int64) error {
+			return api.StartSession(w, r, userID)
+		})})
+	if err != nil {
+		return fmt.Errorf("public URL: %w", err)
+	}
+	api = webapi.New(s.state, webapi.Options{SSO: ssoHandler, Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken, MetricsElsewhere: s.metricsLn != nil,
 		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
 		Probes: probes()})
 	s.api = api
@@ -147,6 +158,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
+	ssoHandler.Register(mux)
 	scimAPI := scim.New(s.state, scim.Options{Logger: s.log})
 	trusted, err := parseTrustedProxies(s.cfg.TrustedProxies)
 	if err != nil {

@@ -64,6 +64,9 @@ type Options struct {
 	// GitLabSignIn opens sign-in through GitLab from its current settings
 	// for api/authentication/gitlab/*; nil when the wiring offers none.
 	GitLabSignIn OAuthOpener
+	// SSO administers single sign-on with the SSO adapter (api/sso/*);
+	// nil: those actions answer that SSO is not available.
+	SSO SSO
 	// Probes are the server's plain-text endpoints besides the API (health
 	// probes), listed in the OpenAPI document.
 	Probes []Probe
@@ -132,6 +135,7 @@ func New(st *state.State, opts Options) *API {
 		a.settingsRoutes(),
 		a.ldapRoutes(),
 		a.provisioningRoutes(),
+		a.ssoRoutes(),
 	} {
 		for i := range group {
 			rt := &group[i]

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
@@ -80,7 +81,15 @@ func newTestServerWith(t *testing.T, db store.Store, configure func(st *state.St
 		}
 		db = lite
 	}
-	st, err := state.New(ctx, db, state.Options{Logger: log})
+	key, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := secretbox.ParseKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.New(ctx, db, state.Options{Logger: log, Secrets: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
