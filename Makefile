@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK_VERSION := v0.8.2
 PKGS := ./...
 
-.PHONY: all build run test lint bench bench-http fmt
+.PHONY: all build run test lint bench bench-http fmt screenshots
 
 all: lint test
 
@@ -37,3 +37,7 @@ bench-http:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+# Screenshots of every page the web UI's browser tests visit.
+screenshots:
+	GATEHOUSE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Browser' ./internal/ui/

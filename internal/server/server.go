@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/sso"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/ui"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
 
@@ -159,6 +160,11 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
 	ssoHandler.Register(mux)
+	pages, err := ui.New(s.state, api, ui.Options{Logger: s.log, SecureCookies: s.cfg.SecureCookies})
+	if err != nil {
+		return err
+	}
+	pages.Register(mux)
 	scimAPI := scim.New(s.state, scim.Options{Logger: s.log})
 	trusted, err := parseTrustedProxies(s.cfg.TrustedProxies)
 	if err != nil {

@@ -57,6 +57,7 @@ func TestServeLifecycle(t *testing.T) {
 	}{
 		{"/healthz", "", "", 200, "ok"},
 		{"/readyz", "", "", 200, "ready"},
+		{"/", "", "", 200, "Sign in to Gatehouse"}, // the web UI: a signed-out visitor lands on the sign-in page
 		{"/api/system/info", "admin", m[1], 200, `"Edition"`},
 		{"/api/system/info", "admin", "wrong-password", 401, "Authentication failed"},
 	} {

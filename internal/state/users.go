@@ -60,6 +60,17 @@ func (s *State) CreateUser(ctx context.Context, n NewUser) (identity.User, error
 	return out, err
 }
 
+// CreateLocalUser creates a local user who signs in with a password: the
+// password is mandatory (a user of an identity provider is made with
+// [State.CreateUser] and a Provider).
+func (s *State) CreateLocalUser(ctx context.Context, n NewUser) (identity.User, error) {
+	if n.Password == "" {
+		return identity.User{}, identity.Errorf(identity.ErrInvalid, "Password is mandatory and must not be empty")
+	}
+	n.Source, n.Provider = identity.SourceLocal, ""
+	return s.CreateUser(ctx, n)
+}
+
 // prepareUser checks a new user against the rules that need no store and
 // hashes its password (outside the write lock: hashing is slow).
 func (s *State) prepareUser(ctx context.Context, n NewUser) (identity.User, error) {
@@ -202,8 +213,12 @@ func (s *State) SetUserActive(ctx context.Context, login string, active bool) (i
 
 // DeactivateUser deactivates a user as SonarQube's api/users/deactivate
 // does: besides [State.SetUserActive], its e-mail address is cleared, so
-// a deactivated user can no longer be found by it.
+// a deactivated user can no longer be found by it. No one deactivates
+// themselves (the acting user of ctx).
 func (s *State) DeactivateUser(ctx context.Context, login string) (identity.User, error) {
+	if id := ActorFrom(ctx).UserID; id != 0 && s.index.Login(id) == login {
+		return identity.User{}, identity.Errorf(identity.ErrInvalid, "Self-deactivation is not possible")
+	}
 	return s.setUserActive(ctx, login, false, true)
 }
 

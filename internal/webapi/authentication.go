@@ -44,28 +44,37 @@ func (r *Route) sessionless() bool {
 }
 
 func (a *API) login(c *call) (any, error) {
-	login, pw := c.str("login"), c.str("password")
-	ip := reqinfo.ClientAddress(c.r)
-	if wait := a.limiter.blocked(login, ip); wait > 0 {
-		a.metrics.signInThrottled.Inc()
-		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
-		return nil, errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
-	}
-	_, u, err := a.st.CheckPassword(c.ctx, login, pw)
-	if errors.Is(err, identity.ErrUnauthenticated) {
-		a.metrics.signInFailures.Inc()
-		a.limiter.fail(login, ip)
-		return nil, errorf(http.StatusUnauthorized, "Authentication failed")
-	}
-	if err != nil {
-		return nil, err
-	}
-	a.limiter.succeed(login)
-	if err := a.StartSession(c.w, c.r.WithContext(c.ctx), u.ID); err != nil {
+	if _, err := a.passwordSignIn(c.w, c.r.WithContext(c.ctx), c.str("login"), c.str("password")); err != nil {
 		return nil, err
 	}
 	c.w.WriteHeader(http.StatusOK)
 	return raw{}, nil
+}
+
+// passwordSignIn checks a login and password under the sign-in throttle
+// and, when they match, starts a session. api/authentication/login and
+// the admin UI's sign-in form ([API.SignIn]) share it.
+func (a *API) passwordSignIn(w http.ResponseWriter, r *http.Request, login, pw string) (identity.User, error) {
+	ip := reqinfo.ClientAddress(r)
+	if wait := a.limiter.blocked(login, ip); wait > 0 {
+		a.metrics.signInThrottled.Inc()
+		w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
+		return identity.User{}, errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
+	}
+	_, u, err := a.st.CheckPassword(r.Context(), login, pw)
+	if errors.Is(err, identity.ErrUnauthenticated) {
+		a.metrics.signInFailures.Inc()
+		a.limiter.fail(login, ip)
+		return identity.User{}, errorf(http.StatusUnauthorized, "Authentication failed")
+	}
+	if err != nil {
+		return identity.User{}, err
+	}
+	a.limiter.succeed(login)
+	if err := a.StartSession(w, r, u.ID); err != nil {
+		return identity.User{}, err
+	}
+	return u, nil
 }
 
 // StartSession signs userID in on the browser of r: it stores a session

@@ -351,8 +351,8 @@ func (a *API) newUser(c *call, n state.NewUser, local bool) (identity.User, erro
 		return identity.User{}, badRequest("Password should only be set on local user")
 	case !local:
 		n.Provider = "sonarqube"
-	case n.Password == "":
-		return identity.User{}, badRequest("Password is mandatory and must not be empty")
+	default:
+		return a.st.CreateLocalUser(c.ctx, n)
 	}
 	return a.st.CreateUser(c.ctx, n)
 }
@@ -431,9 +431,6 @@ func (a *API) renameUser(c *call, u identity.User, newLogin string) (identity.Us
 // deactivateLogin deactivates (and with anonymize, anonymizes) a user for
 // api/users/deactivate and the v2 API's DELETE.
 func (a *API) deactivateLogin(c *call, login string, anonymize bool) (identity.User, error) {
-	if c.principal.UserID != 0 && a.st.Index().Login(c.principal.UserID) == login {
-		return identity.User{}, badRequest("Self-deactivation is not possible")
-	}
 	old, err := a.st.Store().GetUserByLogin(c.ctx, login)
 	if errors.Is(err, identity.ErrNotFound) {
 		return identity.User{}, identity.Errorf(identity.ErrNotFound, "User '%s' doesn't exist", login)

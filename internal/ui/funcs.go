@@ -1,0 +1,64 @@
+package ui
+
+import (
+	"html/template"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+// navItem is one entry of the main navigation and of the start page.
+type navItem struct {
+	Path, Label, About string
+	AdminOnly          bool
+}
+
+// navigation lists the UI's sections in the order they are shown.
+var navigation = []navItem{}
+
+var funcs = template.FuncMap{
+	"hasPrefix": strings.HasPrefix,
+	"seg":       url.PathEscape,
+	"join":      strings.Join,
+	"tokenType": tokenTypeLabel,
+	"nav": func(admin bool) []navItem {
+		var out []navItem
+		for _, n := range navigation {
+			if admin || !n.AdminOnly {
+				out = append(out, n)
+			}
+		}
+		return out
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"day": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02")
+	},
+}
+
+// tokenTypeLabel names a token type as people say it.
+func tokenTypeLabel(t identity.TokenType) string {
+	switch t {
+	case identity.TokenUser:
+		return "user"
+	case identity.TokenGlobalAnalysis:
+		return "global analysis"
+	case identity.TokenProjectAnalysis:
+		return "project analysis"
+	case identity.TokenOrganization:
+		return "organization"
+	case identity.TokenSCIM:
+		return "SCIM"
+	}
+	return string(t)
+}

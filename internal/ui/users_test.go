@@ -1,0 +1,120 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+)
+
+func TestAdminPagesRefuseOthers(t *testing.T) {
+	ts := newTestServer(t)
+	ts.user("carol", "carol-password-1")
+	b := ts.browser()
+	b.signIn("carol", "carol-password-1")
+	home := b.get("/").must(200)
+	checkPage(t, home)
+	home.lacks(`href="/users"`)
+	for _, path := range adminPages {
+		t.Run(path, func(t *testing.T) {
+			b.get(path).must(http.StatusForbidden).contains("Administer System")
+		})
+	}
+	b.get("/").must(200)
+	b.post("/users/new", "login", "mallory", "name", "M", "password", "mallory-password-1", "password2", "mallory-password-1").must(http.StatusForbidden)
+	if _, err := ts.st.Store().GetUserByLogin(ts.ctx, "mallory"); err == nil {
+		t.Fatal("a non-administrator created a user")
+	}
+}
+
+// adminPages are pages only administrators may open.
+var adminPages = []string{"/users", "/users/new", "/users/admin"}
+
+func TestUsersPage(t *testing.T) {
+	ts := newTestServer(t)
+	for i := range 60 {
+		if _, err := ts.st.CreateUser(ts.ctx, state.NewUser{Login: fmt.Sprintf("user%02d", i), Name: fmt.Sprintf("User %02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := ts.browser()
+	b.signIn("admin", adminPassword)
+	p := b.get("/users").must(200).contains("admin", "user00", "Page 1 of 2 · 61 in all", `href="/users?p=2"`)
+	checkPage(t, p)
+	b.get("/users?p=2").must(200).contains("user59", `href="/users"`).lacks("user00<")
+	b.get("/users?q=user07").must(200).contains("user07").lacks("user08")
+	b.get("/users?p=-4").must(200).contains("Page 1 of 2")
+}
+
+func TestCreateLocalUser(t *testing.T) {
+	ts := newTestServer(t)
+	b := ts.browser()
+	b.signIn("admin", adminPassword)
+	checkPage(t, b.get("/users/new").must(200))
+	b.post("/users/new", "login", "bob", "name", "Bob", "password", "bob-password-12", "password2", "other").must(http.StatusBadRequest).contains("The two passwords differ.", `value="bob"`)
+	b.post("/users/new", "login", "bob", "name", "Bob").must(http.StatusBadRequest).contains("Password is mandatory")
+	res := b.post("/users/new", "login", "bob", "name", "Bob", "email", "bob@example.com", "password", "bob-password-12", "password2", "bob-password-12").must(http.StatusSeeOther)
+	if res.location() != "/users/bob" {
+		t.Fatalf("redirect to %q", res.location())
+	}
+	b.get("/users/bob").must(200).contains("User bob created.", "bob@example.com", `<span class="badge">local</span>`)
+	// The notice is shown once.
+	b.get("/users/bob").must(200).lacks("User bob created.")
+	b.post("/users/new", "login", "bob", "name", "Bob", "password", "bob-password-12", "password2", "bob-password-12").must(http.StatusBadRequest).contains("already exists")
+	// The new user signs in.
+	nb := ts.browser()
+	nb.signIn("bob", "bob-password-12")
+	nb.get("/").must(200).contains("Welcome, bob")
+}
+
+func TestUserGroupsTokensDeactivate(t *testing.T) {
+	ts := newTestServer(t)
+	dave := ts.user("dave", "dave-password-1")
+	if _, err := ts.st.CreateGroup(ts.ctx, identity.Group{Name: "devs"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ts.st.GenerateUserToken(ts.ctx, state.NewUserToken{UserID: dave.ID, Name: "ci", Type: identity.TokenUser}); err != nil {
+		t.Fatal(err)
+	}
+	b := ts.browser()
+	b.signIn("admin", adminPassword)
+	p := b.get("/users/dave").must(200).contains("ci", "user", "Deactivate")
+	checkPage(t, p)
+	b.post("/users/dave/groups/add", "group", "devs").must(http.StatusSeeOther)
+	b.get("/users/dave").must(200).contains("dave added to devs.", `href="/groups/devs"`)
+	b.post("/users/dave/groups/add", "group", "nope").must(http.StatusNotFound)
+	b.get("/users/dave").must(200)
+	b.post("/users/dave/groups/remove", "group", "devs").must(http.StatusSeeOther)
+	b.get("/users/dave").must(200).contains("dave removed from devs.").lacks(`href="/groups/devs"`)
+	b.post("/users/dave/tokens/revoke", "name", "ci").must(http.StatusSeeOther)
+	b.get("/users/dave").must(200).contains("Token ci of dave revoked.", "No live token.")
+
+	// dave's session ends when he is deactivated.
+	db := ts.browser()
+	db.signIn("dave", "dave-password-1")
+	db.get("/").must(200)
+	b.get("/users/dave").must(200)
+	b.post("/users/dave/deactivate").must(http.StatusSeeOther)
+	b.get("/users/dave").must(200).contains("deactivated").lacks(">Deactivate<")
+	db.get("/").must(http.StatusSeeOther)
+	b.get("/users?deactivated=true").must(200).contains("dave")
+
+	// No one deactivates themselves: no button, and the rule of the state.
+	b.get("/users/admin").must(200).lacks(">Deactivate<")
+	b.post("/users/admin/deactivate").must(http.StatusBadRequest).contains("Self-deactivation is not possible")
+	b.get("/users/nobody").must(http.StatusNotFound).contains("User &#39;nobody&#39; doesn&#39;t exist")
+}
+
+func TestManagedUserIsReadOnly(t *testing.T) {
+	ts := newTestServer(t)
+	scim := state.WithActor(ts.ctx, state.Actor{Name: "connector:scim", Source: identity.SourceSCIM})
+	if _, err := ts.st.CreateUser(scim, state.NewUser{Login: "erin", Name: "Erin", Source: identity.SourceSCIM, ExternalID: "e-1"}); err != nil {
+		t.Fatal(err)
+	}
+	b := ts.browser()
+	b.signIn("admin", adminPassword)
+	b.get("/users/erin").must(200).contains("managed by SCIM").lacks(">Deactivate<", `action="/users/erin/groups/add"`)
+	b.post("/users/erin/deactivate").must(http.StatusBadRequest).contains("SCIM")
+}
