@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -470,5 +471,33 @@ func TestStoredBadPatternFailsClosed(t *testing.T) {
 	}
 	if !ix.Decide(p, identity.PermScan, "web").Allowed {
 		t.Fatal("the valid pattern beside the stale one stopped working")
+	}
+}
+
+func TestKeysMatching(t *testing.T) {
+	ix := NewIndex(nil)
+	for i, k := range []string{"team-a.web", "team-a.api", "team-b.api", "other"} {
+		ix.PutProject(identity.Project{ID: int64(300 + i), Key: k, Visibility: identity.Private})
+	}
+	for _, tc := range []struct {
+		name, pattern string
+		limit         int
+		keys          []string
+		total         int
+	}{
+		{"prefix, sorted", `team-a\..*`, 10, []string{"team-a.api", "team-a.web"}, 2},
+		{"cut at the limit, total counts all", `.*\.api`, 1, []string{"team-a.api"}, 2},
+		{"whole key only", `team`, 10, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			re, err := identity.CompileKeyPattern(tc.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, total := ix.KeysMatching(re, tc.limit)
+			if !slices.Equal(keys, tc.keys) || total != tc.total {
+				t.Fatalf("KeysMatching(%s) = %v, %d; want %v, %d", tc.pattern, keys, total, tc.keys, tc.total)
+			}
+		})
 	}
 }

@@ -103,10 +103,13 @@ func (s *State) DeleteTemplate(ctx context.Context, id int64) error {
 }
 
 // EditTemplateGrant adds or removes one grant of a template; subject kind
-// creator edits the project-creator grants.
+// creator edits the project-creator grants. Anyone never gets admin.
 func (s *State) EditTemplateGrant(ctx context.Context, id int64, tg identity.TemplateGrant, add bool) error {
 	if !tg.Permission.IsProject() {
 		return identity.Errorf(identity.ErrInvalid, "Value of parameter 'permission' (%s) must be one of: [admin, codeviewer, issueadmin, securityhotspotadmin, scan, user]", tg.Permission)
+	}
+	if add && tg.Subject.Kind == identity.SubjectAnyone && tg.Permission == identity.PermAdmin {
+		return identity.Errorf(identity.ErrInvalid, "It is not possible to add the '%s' permission to the group 'Anyone'.", tg.Permission)
 	}
 	return s.write(ctx, func(tx store.Tx) (audit, func(), error) {
 		t, err := getTemplate(ctx, tx, id)

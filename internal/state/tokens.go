@@ -85,6 +85,24 @@ type NewUserToken struct {
 	ExpiresAt time.Time          // zero: never, if the policy allows
 }
 
+// CheckTokenRight refuses an analysis token its user could not use: a
+// global analysis token needs scan globally, a project analysis token scan
+// on its project. Every adapter asks it before [State.GenerateUserToken].
+func (s *State) CheckTokenRight(p authz.Principal, typ identity.TokenType, projectKey string) error {
+	var need string
+	switch typ {
+	case identity.TokenGlobalAnalysis:
+	case identity.TokenProjectAnalysis:
+		need = projectKey
+	default:
+		return nil
+	}
+	if !s.index.Decide(p, identity.PermScan, need).Allowed {
+		return identity.Errorf(identity.ErrForbidden, "Insufficient privileges")
+	}
+	return nil
+}
+
 // GenerateUserToken creates a user-bound token and returns its secret, which
 // is never shown again.
 func (s *State) GenerateUserToken(ctx context.Context, n NewUserToken) (string, identity.Token, error) {

@@ -164,7 +164,7 @@ func TestBrowserFirstSignIn(t *testing.T) {
 }
 
 // layoutPages are the pages checked at a desktop and a phone width.
-var layoutPages = []string{"/", "/users", "/users/admin", "/users/new"}
+var layoutPages = []string{"/", "/users", "/users/admin", "/users/new", "/groups", "/groups/sonar-administrators", "/projects", "/permissions", "/templates", "/account/tokens"}
 
 func TestBrowserLayoutWidths(t *testing.T) {
 	ts := newTestServer(t)

@@ -16,7 +16,13 @@ type navItem struct {
 }
 
 // navigation lists the UI's sections in the order they are shown.
-var navigation = []navItem{}
+var navigation = []navItem{
+	{Path: "/users", Label: "Users", About: "Search, create and deactivate accounts; their groups and tokens.", AdminOnly: true},
+	{Path: "/groups", Label: "Groups", About: "Members of each group; groups an identity source manages are read-only.", AdminOnly: true},
+	{Path: "/projects", Label: "Projects", About: "Projects and who may browse, scan or administer each; global permissions.", AdminOnly: true},
+	{Path: "/templates", Label: "Templates", About: "Permission templates: the grants new projects get, by key pattern, with a preview of what a pattern matches.", AdminOnly: true},
+	{Path: "/account/tokens", Label: "My tokens", About: "Your own user and analysis tokens: generate (shown once) and revoke."},
+}
 
 var funcs = template.FuncMap{
 	"hasPrefix": strings.HasPrefix,

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
@@ -181,3 +182,17 @@ func (p *page) lacks(parts ...string) *page {
 }
 
 func (p *page) location() string { return p.header.Get("Location") }
+
+// principal is a user's principal, as the index decides for it.
+func (ts *testServer) principal(login string) authz.Principal {
+	ts.t.Helper()
+	u, err := ts.st.Store().GetUserByLogin(ts.ctx, login)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	p, err := ts.st.Index().UserPrincipal(u.ID)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return p
+}

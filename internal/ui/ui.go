@@ -121,6 +121,10 @@ type route struct {
 func (u *UI) routes() []route {
 	var rs []route
 	rs = append(rs, u.userRoutes()...)
+	rs = append(rs, u.groupRoutes()...)
+	rs = append(rs, u.projectRoutes()...)
+	rs = append(rs, u.templateRoutes()...)
+	rs = append(rs, u.ownTokenRoutes()...)
 	return rs
 }
 

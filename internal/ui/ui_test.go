@@ -104,7 +104,7 @@ func TestSignIn(t *testing.T) {
 		if session == nil {
 			t.Fatal("no Web API session cookie")
 		}
-		checkPage(t, b.get("/").must(200).contains("Welcome, admin", "Sign out"))
+		checkPage(t, b.get("/").must(200).contains("Welcome, admin", "Sign out", `href="/users"`, `href="/templates"`))
 		// The same cookie is a Web API session.
 		b.get("/api/users/search").must(200).contains(`"login":"admin"`)
 		// Signing out needs the form's token, then ends the API session too.

@@ -267,9 +267,9 @@ func (a *API) bulkGrant(c *call, projects map[string]*identity.Project, it bulkP
 		if sub, err = a.permGroupSubject(c.ctx, it.Group); err != nil {
 			return identity.Grant{}, err
 		}
-		if err := anyoneAdminRefused(sub, perm); err != nil {
-			return identity.Grant{}, err
-		}
+	}
+	if _, err := state.CheckGrantEdit(proj, sub, "", perm, true, true); err != nil {
+		return identity.Grant{}, err
 	}
 	g := identity.Grant{Subject: sub, Permission: perm}
 	if proj != nil {

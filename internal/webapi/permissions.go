@@ -13,11 +13,12 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Messages of the managed-instance rules (SonarQube's texts).
-const msgManagedProject = "Operation not allowed when the project is externally managed."
+const msgManagedProject = state.MsgManagedProject
 
 // permProjectParams select the project of a permission action; neither means
 // global.
@@ -121,14 +122,6 @@ func (a *API) permGroupSubject(ctx context.Context, name string) (identity.Subje
 	return identity.GroupSubject(g.ID), nil
 }
 
-// anyoneAdminRefused refuses granting admin to Anyone, as SonarQube does.
-func anyoneAdminRefused(sub identity.Subject, perm identity.Permission) error {
-	if sub.Kind == identity.SubjectAnyone && perm == identity.PermAdmin {
-		return badRequest(fmt.Sprintf("It is not possible to add the '%s' permission to group 'Anyone'.", perm))
-	}
-	return nil
-}
-
 func (a *API) permEditUser(c *call, add bool) (any, error) {
 	proj, err := a.permProject(c)
 	if err != nil {
@@ -145,22 +138,7 @@ func (a *API) permEditUser(c *call, add bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := identity.Grant{Subject: identity.UserSubject(u.ID), Permission: perm}
-	if proj != nil {
-		g.ProjectID = proj.ID
-		switch {
-		case add && proj.Source.Managed() && !c.isAdmin():
-			return nil, identity.ManagedError(proj.Source, msgManagedProject)
-		case !add && proj.Source.Managed() && u.Source.Managed():
-			return nil, identity.ManagedError(proj.Source, msgManagedProject)
-		case !add && proj.Visibility == identity.Public && perm.ImplicitOnPublic():
-			return nil, badRequest(fmt.Sprintf("Permission %s can't be removed from a public component", perm))
-		}
-	}
-	if add {
-		return nil, a.st.AddGrant(c.ctx, g)
-	}
-	return nil, a.st.RemoveGrant(c.ctx, g)
+	return nil, a.editGrant(c, proj, identity.UserSubject(u.ID), u.Source, perm, add)
 }
 
 func (a *API) permEditGroup(c *call, add bool) (any, error) {
@@ -179,30 +157,24 @@ func (a *API) permEditGroup(c *call, add bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if add {
-		if err := anyoneAdminRefused(sub, perm); err != nil {
-			return nil, err
-		}
+	return nil, a.editGrant(c, proj, sub, "", perm, add)
+}
+
+// editGrant adds or removes a grant under the state's rules for a
+// person's edit ([state.CheckGrantEdit]).
+func (a *API) editGrant(c *call, proj *identity.Project, sub identity.Subject, subSource identity.Source, perm identity.Permission, add bool) error {
+	noop, err := state.CheckGrantEdit(proj, sub, subSource, perm, add, c.isAdmin())
+	if err != nil || noop {
+		return err
 	}
 	g := identity.Grant{Subject: sub, Permission: perm}
 	if proj != nil {
 		g.ProjectID = proj.ID
-		switch {
-		case proj.Source.Managed() && !c.isAdmin():
-			// As for users: a managed project's permissions are its
-			// source's; only an administrator may add to them locally.
-			return nil, identity.ManagedError(proj.Source, msgManagedProject)
-		case !add && proj.Visibility == identity.Public && perm.ImplicitOnPublic():
-			return nil, badRequest(fmt.Sprintf("Permission %s can't be removed from a public component", perm))
-		case !add && proj.Visibility == identity.Private && sub.Kind == identity.SubjectAnyone:
-			// Anyone holds nothing on a private project: nothing to remove.
-			return nil, nil
-		}
 	}
 	if add {
-		return nil, a.st.AddGrant(c.ctx, g)
+		return a.st.AddGrant(c.ctx, g)
 	}
-	return nil, a.st.RemoveGrant(c.ctx, g)
+	return a.st.RemoveGrant(c.ctx, g)
 }
 
 // permUserJSON is a user of api/permissions/users.

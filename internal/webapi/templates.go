@@ -333,9 +333,6 @@ func (a *API) tmplEditGrant(c *call, kind identity.SubjectKind, add bool) (any, 
 		if sub, err = a.permGroupSubject(c.ctx, c.str("groupName")); err != nil {
 			return nil, err
 		}
-		if add && sub.Kind == identity.SubjectAnyone && perm == identity.PermAdmin {
-			return nil, badRequest(fmt.Sprintf("It is not possible to add the '%s' permission to the group 'Anyone'.", perm))
-		}
 	default:
 		sub = identity.Subject{Kind: identity.SubjectCreator}
 	}

@@ -126,17 +126,14 @@ func (a *API) generateUserToken(c *call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !c.may(identity.PermScan, projectKey) {
-			return nil, errForbidden
-		}
 		n.ProjectID = p.ID
 	case identity.TokenGlobalAnalysis:
 		if !self {
 			return nil, badRequest("A Global Analysis Token cannot be generated for another user.")
 		}
-		if !c.may(identity.PermScan, "") {
-			return nil, errForbidden
-		}
+	}
+	if err := a.st.CheckTokenRight(c.principal, typ, projectKey); err != nil {
+		return nil, err
 	}
 	if n.ExpiresAt, err = a.parseExpirationDate(c); err != nil {
 		return nil, err

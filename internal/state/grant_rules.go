@@ -1,0 +1,41 @@
+package state
+
+import "github.com/gatehouse-dev/gatehouse/internal/identity"
+
+// MsgManagedProject refuses a local edit of a project an identity source
+// manages (its permissions, its visibility).
+const MsgManagedProject = "Operation not allowed when the project is externally managed."
+
+// CheckGrantEdit applies the rules a person's permission edit keeps, for
+// every adapter (the Web API's api/permissions/* and the admin UI), before
+// [State.AddGrant] or [State.RemoveGrant]:
+//   - Anyone never gets admin;
+//   - a managed project's permissions are its source's: only an
+//     administrator (byAdmin) adds to them locally or removes a group's, and
+//     no one removes a managed user's;
+//   - a public project's implicit permissions (browse, see source) cannot
+//     be removed.
+//
+// proj is nil for a global permission; subjectSource is the source of the
+// user or group. noop reports an edit that changes nothing and is answered
+// as done (removing Anyone from a private project).
+func CheckGrantEdit(proj *identity.Project, sub identity.Subject, subjectSource identity.Source, perm identity.Permission, add, byAdmin bool) (noop bool, err error) {
+	if add && sub.Kind == identity.SubjectAnyone && perm == identity.PermAdmin {
+		return false, identity.Errorf(identity.ErrInvalid, "It is not possible to add the '%s' permission to group 'Anyone'.", perm)
+	}
+	if proj == nil {
+		return false, nil
+	}
+	user := sub.Kind == identity.SubjectUser
+	switch {
+	case proj.Source.Managed() && !byAdmin && (add || !user):
+		return false, identity.ManagedError(proj.Source, MsgManagedProject)
+	case !add && user && proj.Source.Managed() && subjectSource.Managed():
+		return false, identity.ManagedError(proj.Source, MsgManagedProject)
+	case !add && proj.Visibility == identity.Public && perm.ImplicitOnPublic():
+		return false, identity.Errorf(identity.ErrInvalid, "Permission %s can't be removed from a public component", perm)
+	case !add && proj.Visibility == identity.Private && sub.Kind == identity.SubjectAnyone:
+		return true, nil
+	}
+	return false, nil
+}

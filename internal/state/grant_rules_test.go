@@ -1,0 +1,44 @@
+package state
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
+
+func TestCheckGrantEdit(t *testing.T) {
+	local := &identity.Project{ID: 1, Key: "p", Visibility: identity.Private, Source: identity.SourceLocal}
+	public := &identity.Project{ID: 2, Key: "pub", Visibility: identity.Public, Source: identity.SourceLocal}
+	managed := &identity.Project{ID: 3, Key: "gl", Visibility: identity.Private, Source: identity.SourceGitLab}
+	user, group := identity.UserSubject(7), identity.GroupSubject(8)
+	for _, tc := range []struct {
+		name      string
+		proj      *identity.Project
+		sub       identity.Subject
+		subSource identity.Source
+		perm      identity.Permission
+		add, adm  bool
+		noop      bool
+		err       error
+	}{
+		{"user on a local project", local, user, identity.SourceLocal, identity.PermScan, true, false, false, nil},
+		{"admin to Anyone, global", nil, identity.Anyone, "", identity.PermAdmin, true, true, false, identity.ErrInvalid},
+		{"admin to Anyone on a project", local, identity.Anyone, "", identity.PermAdmin, true, true, false, identity.ErrInvalid},
+		{"managed project, non admin adds", managed, user, identity.SourceLocal, identity.PermScan, true, false, false, identity.ErrManaged},
+		{"managed project, admin adds", managed, user, identity.SourceLocal, identity.PermScan, true, true, false, nil},
+		{"managed project, managed user removed", managed, user, identity.SourceGitLab, identity.PermScan, false, true, false, identity.ErrManaged},
+		{"managed project, local user removed by admin", managed, user, identity.SourceLocal, identity.PermScan, false, true, false, nil},
+		{"managed project, group removed by non admin", managed, group, "", identity.PermScan, false, false, false, identity.ErrManaged},
+		{"public project keeps browse", public, group, "", identity.PermUser, false, true, false, identity.ErrInvalid},
+		{"public project loses scan", public, group, "", identity.PermScan, false, true, false, nil},
+		{"Anyone off a private project", local, identity.Anyone, "", identity.PermScan, false, true, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noop, err := CheckGrantEdit(tc.proj, tc.sub, tc.subSource, tc.perm, tc.add, tc.adm)
+			if noop != tc.noop || (tc.err == nil) != (err == nil) || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Fatalf("CheckGrantEdit = %v, %v; want %v, %v", noop, err, tc.noop, tc.err)
+			}
+		})
+	}
+}

@@ -1,0 +1,272 @@
+package ui
+
+import (
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func (u *UI) projectRoutes() []route {
+	return []route{
+		{"GET /projects", adminOnly, u.projects},
+		{"POST /projects/new", adminOnly, u.createProject},
+		{"GET /projects/{key}", adminOnly, u.projectPage},
+		{"POST /projects/{key}/grant", adminOnly, u.projectGrant(true)},
+		{"POST /projects/{key}/revoke", adminOnly, u.projectGrant(false)},
+		{"POST /projects/{key}/visibility", adminOnly, u.projectVisibility},
+		{"POST /projects/{key}/delete", adminOnly, u.deleteProject},
+		{"GET /permissions", adminOnly, u.globalPermissions},
+		{"POST /permissions/grant", adminOnly, u.globalGrant(true)},
+		{"POST /permissions/revoke", adminOnly, u.globalGrant(false)},
+	}
+}
+
+type projectsData struct {
+	Query                       string
+	Rows                        []identity.Project
+	Pager                       pager
+	NewKey, NewName, Visibility string
+}
+
+func (u *UI) projects(p *pageCall) error {
+	d, err := u.projectsData(p)
+	if err != nil {
+		return err
+	}
+	return p.show("projects", "Projects", d)
+}
+
+func (u *UI) projectsData(p *pageCall) (projectsData, error) {
+	q := p.r.URL.Query()
+	d := projectsData{Query: strings.TrimSpace(q.Get("q"))}
+	pg := pageOf(q)
+	ps, total, err := u.st.Store().ListProjects(p.ctx, store.ProjectFilter{Query: d.Query, Page: pg})
+	if err != nil {
+		return d, err
+	}
+	d.Rows = ps
+	d.Pager = newPager("/projects", q, pg, total)
+	v, err := u.st.DefaultVisibility(p.ctx)
+	d.Visibility = string(v)
+	return d, err
+}
+
+func (u *UI) createProject(p *pageCall) error {
+	f := p.r.PostForm
+	key, name, vis := strings.TrimSpace(f.Get("key")), strings.TrimSpace(f.Get("name")), f.Get("visibility")
+	if name == "" {
+		name = key
+	}
+	pr, err := u.st.CreateProject(p.ctx, identity.Project{Key: key, Name: name, Visibility: identity.Visibility(vis)}, p.principal.UserID)
+	if err != nil {
+		d, lerr := u.projectsData(p)
+		if lerr != nil {
+			return lerr
+		}
+		d.NewKey, d.NewName, d.Visibility = key, name, vis
+		return p.showError("projects", "Projects", d, err)
+	}
+	return p.done("/projects/"+url.PathEscape(pr.Key), "Project "+pr.Key+" created.")
+}
+
+// holder is one user, group or Anyone with its permissions in one scope.
+type holder struct {
+	Kind        string // "user", "group" or "anyone"
+	Name        string // login or group name
+	Label       string
+	Source      identity.Source
+	Permissions []identity.Permission
+}
+
+type permissionsData struct {
+	Project     *identity.Project // nil: global permissions
+	Holders     []holder
+	Permissions []identity.Permission
+	Action      string // the form's address prefix
+}
+
+// holders lists who holds what in one scope (a project, or global when
+// projectID is 0), users first, then groups, each by name.
+func (u *UI) holders(p *pageCall, projectID int64) ([]holder, error) {
+	pid := projectID
+	gs, err := u.st.Store().ListGrants(p.ctx, store.GrantFilter{ProjectID: &pid})
+	if err != nil {
+		return nil, err
+	}
+	by := map[identity.Subject]*holder{}
+	var order []identity.Subject
+	for _, g := range gs {
+		h := by[g.Subject]
+		if h == nil {
+			h = &holder{}
+			switch g.Subject.Kind {
+			case identity.SubjectUser:
+				us, err := u.st.Store().GetUser(p.ctx, g.Subject.ID)
+				if err != nil {
+					return nil, err
+				}
+				h.Kind, h.Name, h.Label, h.Source = "user", us.Login, us.Login+" ("+us.Name+")", us.Source
+			case identity.SubjectGroup:
+				gr, err := u.st.Store().GetGroup(p.ctx, g.Subject.ID)
+				if err != nil {
+					return nil, err
+				}
+				h.Kind, h.Name, h.Label, h.Source = "group", gr.Name, gr.Name, gr.Source
+			case identity.SubjectAnyone:
+				h.Kind, h.Name, h.Label = "group", identity.GroupAnyone, identity.GroupAnyone
+			default:
+				continue // the project creator exists in templates only
+			}
+			by[g.Subject] = h
+			order = append(order, g.Subject)
+		}
+		h.Permissions = append(h.Permissions, g.Permission)
+	}
+	out := make([]holder, 0, len(order))
+	for _, s := range order {
+		out = append(out, *by[s])
+	}
+	slices.SortFunc(out, func(a, b holder) int {
+		if a.Kind != b.Kind {
+			return strings.Compare(b.Kind, a.Kind) // users, then groups
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
+}
+
+func (u *UI) loadProject(p *pageCall) (identity.Project, error) {
+	key := p.r.PathValue("key")
+	pr, err := u.st.Store().GetProjectByKey(p.ctx, key)
+	if errors.Is(err, identity.ErrNotFound) {
+		return pr, identity.Errorf(identity.ErrNotFound, "Project '%s' not found", key)
+	}
+	return pr, err
+}
+
+func (u *UI) projectPage(p *pageCall) error {
+	pr, err := u.loadProject(p)
+	if err != nil {
+		return err
+	}
+	hs, err := u.holders(p, pr.ID)
+	if err != nil {
+		return err
+	}
+	d := permissionsData{Project: &pr, Holders: hs, Permissions: identity.ProjectPermissions, Action: "/projects/" + url.PathEscape(pr.Key)}
+	return p.show("permissions", pr.Key, d)
+}
+
+func (u *UI) globalPermissions(p *pageCall) error {
+	hs, err := u.holders(p, 0)
+	if err != nil {
+		return err
+	}
+	return p.show("permissions", "Global permissions", permissionsData{Holders: hs, Permissions: identity.GlobalPermissions, Action: "/permissions"})
+}
+
+// subject resolves the form's kind and name to a grant subject and its
+// source: an active user by login, a group by name, or Anyone.
+func (u *UI) subject(p *pageCall) (identity.Subject, identity.Source, error) {
+	kind, name := p.r.PostForm.Get("kind"), strings.TrimSpace(p.r.PostForm.Get("name"))
+	switch kind {
+	case "user":
+		us, err := u.st.Store().GetUserByLogin(p.ctx, name)
+		if errors.Is(err, identity.ErrNotFound) || err == nil && !us.Active {
+			return identity.Subject{}, "", identity.Errorf(identity.ErrNotFound, "User with login '%s' is not found", name)
+		}
+		return identity.UserSubject(us.ID), us.Source, err
+	case "group":
+		if strings.EqualFold(name, identity.GroupAnyone) {
+			return identity.Anyone, "", nil
+		}
+		g, err := u.st.Store().GetGroupByName(p.ctx, name)
+		if errors.Is(err, identity.ErrNotFound) {
+			return identity.Subject{}, "", identity.Errorf(identity.ErrNotFound, "No group with name '%s'", name)
+		}
+		return identity.GroupSubject(g.ID), g.Source, err
+	}
+	return identity.Subject{}, "", identity.Errorf(identity.ErrInvalid, "Choose a user or a group.")
+}
+
+// editGrant is a grant or revoke from a permissions page, under the
+// state's rules for a person's edit (the Web API's).
+func (u *UI) editGrant(p *pageCall, proj *identity.Project, add bool) error {
+	sub, src, err := u.subject(p)
+	if err != nil {
+		return err
+	}
+	var perm identity.Permission
+	if proj != nil {
+		perm, err = identity.ParseProjectPermission(p.r.PostForm.Get("permission"))
+	} else {
+		perm, err = identity.ParseGlobalPermission(p.r.PostForm.Get("permission"))
+	}
+	if err != nil {
+		return err
+	}
+	noop, err := state.CheckGrantEdit(proj, sub, src, perm, add, p.admin)
+	if err != nil || noop {
+		return err
+	}
+	g := identity.Grant{Subject: sub, Permission: perm}
+	if proj != nil {
+		g.ProjectID = proj.ID
+	}
+	if add {
+		return u.st.AddGrant(p.ctx, g)
+	}
+	return u.st.RemoveGrant(p.ctx, g)
+}
+
+func grantNotice(p *pageCall, add bool) string {
+	what := p.r.PostForm.Get("permission") + " granted to " + p.r.PostForm.Get("name") + "."
+	if !add {
+		what = p.r.PostForm.Get("permission") + " revoked from " + p.r.PostForm.Get("name") + "."
+	}
+	return what
+}
+
+func (u *UI) projectGrant(add bool) func(p *pageCall) error {
+	return func(p *pageCall) error {
+		pr, err := u.loadProject(p)
+		if err != nil {
+			return err
+		}
+		if err := u.editGrant(p, &pr, add); err != nil {
+			return err
+		}
+		return p.done("/projects/"+url.PathEscape(pr.Key), grantNotice(p, add))
+	}
+}
+
+func (u *UI) globalGrant(add bool) func(p *pageCall) error {
+	return func(p *pageCall) error {
+		if err := u.editGrant(p, nil, add); err != nil {
+			return err
+		}
+		return p.done("/permissions", grantNotice(p, add))
+	}
+}
+
+func (u *UI) projectVisibility(p *pageCall) error {
+	key := p.r.PathValue("key")
+	v := identity.Visibility(p.r.PostForm.Get("visibility"))
+	if err := u.st.SetVisibility(p.ctx, key, v); err != nil {
+		return err
+	}
+	return p.done("/projects/"+url.PathEscape(key), "Project "+key+" is now "+string(v)+".")
+}
+
+func (u *UI) deleteProject(p *pageCall) error {
+	key := p.r.PathValue("key")
+	if err := u.st.DeleteProject(p.ctx, key); err != nil {
+		return err
+	}
+	return p.done("/projects", "Project "+key+" deleted.")
+}
