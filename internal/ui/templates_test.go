@@ -53,7 +53,7 @@ func TestTemplatesWithPatternPreview(t *testing.T) {
 	b.get(tp).must(200)
 	b.post(tp+"/revoke", "kind", "group", "name", "team-a", "permission", "scan").must(http.StatusSeeOther)
 	b.get(tp).must(200).contains("scan removed for team-a.")
-	b.post(tp+"/default").must(http.StatusSeeOther)
+	b.post(tp + "/default").must(http.StatusSeeOther)
 	b.get(tp).must(200).contains("is now the default.").lacks("Delete the template")
 	b.get("/templates/999").must(http.StatusNotFound)
 	b.get("/templates/x").must(http.StatusNotFound)
