@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 // One Chromium serves the whole package run; each test gets a tab in a
@@ -164,7 +166,7 @@ func TestBrowserFirstSignIn(t *testing.T) {
 }
 
 // layoutPages are the pages checked at a desktop and a phone width.
-var layoutPages = []string{"/", "/users", "/users/admin", "/users/new", "/groups", "/groups/sonar-administrators", "/projects", "/permissions", "/templates", "/account/tokens"}
+var layoutPages = []string{"/", "/users", "/users/admin", "/users/new", "/groups", "/groups/sonar-administrators", "/projects", "/permissions", "/templates", "/account/tokens", "/org-tokens", "/org-tokens/new", "/explain", "/explain?permission=scan&projectKey=", "/audit"}
 
 func TestBrowserLayoutWidths(t *testing.T) {
 	ts := newTestServer(t)
@@ -180,8 +182,100 @@ func TestBrowserLayoutWidths(t *testing.T) {
 			run(t, ctx, chromedp.Navigate(ts.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			fitsWidth(t, ctx, fmt.Sprintf("%s at %d px", path, width))
 			if width == 390 {
-				screenshot(t, ctx, "narrow"+strings.ReplaceAll(strings.TrimSuffix(path, "/"), "/", "-"))
+				screenshot(t, ctx, "narrow"+shotName(path))
 			}
 		}
 	}
+}
+
+// TestBrowserOrgTokenOverAllProjects creates an organization token over
+// all projects, sees its secret once (with a working copy button) and
+// never again, sees a project created afterwards covered, and explains a
+// denied check of that token.
+func TestBrowserOrgTokenOverAllProjects(t *testing.T) {
+	ts := newTestServer(t)
+	if _, err := ts.st.CreateProject(ts.ctx, identity.Project{Key: "first", Name: "first"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newTab(t)
+	run(t, ctx, chromedp.EmulateViewport(1280, 900))
+	browserSignIn(t, ctx, ts.srv.URL, "admin", adminPassword)
+	run(t, ctx,
+		chromedp.Navigate(ts.srv.URL+"/org-tokens/new"),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "pipelines"),
+		chromedp.Click(chromedp.CSS("#set-all")),
+		chromedp.Click(chromedp.CSS("#exp-365")),
+	)
+	// The date field shows only for "On a date" (the script's doing).
+	if visible := value(t, ctx, chromedp.Evaluate[bool](`!document.querySelector('[data-show-when="expiry=date"]').hidden`)); visible {
+		t.Error("the date field shows with a preset chosen")
+	}
+	screenshot(t, ctx, "org-token-new")
+	run(t, ctx,
+		chromedp.Click(chromedp.CSS(`form[action="/org-tokens/new"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#new-token")),
+	)
+	secret := strings.TrimSpace(value(t, ctx, chromedp.Text(chromedp.CSS("#new-token"))))
+	if _, err := ts.st.Authenticate(secret); err != nil {
+		t.Fatalf("the secret shown does not authenticate: %v", err)
+	}
+	screenshot(t, ctx, "org-token-created")
+	// The copy button is shown by the script and copies (or selects) it.
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`button[data-copy="new-token"]`)), chromedp.Click(chromedp.CSS(`button[data-copy="new-token"]`)))
+	tokenURL := value(t, ctx, chromedp.Location())
+	if !strings.Contains(tokenURL, "/org-tokens/new") {
+		t.Fatalf("the secret came on %s, want the answer to the form", tokenURL)
+	}
+	// Never again: the list and the token's page do not have it; nor does
+	// going back (the answer was no-store).
+	run(t, ctx, chromedp.Navigate(ts.srv.URL+"/org-tokens"), chromedp.WaitVisible(chromedp.CSS("main h1")))
+	if html := value(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, secret) {
+		t.Fatal("the token list shows the secret")
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS(`td a[href^="/org-tokens/"]`)), chromedp.WaitVisible(chromedp.CSS("#covered")))
+	if html := value(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, secret) {
+		t.Fatal("the token page shows the secret")
+	}
+	page := value(t, ctx, chromedp.Location())
+
+	// A project created afterwards is covered.
+	run(t, ctx,
+		chromedp.Navigate(ts.srv.URL+"/projects"),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), "created-later"),
+		chromedp.Click(chromedp.CSS(`form[action="/projects/new"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/projects/created-later/grant"]`)),
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.CSS(`#covered`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/projects/created-later"]`)),
+	)
+	screenshot(t, ctx, "org-token-page")
+
+	// Explain a denied check: the token carries scan only.
+	run(t, ctx,
+		chromedp.Click(chromedp.CSS(`a[href^="/explain?tokenId="]`)),
+		chromedp.WaitVisible(chromedp.CSS("#permission")),
+		chromedp.SetValue(chromedp.CSS("#permission"), "issueadmin"),
+		chromedp.SendKeys(chromedp.CSS("#projectKey"), "created-later"),
+		chromedp.Click(chromedp.CSS(`form[action="/explain"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#reason")),
+	)
+	if h := value(t, ctx, chromedp.Text(chromedp.CSS("section h2"))); !strings.Contains(h, "denied") {
+		t.Fatalf("explain says %q", h)
+	}
+	if m := value(t, ctx, chromedp.Text(chromedp.CSS("#missing"))); m == "" {
+		t.Fatal("no missing link named")
+	}
+	screenshot(t, ctx, "explain-denied")
+}
+
+// shotName turns a page's path into a file name: "/users/new" → "-users-new".
+func shotName(path string) string {
+	return strings.TrimRight(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, path), "-")
 }

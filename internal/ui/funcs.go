@@ -3,6 +3,7 @@ package ui
 import (
 	"html/template"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,10 @@ var navigation = []navItem{
 	{Path: "/groups", Label: "Groups", About: "Members of each group; groups an identity source manages are read-only.", AdminOnly: true},
 	{Path: "/projects", Label: "Projects", About: "Projects and who may browse, scan or administer each; global permissions.", AdminOnly: true},
 	{Path: "/templates", Label: "Templates", About: "Permission templates: the grants new projects get, by key pattern, with a preview of what a pattern matches.", AdminOnly: true},
+	{Path: "/org-tokens", Label: "Organization tokens", About: "Tokens for automation over a list, key patterns, public, private or all projects; rotate with a grace period.", AdminOnly: true},
+	{Path: "/audit", Label: "Audit log", About: "Every change: who made it, when, and what it was before and after.", AdminOnly: true},
 	{Path: "/account/tokens", Label: "My tokens", About: "Your own user and analysis tokens: generate (shown once) and revoke."},
+	{Path: "/explain", Label: "Explain access", About: "Why a token, or you, may or may not do something: the chain behind a decision."},
 }
 
 var funcs = template.FuncMap{
@@ -29,6 +33,7 @@ var funcs = template.FuncMap{
 	"seg":       url.PathEscape,
 	"join":      strings.Join,
 	"tokenType": tokenTypeLabel,
+	"scope":     scopeText,
 	"nav": func(admin bool) []navItem {
 		var out []navItem
 		for _, n := range navigation {
@@ -67,4 +72,27 @@ func tokenTypeLabel(t identity.TokenType) string {
 		return "SCIM"
 	}
 	return string(t)
+}
+
+// scopeText says what an organization token's scope is made of.
+func scopeText(s identity.TokenScope) string {
+	var parts []string
+	switch s.Set {
+	case identity.SetAll:
+		parts = append(parts, "all projects")
+	case identity.SetPublic:
+		parts = append(parts, "public projects")
+	case identity.SetPrivate:
+		parts = append(parts, "private projects")
+	}
+	for _, p := range s.Patterns {
+		parts = append(parts, "keys matching "+p)
+	}
+	if s.ProjectCount > 0 {
+		parts = append(parts, strconv.Itoa(s.ProjectCount)+" listed")
+	}
+	if len(parts) == 0 {
+		return "no project"
+	}
+	return strings.Join(parts, ", ")
 }

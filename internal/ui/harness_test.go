@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -195,4 +196,28 @@ func (ts *testServer) principal(login string) authz.Principal {
 		ts.t.Fatal(err)
 	}
 	return p
+}
+
+func mustID(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// lockDown removes sonar-users' default global grants (scan and
+// provisioning), so that a plain user holds nothing.
+func (ts *testServer) lockDown() {
+	ts.t.Helper()
+	g, err := ts.st.Store().GetGroupByName(ts.ctx, identity.GroupUsers)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	for _, perm := range []identity.Permission{identity.PermScan, identity.PermProvisioning} {
+		if err := ts.st.RemoveGrant(ts.ctx, identity.Grant{Subject: identity.GroupSubject(g.ID), Permission: perm}); err != nil {
+			ts.t.Fatal(err)
+		}
+	}
 }

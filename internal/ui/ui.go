@@ -125,6 +125,9 @@ func (u *UI) routes() []route {
 	rs = append(rs, u.projectRoutes()...)
 	rs = append(rs, u.templateRoutes()...)
 	rs = append(rs, u.ownTokenRoutes()...)
+	rs = append(rs, u.orgTokenRoutes()...)
+	rs = append(rs, u.explainRoutes()...)
+	rs = append(rs, u.auditRoutes()...)
 	return rs
 }
 

@@ -1,11 +1,11 @@
 package webapi
 
 import (
-	"net/http"
 	"strconv"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 // authzPermissionValues are the keys api/authz accepts: every global and
@@ -39,48 +39,20 @@ func (a *API) authzRoutes() []Route {
 	}
 }
 
-// errAuthzTokenID answers a non-admin asking about another token.
-var errAuthzTokenID = errorf(http.StatusForbidden, "Insufficient privileges: only administrators may ask about another token (tokenId)")
-
 // authzQuestion reads the principal, permission and project of a check or
-// explain call, and rejects questions the index cannot answer: an unknown
-// project (404) or a permission that does not exist at that level (400).
-// It reads only memory.
+// explain call and asks the state, which rejects questions the index cannot
+// answer ([state.State.Ask]). It reads only memory.
 func (c *call) authzQuestion() (authz.Principal, identity.Permission, string, authz.Decision, error) {
-	p := c.principal
+	q := state.Question{Permission: identity.Permission(c.form.Get("permission")), ProjectKey: c.form.Get("projectKey")}
 	if s := c.form.Get("tokenId"); s != "" {
-		if !c.isAdmin() {
-			return p, "", "", authz.Decision{}, errAuthzTokenID
-		}
-		id, _ := strconv.ParseInt(s, 10, 64) // validated by the route
-		var err error
-		if p, err = c.api.st.Index().TokenPrincipal(id); err != nil {
-			return p, "", "", authz.Decision{}, err
-		}
-		c.api.st.Freshen(c.ctx, p)
+		q.TokenID, _ = strconv.ParseInt(s, 10, 64) // validated by the route
 	}
-	perm := identity.Permission(c.form.Get("permission"))
-	key := c.form.Get("projectKey")
-	ix := c.api.st.Index()
-	d := ix.Decide(p, perm, key)
-	notFound := identity.Errorf(identity.ErrNotFound, "Project '%s' not found", key)
-	switch {
-	case d.Reason == authz.ReasonUnknownProject:
-		return p, perm, key, d, notFound
-	case !d.Allowed && key != "" && c.form.Get("tokenId") == "" && !ix.Sees(p, key) && !c.isAdmin():
-		// A caller that cannot see the project learns nothing about it, as
-		// api/components/show answers.
-		return p, perm, key, d, notFound
-	}
-	switch d.Reason {
-	case authz.ReasonInvalidPermission:
-		if key == "" {
-			return p, perm, key, d, badRequest("'" + string(perm) + "' is not a global permission; global permissions are admin, gateadmin, profileadmin, provisioning and scan")
-		}
-		return p, perm, key, d, badRequest("'" + string(perm) + "' is not a project permission; project permissions are admin, codeviewer, issueadmin, securityhotspotadmin, scan and user")
+	p, d, err := c.api.st.Ask(c.ctx, c.principal, c.isAdmin(), q)
+	if err != nil {
+		return p, q.Permission, q.ProjectKey, d, err
 	}
 	c.api.metrics.decision(d.Allowed, credKind(p, c.cred))
-	return p, perm, key, d, nil
+	return p, q.Permission, q.ProjectKey, d, nil
 }
 
 // authzCheckJSON is the answer of api/authz/check.
