@@ -43,7 +43,7 @@ func TestExplainPage(t *testing.T) {
 	admin.signIn("admin", adminPassword)
 	checkPage(t, admin.get("/explain").must(200).contains(`id="tokenId"`))
 	admin.get("/explain?permission=scan&projectKey=team-a.web&tokenId="+id).must(200).contains("allowed", "organization token covers the project")
-	p := admin.get("/explain?permission=user&projectKey=team-a.web&tokenId=" + id).must(200).contains("denied", "Missing:")
+	p := admin.get("/explain?permission=user&projectKey=team-a.web&tokenId="+id).must(200).contains("denied", "Missing:")
 	checkPage(t, p)
 	admin.get("/explain?permission=scan&projectKey=secret-proj&tokenId="+id).must(200).contains("denied", "Missing:")
 	admin.get("/explain?permission=scan&projectKey=nope").must(200).contains("Project &#39;nope&#39; not found")
@@ -55,6 +55,6 @@ func TestExplainPage(t *testing.T) {
 	jay.signIn("jay", "jay-password-123")
 	jay.get("/explain").must(200).lacks(`id="tokenId"`)
 	jay.get("/explain?permission=codeviewer&projectKey=secret-proj").must(200).contains("Project &#39;secret-proj&#39; not found").lacks("denied")
-	jay.get("/explain?permission=scan&tokenId="+id).must(http.StatusForbidden).contains("only administrators may ask about another token")
+	jay.get("/explain?permission=scan&tokenId=" + id).must(http.StatusForbidden).contains("only administrators may ask about another token")
 	jay.get("/explain?permission=scan").must(200).contains("denied", "for you (jay)")
 }

@@ -86,7 +86,7 @@ func TestOrgTokens(t *testing.T) {
 	}
 	b.post(path+"/rotate", "grace", "12345").must(http.StatusBadRequest)
 	b.get(path).must(200).lacks(m2[1])
-	b.post(path+"/revoke").must(http.StatusSeeOther)
+	b.post(path + "/revoke").must(http.StatusSeeOther)
 	b.get("/org-tokens").must(200).contains("Organization token ci revoked.", "No organization token.")
 	if _, err := ts.st.Authenticate(m2[1]); err == nil {
 		t.Fatal("a revoked token works")
