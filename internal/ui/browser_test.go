@@ -166,7 +166,7 @@ func TestBrowserFirstSignIn(t *testing.T) {
 }
 
 // layoutPages are the pages checked at a desktop and a phone width.
-var layoutPages = []string{"/", "/users", "/users/admin", "/users/new", "/groups", "/groups/sonar-administrators", "/projects", "/permissions", "/templates", "/account/tokens", "/org-tokens", "/org-tokens/new", "/explain", "/explain?permission=scan&projectKey=", "/audit"}
+var layoutPages = []string{"/", "/users", "/users/admin", "/users/new", "/groups", "/groups/sonar-administrators", "/projects", "/permissions", "/templates", "/account/tokens", "/org-tokens", "/org-tokens/new", "/explain", "/explain?permission=scan&projectKey=", "/audit", "/provisioning/scim"}
 
 func TestBrowserLayoutWidths(t *testing.T) {
 	ts := newTestServer(t)

@@ -23,6 +23,7 @@ var navigation = []navItem{
 	{Path: "/projects", Label: "Projects", About: "Projects and who may browse, scan or administer each; global permissions.", AdminOnly: true},
 	{Path: "/templates", Label: "Templates", About: "Permission templates: the grants new projects get, by key pattern, with a preview of what a pattern matches.", AdminOnly: true},
 	{Path: "/org-tokens", Label: "Organization tokens", About: "Tokens for automation over a list, key patterns, public, private or all projects; rotate with a grace period.", AdminOnly: true},
+	{Path: "/provisioning/scim", Label: "SCIM", About: "SCIM setup assistant: the endpoint URL, the bearer token and each identity provider's steps.", AdminOnly: true},
 	{Path: "/audit", Label: "Audit log", About: "Every change: who made it, when, and what it was before and after.", AdminOnly: true},
 	{Path: "/account/tokens", Label: "My tokens", About: "Your own user and analysis tokens: generate (shown once) and revoke."},
 	{Path: "/explain", Label: "Explain access", About: "Why a token, or you, may or may not do something: the chain behind a decision."},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/scim"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
@@ -65,7 +66,7 @@ func newTestServer(t *testing.T) *testServer {
 	mux := http.NewServeMux()
 	ts.api.Register(mux)
 	pages.Register(mux)
-	ts.srv = httptest.NewServer(mux)
+	ts.srv = httptest.NewServer(scim.New(st, scim.Options{Logger: log}).Wrap(mux))
 	t.Cleanup(ts.srv.Close)
 	return ts
 }

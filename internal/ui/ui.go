@@ -128,6 +128,7 @@ func (u *UI) routes() []route {
 	rs = append(rs, u.orgTokenRoutes()...)
 	rs = append(rs, u.explainRoutes()...)
 	rs = append(rs, u.auditRoutes()...)
+	rs = append(rs, u.scimRoutes()...)
 	return rs
 }
 

@@ -30,7 +30,7 @@ func TestAdminPagesRefuseOthers(t *testing.T) {
 }
 
 // adminPages are pages only administrators may open.
-var adminPages = []string{"/users", "/users/new", "/users/admin", "/groups", "/groups/sonar-users", "/projects", "/permissions", "/templates", "/templates/1", "/org-tokens", "/org-tokens/new", "/audit"}
+var adminPages = []string{"/users", "/users/new", "/users/admin", "/groups", "/groups/sonar-users", "/projects", "/permissions", "/templates", "/templates/1", "/org-tokens", "/org-tokens/new", "/audit", "/provisioning/scim"}
 
 func TestUsersPage(t *testing.T) {
 	ts := newTestServer(t)
