@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 // Config is Gatehouse's whole configuration. Every field is one row of
@@ -69,6 +71,21 @@ type Config struct {
 	// ProxyHeader is the header those proxies set: x-forwarded-for or
 	// forwarded (RFC 7239) (GATEHOUSE_PROXY_HEADER, --proxy-header).
 	ProxyHeader string
+	// SignInFreeFailures is how many failed password sign-ins a login may
+	// have from one client address before each further attempt waits
+	// (GATEHOUSE_SIGNIN_FREE_FAILURES).
+	SignInFreeFailures int
+	// SignInAddressFreeFailures is the same for a client address over
+	// every login (GATEHOUSE_SIGNIN_ADDRESS_FREE_FAILURES).
+	SignInAddressFreeFailures int
+	// SignInBackoff is the first wait past the free failures; it doubles
+	// with each further failure (GATEHOUSE_SIGNIN_BACKOFF) up to
+	// SignInMaxBackoff (GATEHOUSE_SIGNIN_MAX_BACKOFF).
+	SignInBackoff    time.Duration
+	SignInMaxBackoff time.Duration
+	// SignInForget is how long failures are remembered after the last one
+	// (GATEHOUSE_SIGNIN_FORGET).
+	SignInForget time.Duration
 	// MetricsToken, when set, is the bearer token /metrics requires
 	// (GATEHOUSE_METRICS_TOKEN or GATEHOUSE_METRICS_TOKEN_FILE).
 	MetricsToken string `secret:"true"`
@@ -166,6 +183,11 @@ func Options() []Option {
 		{Flag: "trusted-proxies", Env: "GATEHOUSE_TRUSTED_PROXIES", Key: "trusted-proxies", Scope: ScopeServe, Usage: "CIDR prefixes or addresses of reverse proxies whose client-address header is believed, comma-separated; empty: none", Bind: List(func(c *Config) *[]string { return &c.TrustedProxies })},
 		{Flag: "proxy-header", Env: "GATEHOUSE_PROXY_HEADER", Key: "proxy-header", Scope: ScopeServe, Usage: "the client-address header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239)", Bind: Enum(func(c *Config) *string { return &c.ProxyHeader }, headerXForwardedFor, headerForwarded)},
 		{Flag: "metrics-addr", Env: "GATEHOUSE_METRICS_ADDR", Key: "metrics-addr", Scope: ScopeServe, Usage: "serve /metrics on this address of its own (host:port, plain HTTP) instead of on --addr; empty: on --addr", Bind: Str(func(c *Config) *string { return &c.MetricsAddr })},
+		{Flag: "signin-free-failures", Env: "GATEHOUSE_SIGNIN_FREE_FAILURES", Key: "signin-free-failures", Scope: ScopeServe, Usage: "failed password sign-ins a login may have from one client address before each further attempt waits", Bind: Int(func(c *Config) *int { return &c.SignInFreeFailures })},
+		{Flag: "signin-address-free-failures", Env: "GATEHOUSE_SIGNIN_ADDRESS_FREE_FAILURES", Key: "signin-address-free-failures", Scope: ScopeServe, Usage: "failed password sign-ins a client address may have over every login before each further attempt waits", Bind: Int(func(c *Config) *int { return &c.SignInAddressFreeFailures })},
+		{Flag: "signin-backoff", Env: "GATEHOUSE_SIGNIN_BACKOFF", Key: "signin-backoff", Scope: ScopeServe, Usage: "first wait past the free failures; doubles with each further failure", Bind: Duration(func(c *Config) *time.Duration { return &c.SignInBackoff })},
+		{Flag: "signin-max-backoff", Env: "GATEHOUSE_SIGNIN_MAX_BACKOFF", Key: "signin-max-backoff", Scope: ScopeServe, Usage: "longest wait between failed sign-ins", Bind: Duration(func(c *Config) *time.Duration { return &c.SignInMaxBackoff })},
+		{Flag: "signin-forget", Env: "GATEHOUSE_SIGNIN_FORGET", Key: "signin-forget", Scope: ScopeServe, Usage: "failed sign-ins are forgotten this long after the last one (at least signin-max-backoff)", Bind: Duration(func(c *Config) *time.Duration { return &c.SignInForget })},
 		{Env: "GATEHOUSE_METRICS_TOKEN", Key: "metrics-token", Scope: ScopeServe, Secret: true, Usage: "bearer token /metrics requires; empty: none", Bind: Str(func(c *Config) *string { return &c.MetricsToken })},
 		{Flag: "ldap-config", Env: "GATEHOUSE_LDAP_CONFIG", Key: "ldap-config", Scope: ScopeProvision, Usage: "properties file of LDAP settings (ldap.url=…, SonarQube's names)", Bind: Str(func(c *Config) *string { return &c.LDAPFile })},
 		{Env: "GATEHOUSE_SECRET_KEY", Key: "secret-key", Scope: ScopeProvision, Secret: true, Usage: "key(s) that encrypt connector secrets at rest: base64 of 32 bytes, older keys after a comma (docs/secrets.md)", Bind: Str(func(c *Config) *string { return &c.SecretKey })},
@@ -187,6 +209,12 @@ func DefaultConfig() Config {
 		BodyTimeout:     30 * time.Second,
 		IdleTimeout:     120 * time.Second,
 		ProxyHeader:     headerXForwardedFor,
+
+		SignInFreeFailures:        state.DefaultSignInPolicy.FreeFailures,
+		SignInAddressFreeFailures: state.DefaultSignInPolicy.AddressFreeFailures,
+		SignInBackoff:             state.DefaultSignInPolicy.Backoff,
+		SignInMaxBackoff:          state.DefaultSignInPolicy.MaxBackoff,
+		SignInForget:              state.DefaultSignInPolicy.Forget,
 	}
 }
 
@@ -258,10 +286,22 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("HTTPS needs both a certificate and its key: set --tls-cert and --tls-key (GATEHOUSE_TLS_CERT, GATEHOUSE_TLS_KEY), or neither for plain HTTP")
 	}
+	if c.SignInFreeFailures < 1 || c.SignInAddressFreeFailures < 1 {
+		return fmt.Errorf("sign-in free failures (GATEHOUSE_SIGNIN_FREE_FAILURES, GATEHOUSE_SIGNIN_ADDRESS_FREE_FAILURES) must be at least 1")
+	}
+	if c.SignInBackoff <= 0 || c.SignInMaxBackoff < c.SignInBackoff || c.SignInForget < c.SignInMaxBackoff {
+		return fmt.Errorf("sign-in back-off: want 0 < signin-backoff <= signin-max-backoff <= signin-forget, got %v, %v, %v", c.SignInBackoff, c.SignInMaxBackoff, c.SignInForget)
+	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		return fmt.Errorf("data directory is empty: set --data-dir or GATEHOUSE_DATA_DIR (or --database-url for PostgreSQL)")
 	}
 	return nil
+}
+
+// signInPolicy is the sign-in throttle the configuration asks for.
+func (c *Config) signInPolicy() state.SignInPolicy {
+	return state.SignInPolicy{FreeFailures: c.SignInFreeFailures, AddressFreeFailures: c.SignInAddressFreeFailures,
+		Backoff: c.SignInBackoff, MaxBackoff: c.SignInMaxBackoff, Forget: c.SignInForget}
 }
 
 // SQLitePath is the embedded database file.

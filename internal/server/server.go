@@ -113,7 +113,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	if n > 0 {
 		s.log.Info("applied migrations", "count", n)
 	}
-	sopts := state.Options{Logger: s.log}
+	sopts := state.Options{Logger: s.log, SignIn: s.cfg.signInPolicy()}
 	if ring.Configured() {
 		sopts.Secrets = ring
 	}

@@ -144,6 +144,12 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 		{"flag wins", []string{"--addr", ":7001"}, func(c Config) bool { return c.Addr == ":7001" }, false},
 		{"bad level", []string{"--log-level", "loud"}, nil, true},
 		{"bad url", []string{"--database-url", "mysql://x"}, nil, true},
+		{"sign-in throttle", []string{"--signin-free-failures", "3", "--signin-backoff", "2s", "--signin-max-backoff", "1m", "--signin-forget", "2h"}, func(c Config) bool {
+			p := c.signInPolicy()
+			return p.FreeFailures == 3 && p.AddressFreeFailures == 50 && p.Backoff == 2*time.Second && p.MaxBackoff == time.Minute && p.Forget == 2*time.Hour
+		}, false},
+		{"no free failure", []string{"--signin-free-failures", "0"}, nil, true},
+		{"forget shorter than the longest wait", []string{"--signin-forget", "1m"}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

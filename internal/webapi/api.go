@@ -81,7 +81,6 @@ type API struct {
 	byMethod map[string]*Route // by "METHOD path"
 	ordered  []*Route
 	v2       []*v2Route
-	limiter  *loginLimiter
 	metrics  *metrics
 
 	ridPrefix string
@@ -108,7 +107,6 @@ func New(st *state.State, opts Options) *API {
 		opts:     opts,
 		routes:   map[string]*Route{},
 		byMethod: map[string]*Route{},
-		limiter:  newLoginLimiter(st.Now),
 		metrics:  newMetrics(),
 	}
 	a.metrics.reg.MustRegister(newStateCollector(st))

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -112,24 +110,27 @@ func (a *API) useToken(c *call, secret string) error {
 }
 
 func (a *API) usePassword(c *call, login, pw string) error {
-	ip := reqinfo.ClientAddress(c.r)
-	if wait := a.limiter.blocked(login, ip); wait > 0 {
-		a.metrics.signInThrottled.Inc()
-		c.w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
-		return errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
-	}
-	p, _, err := a.st.CheckPassword(c.ctx, login, pw)
-	if errors.Is(err, identity.ErrUnauthenticated) {
-		a.metrics.signInFailures.Inc()
-		a.limiter.fail(login, ip)
-		return errorf(http.StatusUnauthorized, "Authentication failed")
-	}
+	p, _, err := a.signIn(c.r.WithContext(c.ctx), login, pw)
 	if err != nil {
-		return err // busy (503) or a store failure
+		return err // 401, throttled (429), busy or store down (503)
 	}
-	a.limiter.succeed(login)
 	c.principal, c.authed = p, true
 	return nil
+}
+
+// signIn is every password sign-in of the API (the login form and basic
+// auth, local and directory users): the state's throttled check, counted
+// in the metrics by outcome.
+func (a *API) signIn(r *http.Request, login, pw string) (authz.Principal, identity.User, error) {
+	p, u, err := a.st.SignIn(r.Context(), login, pw, reqinfo.ClientAddress(r))
+	switch {
+	case errors.Is(err, identity.ErrThrottled):
+		a.metrics.signInThrottled.Inc()
+	case errors.Is(err, identity.ErrUnauthenticated):
+		a.metrics.signInFailures.Inc()
+		return p, u, errorf(http.StatusUnauthorized, "Authentication failed")
+	}
+	return p, u, err
 }
 
 // authorize enforces the route's access level, and what each token type
@@ -227,97 +228,4 @@ func randomString(n int) string {
 func csrfOf(sessionSecret string) string {
 	h := sha256.Sum256([]byte("gatehouse-xsrf\x00" + sessionSecret))
 	return base64.RawURLEncoding.EncodeToString(h[:18])
-}
-
-// Login rate limits: failures within the window, per login and per client
-// address. Past the limit, password attempts are refused without checking.
-const (
-	loginWindow      = 5 * time.Minute
-	maxFailsPerLogin = 10
-	maxFailsPerIP    = 50
-)
-
-type loginLimiter struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	login map[string][]time.Time
-	ip    map[string][]time.Time
-}
-
-func newLoginLimiter(now func() time.Time) *loginLimiter {
-	return &loginLimiter{now: now, login: map[string][]time.Time{}, ip: map[string][]time.Time{}}
-}
-
-// blocked returns how long the caller must wait, or 0.
-func (l *loginLimiter) blocked(login, ip string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	wait := func(m map[string][]time.Time, key string, max int) time.Duration {
-		fails := prune(m[key], now)
-		m[key] = fails
-		if len(fails) == 0 {
-			delete(m, key)
-		}
-		if len(fails) < max {
-			return 0
-		}
-		return fails[0].Add(loginWindow).Sub(now)
-	}
-	return max(wait(l.login, login, maxFailsPerLogin), wait(l.ip, ip, maxFailsPerIP))
-}
-
-func (l *loginLimiter) fail(login, ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if ts := track(l.login, login, now); ts != nil {
-		l.login[login] = ts
-	}
-	if ts := track(l.ip, ip, now); ts != nil {
-		l.ip[ip] = ts
-	}
-}
-
-func (l *loginLimiter) succeed(login string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.login, login)
-}
-
-// maxTrackedKeys bounds the limiter's memory: an attacker spraying logins
-// or addresses must not grow it without limit.
-const maxTrackedKeys = 100_000
-
-// track records a failure for key. When the map is full, expired keys are
-// swept first; only if that frees nothing is a new key left untracked —
-// keys already tracked (a targeted login) are never forgotten early.
-func track(m map[string][]time.Time, key string, now time.Time) []time.Time {
-	if _, ok := m[key]; !ok && len(m) >= maxTrackedKeys {
-		for k, ts := range m {
-			if len(prune(ts, now)) == 0 {
-				delete(m, k)
-			}
-		}
-		if len(m) >= maxTrackedKeys {
-			return nil
-		}
-	}
-	return append(prune(m[key], now), now)
-}
-
-func prune(ts []time.Time, now time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= loginWindow {
-		i++
-	}
-	return ts[i:]
-}
-
-// reset forgets every failure; tests that deliberately fail logins use it.
-func (l *loginLimiter) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	clear(l.login)
-	clear(l.ip)
 }

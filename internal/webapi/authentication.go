@@ -1,11 +1,9 @@
 package webapi
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
-	"github.com/gatehouse-dev/gatehouse/internal/reqinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
@@ -55,22 +53,10 @@ func (a *API) login(c *call) (any, error) {
 // and, when they match, starts a session. api/authentication/login and
 // the admin UI's sign-in form ([API.SignIn]) share it.
 func (a *API) passwordSignIn(w http.ResponseWriter, r *http.Request, login, pw string) (identity.User, error) {
-	ip := reqinfo.ClientAddress(r)
-	if wait := a.limiter.blocked(login, ip); wait > 0 {
-		a.metrics.signInThrottled.Inc()
-		w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
-		return identity.User{}, errorf(http.StatusTooManyRequests, "Too many failed login attempts. Please try again later.")
-	}
-	_, u, err := a.st.CheckPassword(r.Context(), login, pw)
-	if errors.Is(err, identity.ErrUnauthenticated) {
-		a.metrics.signInFailures.Inc()
-		a.limiter.fail(login, ip)
-		return identity.User{}, errorf(http.StatusUnauthorized, "Authentication failed")
-	}
+	_, u, err := a.signIn(r, login, pw)
 	if err != nil {
 		return identity.User{}, err
 	}
-	a.limiter.succeed(login)
 	if err := a.StartSession(w, r, u.ID); err != nil {
 		return identity.User{}, err
 	}

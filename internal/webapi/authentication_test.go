@@ -2,7 +2,11 @@ package webapi
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -147,23 +151,66 @@ func TestAuthenticationLogout(t *testing.T) {
 	s.post("api/authentication/logout", cred{}).must(t, 200)
 }
 
+// TestAuthenticationRateLimit: past its free failures a login at an
+// address is refused unchecked (429 with Retry-After), on the form and in
+// basic auth alike, while other logins there and the same login elsewhere
+// sign in; each outcome is an audit event and a metric.
 func TestAuthenticationRateLimit(t *testing.T) {
 	s := newTestServer(t)
 	s.createUser("alice")
-	for i := range 10 {
+	free := state.DefaultSignInPolicy.FreeFailures
+	for i := range free - 1 {
 		if r := s.post("api/authentication/login", cred{}, "login", "alice", "password", "wrong-password-x"); r.status != 401 {
 			t.Fatalf("attempt %d: status %d", i+1, r.status)
 		}
 	}
-	// The 11th attempt is refused unchecked, even with the right password.
+	// Basic auth counts in the same throttle.
+	s.get("api/users/search", cred{login: "alice", pw: "wrong-password-x"}).must(t, 401)
+	// The next attempt is refused unchecked, even with the right password.
 	r := s.post("api/authentication/login", cred{}, "login", "alice", "password", "alice-password-1").must(t, 429)
-	if r.header.Get("Retry-After") == "" {
-		t.Fatal("no Retry-After")
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Fatalf("Retry-After %q, want 1 (the first back-off)", got)
 	}
-	// Basic auth shares the limiter.
 	s.get("api/users/search", cred{login: "alice", pw: "alice-password-1"}).must(t, 429)
 	// Other logins are not affected.
 	s.post("api/authentication/login", cred{}, "login", "admin", "password", adminPassword).must(t, 200)
+	// The same login from an address that has not failed signs in.
+	other := httptest.NewServer(fromClient("198.51.100.2", s.api.Handler()))
+	defer other.Close()
+	req, _ := http.NewRequest("GET", other.URL+"/api/authentication/validate", nil)
+	req.SetBasicAuth("alice", "alice-password-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"valid":true`) {
+		t.Fatalf("alice from another address: %d %s", resp.StatusCode, body)
+	}
+
+	events := s.get("api/audit/search", asAdmin, "ps", "500").must(t, 200)
+	for _, want := range []string{`"action":"signin.failure","target":"user:alice"`, `"action":"signin.throttled","target":"user:alice"`,
+		`"actor":"user:alice","action":"signin.success","target":"user:alice"`} {
+		if !strings.Contains(string(events.body), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	metrics := string(s.get("metrics", cred{}).must(t, 200).body)
+	for _, want := range []string{fmt.Sprintf(`gatehouse_signin_failures_total{reason="failed"} %d`, free), `gatehouse_signin_failures_total{reason="throttled"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// fromClient serves h as if every request came from addr (what a trusted
+// proxy's header does in the server).
+func fromClient(addr string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RemoteAddr = addr + ":40000"
+		h.ServeHTTP(w, r)
+	})
 }
 
 func TestAuthenticationValidate(t *testing.T) {
@@ -246,14 +293,11 @@ func TestSessionlessActionsIgnoreAuthorization(t *testing.T) {
 	s.post("api/authentication/logout", cred{}).must(t, 200)
 	// Elsewhere an empty credential is refused, but never counted: a
 	// credential-less client cannot lock anyone out.
-	s.api.limiter.reset()
-	for range maxFailsPerIP + 5 {
+	before := s.signInFailures()
+	for range state.DefaultSignInPolicy.AddressFreeFailures + 5 {
 		s.get("api/users/search", cred{authorization: "Basic Og=="}).must(t, 401)
 	}
-	s.api.limiter.mu.Lock()
-	counted := len(s.api.limiter.login) + len(s.api.limiter.ip)
-	s.api.limiter.mu.Unlock()
-	if counted != 0 {
+	if counted := s.signInFailures() - before; counted != 0 {
 		t.Fatalf("empty credentials counted as %d failed sign-ins", counted)
 	}
 	s.get("api/users/search", asAdmin).must(t, 200)

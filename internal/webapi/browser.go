@@ -38,6 +38,10 @@ func (a *API) Authenticate(r *http.Request) (BrowserSession, bool) {
 // message to show.
 func (a *API) SignIn(w http.ResponseWriter, r *http.Request, login, password string) (identity.User, error) {
 	u, err := a.passwordSignIn(w, r, login, password)
+	if errors.Is(err, identity.ErrThrottled) {
+		w.Header().Set("Retry-After", retryAfter(err))
+		return u, identity.Errorf(identity.ErrUnavailable, "%s", identity.Message(err))
+	}
 	var ae *apiError
 	if errors.As(err, &ae) {
 		kind := identity.ErrUnauthenticated

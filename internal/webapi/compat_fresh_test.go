@@ -74,10 +74,7 @@ func TestCompatFreshInstance(t *testing.T) {
 		}
 		anon.do(t, tfPost("api/authentication/login", http.StatusOK, "login", "admin", "password", adminPassword), nil)
 		anon.do(t, tfPost("api/authentication/logout", http.StatusOK), nil)
-		s.api.limiter.mu.Lock()
-		counted := len(s.api.limiter.login) + len(s.api.limiter.ip)
-		s.api.limiter.mu.Unlock()
-		if counted != 0 {
+		if counted := s.signInFailures(); counted != 0 {
 			t.Fatalf("%d failed sign-ins counted for a client without credentials", counted)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
@@ -43,8 +45,17 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, identity.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, identity.ErrThrottled):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After of a refusal to retry later: the error's
+// own wait in whole seconds, rounded up, and at least one.
+func retryAfter(err error) string {
+	d := identity.RetryAfter(err)
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
 }
 
 type errorBody struct {
@@ -85,8 +96,8 @@ func describeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, req
 	if errors.As(err, &ae) {
 		msg = ae.msg
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", retryAfter(err))
 	} else if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "An error has occurred. Please contact your administrator"

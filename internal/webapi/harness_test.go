@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/secretbox"
@@ -26,6 +27,7 @@ const adminPassword = "admin-password-123"
 // testServer is a Gatehouse Web API over a fresh SQLite store.
 type testServer struct {
 	t    *testing.T
+	db   store.Store
 	st   *state.State
 	api  *API
 	srv  *httptest.Server
@@ -107,7 +109,30 @@ func newTestServerWith(t *testing.T, db store.Store, configure func(st *state.St
 	api := New(st, opts)
 	srv := httptest.NewServer((&answerChecker{t: t, api: api}).wrap(api.Handler()))
 	t.Cleanup(srv.Close)
-	return &testServer{t: t, st: st, api: api, srv: srv, logs: logs}
+	return &testServer{t: t, db: db, st: st, api: api, srv: srv, logs: logs}
+}
+
+// forgetSignInFailures clears the sign-in throttle's records, for tests
+// that fail sign-ins deliberately.
+func (s *testServer) forgetSignInFailures() {
+	s.t.Helper()
+	err := s.db.Tx(context.Background(), func(tx store.Tx) error {
+		_, err := tx.PruneSignInFailures(context.Background(), time.Now().Add(100*365*24*time.Hour))
+		return err
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// signInFailures counts the failed sign-ins in the audit log.
+func (s *testServer) signInFailures() int {
+	s.t.Helper()
+	_, n, err := s.st.Store().ListAudit(context.Background(), store.AuditFilter{Action: "signin.failure"})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
 }
 
 // lockDown removes sonar-users' default global grants as the README shows,

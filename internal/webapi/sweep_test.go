@@ -127,7 +127,7 @@ func sweepBadInput(t *testing.T, s *testServer) {
 		t.Run(path+"/"+tc.name[:strings.LastIndex(tc.name, " @ ")], func(t *testing.T) {
 			r := s.do(tc.method, path, tc.cred, tc.params)
 			if tc.cred.pw != "" {
-				s.api.limiter.reset() // deliberate failures must not lock the sweep out
+				s.forgetSignInFailures() // deliberate failures must not lock the sweep out
 			}
 			if r.status >= 500 {
 				t.Fatalf("status %d: %s", r.status, r.body)
