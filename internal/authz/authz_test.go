@@ -501,3 +501,27 @@ func TestKeysMatching(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberships lists the explicit memberships held in memory, of a user
+// and of a group, as the store would (the answer of a committed write that
+// cannot re-read them).
+func TestMemberships(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name            string
+		userID, groupID int64
+		want            []identity.Membership
+	}{
+		{"a user's", 1, 0, []identity.Membership{{UserID: 1, GroupID: 10}}},
+		{"a user without groups", 3, 0, nil},
+		{"a group's, deactivated members included", 0, 10, []identity.Membership{{UserID: 1, GroupID: 10}, {UserID: 4, GroupID: 10}}},
+		{"sonar-users is implicit", 0, 11, nil},
+		{"unknown user", 99, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := f.ix.Memberships(tc.userID, tc.groupID); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("Memberships(%d, %d) = %v, want %v", tc.userID, tc.groupID, got, tc.want)
+			}
+		})
+	}
+}

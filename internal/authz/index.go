@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"sync"
@@ -642,6 +643,37 @@ func (ix *Index) Login(userID int64) string {
 		return u.login
 	}
 	return ""
+}
+
+// Memberships returns the explicit memberships the index holds of a user
+// (userID != 0) or of a group (groupID != 0), as the store lists them
+// (ascending). A group's members are found by a scan of every user: this
+// is for answers that must not fail once a write has committed, not for a
+// hot path.
+func (ix *Index) Memberships(userID, groupID int64) []identity.Membership {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []identity.Membership
+	add := func(u *userEntry) {
+		for _, g := range u.groups {
+			if groupID == 0 || g.id == groupID {
+				out = append(out, identity.Membership{UserID: u.id, GroupID: g.id})
+			}
+		}
+	}
+	if userID != 0 {
+		if u := ix.users[userID]; u != nil {
+			add(u)
+		}
+	} else {
+		for _, u := range ix.users {
+			add(u)
+		}
+	}
+	slices.SortFunc(out, func(a, b identity.Membership) int {
+		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.GroupID, b.GroupID))
+	})
+	return out
 }
 
 // GroupName returns the name of a group id, or "" when unknown.

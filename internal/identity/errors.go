@@ -18,6 +18,10 @@ var (
 	// ErrUnavailable marks a request refused because the server is busy;
 	// the client should retry shortly.
 	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrStoreUnavailable marks a request that needs the store while the
+	// store cannot be reached (down, restarting, out of connections). It is
+	// also an ErrUnavailable (503 with Retry-After).
+	ErrStoreUnavailable = fmt.Errorf("%w: store", ErrUnavailable)
 	// ErrThrottled marks a request refused because its caller tried too
 	// often (failed sign-ins); the error's RetryAfter says when to retry.
 	ErrThrottled = errors.New("too many attempts")

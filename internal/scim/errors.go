@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
@@ -26,6 +27,8 @@ type Error struct {
 	Status   int
 	ScimType string
 	Detail   string
+	// Retry is the Retry-After of a 503 or 429: how long to wait.
+	Retry time.Duration
 }
 
 func (e *Error) Error() string { return e.Detail }
@@ -76,7 +79,13 @@ func toError(err error) *Error {
 	case errors.Is(err, identity.ErrForbidden):
 		return errf(http.StatusForbidden, "", "%s", msg)
 	case errors.Is(err, identity.ErrUnavailable):
-		return errf(http.StatusServiceUnavailable, "", "%s", msg)
+		e := errf(http.StatusServiceUnavailable, "", "%s", msg)
+		e.Retry = identity.RetryAfter(err)
+		return e
+	case errors.Is(err, identity.ErrThrottled):
+		e := errf(http.StatusTooManyRequests, "", "%s", msg)
+		e.Retry = identity.RetryAfter(err)
+		return e
 	}
 	return &Error{Status: http.StatusInternalServerError, Detail: "An internal error occurred"}
 }

@@ -34,6 +34,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvOn(t, nil)
+}
+
+// newEnvOn is newEnv over wrap's store around the SQLite one (nil: that
+// store itself).
+func newEnvOn(t testing.TB, wrap func(*sqlstore.Store) store.Store) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "g.db"), nil)
@@ -44,7 +51,11 @@ func newEnv(t testing.TB) *env {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.New(ctx, db, state.Options{})
+	var used store.Store = db
+	if wrap != nil {
+		used = wrap(db)
+	}
+	st, err := state.New(ctx, used, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +71,7 @@ func newEnv(t testing.TB) *env {
 	api.Register(mux)
 	srv := httptest.NewServer(scim.New(st, scim.Options{}).Wrap(mux))
 	t.Cleanup(srv.Close)
-	e := &env{t: t, st: st, db: db, srv: srv}
+	e := &env{t: t, st: st, db: used, srv: srv}
 	e.token = e.generateToken("idp", "")
 	return e
 }

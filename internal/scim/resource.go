@@ -24,7 +24,7 @@ func meta(rt *resourceType, loc string, created, updated time.Time) map[string]a
 
 // userDoc renders a user; groups are read only when want says they are
 // returned.
-func (s *Server) userDoc(ctx context.Context, base string, u identity.User, want projection) (map[string]any, error) {
+func (s *Server) userDoc(ctx context.Context, base string, u identity.User, want projection, w written) (map[string]any, error) {
 	id := formatID(userPrefix, u.ID)
 	d := map[string]any{
 		"schemas":     []string{schemaUser, schemaEnterprise},
@@ -43,7 +43,7 @@ func (s *Server) userDoc(ctx context.Context, base string, u identity.User, want
 		d["emails"] = []any{map[string]any{"value": u.Email, "type": "work", "primary": true}}
 	}
 	if want.returns("groups") {
-		ms, err := s.b.Store().ListMemberships(ctx, u.ID, 0)
+		ms, err := s.memberships(ctx, u.ID, 0, w)
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +59,7 @@ func (s *Server) userDoc(ctx context.Context, base string, u identity.User, want
 
 // groupDoc renders a group; members are read only when want says they are
 // returned (excludedAttributes=members reads none).
-func (s *Server) groupDoc(ctx context.Context, base string, g identity.Group, want projection) (map[string]any, error) {
+func (s *Server) groupDoc(ctx context.Context, base string, g identity.Group, want projection, w written) (map[string]any, error) {
 	id := formatID(groupPrefix, g.ID)
 	d := map[string]any{
 		"schemas":     []string{schemaGroup},
@@ -71,7 +71,7 @@ func (s *Server) groupDoc(ctx context.Context, base string, g identity.Group, wa
 		d["externalId"] = g.ExternalID
 	}
 	if want.returns("members") {
-		ms, err := s.b.Store().ListMemberships(ctx, 0, g.ID)
+		ms, err := s.memberships(ctx, 0, g.ID, w)
 		if err != nil {
 			return nil, err
 		}
@@ -83,6 +83,25 @@ func (s *Server) groupDoc(ctx context.Context, base string, g identity.Group, wa
 		d["members"] = members
 	}
 	return want.apply(d), nil
+}
+
+// written says whether a resource document answers a write that has
+// committed: its answer must not fail then, so memberships the store
+// cannot list come from the index, which the write has updated.
+type written bool
+
+const (
+	reading   written = false
+	committed written = true
+)
+
+func (s *Server) memberships(ctx context.Context, userID, groupID int64, w written) ([]identity.Membership, error) {
+	ms, err := s.b.Store().ListMemberships(ctx, userID, groupID)
+	if err != nil && w == committed {
+		s.log.WarnContext(ctx, "list memberships for a write's answer; answering from memory", "err", err)
+		return s.b.Index().Memberships(userID, groupID), nil
+	}
+	return ms, err
 }
 
 // projection is the attributes / excludedAttributes of a request.

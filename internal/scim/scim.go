@@ -144,8 +144,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
 	}
-	if e.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
+		// Whole seconds, rounded up, at least one.
+		w.Header().Set("Retry-After", strconv.FormatInt(max(int64((e.Retry+time.Second-1)/time.Second), 1), 10))
 	}
 	writeJSON(w, e.Status, body)
 }
@@ -182,6 +183,9 @@ func (s *Server) authenticate(c *call) error {
 		return errf(http.StatusForbidden, "", "Only a SCIM token (gts_…) may be used here: generate one with api/scim_tokens/generate or `gatehouse token scim`")
 	}
 	scopes, err := s.b.SCIMTokenScopes(c.ctx, p.TokenID)
+	if errors.Is(err, identity.ErrUnavailable) {
+		return err // the store cannot say now: 503, not a bad token
+	}
 	if err != nil {
 		return errf(http.StatusUnauthorized, "", "Invalid token")
 	}
@@ -338,7 +342,7 @@ func (s *Server) list(c *call, rt *resourceType) (int, error) {
 		}
 		total = n
 		for _, u := range users[:min(len(users), count)] {
-			d, err := s.userDoc(c.ctx, c.base, u, want)
+			d, err := s.userDoc(c.ctx, c.base, u, want, reading)
 			if err != nil {
 				return 0, err
 			}
@@ -351,7 +355,7 @@ func (s *Server) list(c *call, rt *resourceType) (int, error) {
 		}
 		total = n
 		for _, g := range groups[:min(len(groups), count)] {
-			d, err := s.groupDoc(c.ctx, c.base, g, want)
+			d, err := s.groupDoc(c.ctx, c.base, g, want, reading)
 			if err != nil {
 				return 0, err
 			}
@@ -426,7 +430,7 @@ func (s *Server) get(c *call, rt *resourceType, id int64) (int, error) {
 			return 0, err
 		}
 		updated = u.UpdatedAt
-		if d, err = s.userDoc(c.ctx, c.base, u, c.projection()); err != nil {
+		if d, err = s.userDoc(c.ctx, c.base, u, c.projection(), reading); err != nil {
 			return 0, err
 		}
 	} else {
@@ -435,7 +439,7 @@ func (s *Server) get(c *call, rt *resourceType, id int64) (int, error) {
 			return 0, err
 		}
 		updated = g.UpdatedAt
-		if d, err = s.groupDoc(c.ctx, c.base, g, c.projection()); err != nil {
+		if d, err = s.groupDoc(c.ctx, c.base, g, c.projection(), reading); err != nil {
 			return 0, err
 		}
 	}
@@ -490,7 +494,7 @@ func (s *Server) create(c *call, rt *resourceType) (int, error) {
 				return 0, err
 			}
 		}
-		out, err := s.userDoc(c.ctx, c.base, u, projection{})
+		out, err := s.userDoc(c.ctx, c.base, u, projection{}, committed)
 		if err != nil {
 			return 0, err
 		}
@@ -504,7 +508,7 @@ func (s *Server) create(c *call, rt *resourceType) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	out, err := s.groupDoc(c.ctx, c.base, g, projection{})
+	out, err := s.groupDoc(c.ctx, c.base, g, projection{}, committed)
 	if err != nil {
 		return 0, err
 	}
@@ -573,7 +577,7 @@ func (s *Server) put(c *call, rt *resourceType, id int64) (int, error) {
 	if err != nil {
 		return 0, notFoundAs(err, rt, id)
 	}
-	out, err := s.groupDoc(c.ctx, c.base, g, c.projection())
+	out, err := s.groupDoc(c.ctx, c.base, g, c.projection(), committed)
 	if err != nil {
 		return 0, err
 	}
@@ -583,7 +587,7 @@ func (s *Server) put(c *call, rt *resourceType, id int64) (int, error) {
 // answerUser answers 200 with the user's resource, as PUT and PATCH of a
 // user do.
 func (s *Server) answerUser(c *call, u identity.User) (int, error) {
-	out, err := s.userDoc(c.ctx, c.base, u, c.projection())
+	out, err := s.userDoc(c.ctx, c.base, u, c.projection(), committed)
 	if err != nil {
 		return 0, err
 	}
@@ -614,7 +618,7 @@ func (s *Server) patch(c *call, rt *resourceType, id int64) (int, error) {
 			if err := c.checkIfMatch(old.UpdatedAt); err != nil {
 				return old, err
 			}
-			doc, err := s.userDoc(c.ctx, c.base, old, projection{except: []string{"groups"}})
+			doc, err := s.userDoc(c.ctx, c.base, old, projection{except: []string{"groups"}}, reading)
 			if err != nil {
 				return old, err
 			}

@@ -224,6 +224,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if _, err := s.state.DefaultTemplateID(ctx); err != nil {
 		s.log.Warn("readiness check failed", "err", err)
+		w.Header().Set("Retry-After", "5")
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}

@@ -477,10 +477,11 @@ func (s *State) syncPeers(ctx context.Context) {
 	rev, err := s.store.Revision(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("check store revision", "err", err)
+			s.storeTrouble(err)
 		}
 		return
 	}
+	s.storeBack()
 	s.repl.seen(rev)
 	if rev <= s.repl.revision.Load() {
 		s.repl.caughtUp(rev)
@@ -502,6 +503,23 @@ func (s *State) syncPeers(ctx context.Context) {
 		}
 	case ctx.Err() == nil:
 		s.log.Warn("apply peer changes", "err", err)
+	}
+}
+
+// storeTrouble logs that the store cannot be read, once per outage: Run
+// polls it ten times a second, and decisions go on from memory meanwhile.
+func (s *State) storeTrouble(err error) {
+	if !s.storeDown.Swap(true) {
+		s.log.Warn("store unavailable: decisions go on from memory, requests that need the store answer 503", "err", err)
+		return
+	}
+	s.log.Debug("store still unavailable", "err", err)
+}
+
+// storeBack logs the end of an outage.
+func (s *State) storeBack() {
+	if s.storeDown.Swap(false) {
+		s.log.Info("store available again")
 	}
 }
 

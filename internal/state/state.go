@@ -85,6 +85,8 @@ type State struct {
 	rebuildMu   sync.Mutex
 	needRebuild atomic.Bool
 	repl        replStats
+	// storeDown is whether Run last found the store unreachable.
+	storeDown atomic.Bool
 
 	// throttle counts failed sign-ins ([State.SignIn]).
 	throttle *throttle

@@ -83,15 +83,14 @@ func (a *API) membersCounts(c *call, groups []identity.Group) (map[int64]int, er
 	return counts, nil
 }
 
-func (a *API) groupAnswer(c *call, g identity.Group) (any, error) {
-	counts, err := a.membersCounts(c, []identity.Group{g})
-	if err != nil {
-		return nil, err
-	}
+// groupAnswer is the answer of a group create or update. Its member
+// count is read before the write (a write never changes it): once the write
+// has committed, nothing may fail its answer.
+func groupAnswer(g identity.Group, members int) any {
 	return map[string]any{"group": groupJSON{
-		ID: idString(g.ID), Name: g.Name, Description: g.Description, MembersCount: counts[g.ID],
+		ID: idString(g.ID), Name: g.Name, Description: g.Description, MembersCount: members,
 		Default: g.Name == identity.GroupUsers, Managed: g.Source.Managed(),
-	}}, nil
+	}}
 }
 
 func (a *API) createGroup(c *call) (any, error) {
@@ -99,7 +98,7 @@ func (a *API) createGroup(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.groupAnswer(c, g)
+	return groupAnswer(g, 0), nil // a new group has no members
 }
 
 func (a *API) deleteGroup(c *call) (any, error) {
@@ -111,11 +110,22 @@ func defaultGroupError() error {
 }
 
 func (a *API) updateGroup(c *call) (any, error) {
-	g, err := a.editGroup(c, c.str("currentName"), state.GroupUpdate{Name: c.opt("name"), Description: c.opt("description")})
+	current := c.str("currentName")
+	members := 0
+	if old, err := a.st.Store().GetGroupByName(c.ctx, current); err == nil {
+		counts, err := a.membersCounts(c, []identity.Group{old})
+		if err != nil {
+			return nil, err
+		}
+		members = counts[old.ID]
+	} else if !errors.Is(err, identity.ErrNotFound) {
+		return nil, err
+	} // a missing group: the update answers its 404
+	g, err := a.editGroup(c, current, state.GroupUpdate{Name: c.opt("name"), Description: c.opt("description")})
 	if err != nil {
 		return nil, err
 	}
-	return a.groupAnswer(c, g)
+	return groupAnswer(g, members), nil
 }
 
 // editGroup renames a group or changes its description (v1 update, v2

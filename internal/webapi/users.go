@@ -192,11 +192,15 @@ func (a *API) userDetail(c *call, u identity.User) (userDetailJSON, error) {
 	if err != nil {
 		return userDetailJSON{}, err
 	}
+	return userDetailOf(u, groups[u.ID]), nil
+}
+
+func userDetailOf(u identity.User, groups []string) userDetailJSON {
 	return userDetailJSON{
 		Login: u.Login, Name: u.Name, Email: u.Email, Active: u.Active, Local: isLocal(u),
 		ExternalIdentity: externalIdentity(u), ExternalProvider: externalProvider(u),
-		Groups: nonNil(groups[u.ID]), ScmAccounts: nonNil(u.SCMAccounts),
-	}, nil
+		Groups: nonNil(groups), ScmAccounts: nonNil(u.SCMAccounts),
+	}
 }
 
 // parseSonarDateTime accepts SonarQube's datetime or a date (its start, UTC).
@@ -384,7 +388,14 @@ func (a *API) activeUser(c *call, login, msg string) (identity.User, error) {
 
 func (a *API) updateUser(c *call) (any, error) {
 	login := c.str("login")
-	if _, err := a.activeUser(c, login, "User '%s' doesn't exist"); err != nil {
+	old, err := a.activeUser(c, login, "User '%s' doesn't exist")
+	if err != nil {
+		return nil, err
+	}
+	// The answer's groups are read before the write (it does not change
+	// them): once the write has committed, nothing may fail its answer.
+	groups, err := a.groupsOf(c, []identity.User{old})
+	if err != nil {
 		return nil, err
 	}
 	var upd state.UserUpdate
@@ -398,11 +409,7 @@ func (a *API) updateUser(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := a.userDetail(c, u)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"user": j}, nil
+	return map[string]any{"user": userDetailOf(u, groups[old.ID])}, nil
 }
 
 func (a *API) updateLogin(c *call) (any, error) {
@@ -461,7 +468,10 @@ func (a *API) deactivateUser(c *call) (any, error) {
 	// groups left.
 	j, err := a.userDetail(c, u)
 	if err != nil {
-		return nil, err
+		// The deactivation has committed: its answer must not fail, so
+		// the groups come from memory.
+		a.log.WarnContext(c.ctx, "read groups of a deactivated user", "login", u.Login, "err", err)
+		j = userDetailOf(u, a.st.Index().GroupNames(u.ID))
 	}
 	return map[string]any{"user": deactivatedJSON{
 		Login: j.Login, Name: j.Name, Active: j.Active, Local: j.Local,

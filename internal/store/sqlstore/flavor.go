@@ -1,11 +1,17 @@
 package sqlstore
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -88,11 +94,14 @@ func (f *flavor) anyOf(col string, vals any) (string, any, error) {
 	return col + " IN (SELECT value FROM json_each(?))", string(js), nil
 }
 
-// wrap maps constraint violations to the domain's error kinds and keeps the
-// driver error in the chain.
+// wrap maps constraint violations and an unreachable database to the
+// domain's error kinds and keeps the driver error in the chain.
 func (f *flavor) wrap(err error) error {
 	if err == nil {
 		return nil
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %w", errStoreDown, err)
 	}
 	switch f.constraint(err) {
 	case constraintUnique:
@@ -101,6 +110,50 @@ func (f *flavor) wrap(err error) error {
 		return fmt.Errorf("%w: referenced row: %w", identity.ErrNotFound, err)
 	}
 	return err
+}
+
+// errStoreDown is every error of a database that cannot answer now: the
+// request may succeed once it is back, which needs no restart of ours.
+var errStoreDown = &identity.Error{Kind: identity.ErrStoreUnavailable, Retry: storeRetry,
+	Msg: "The database is unavailable. Please try again in a moment."}
+
+// storeRetry is the Retry-After of errStoreDown: about a database restart.
+const storeRetry = 5 * time.Second
+
+// unreachable reports whether err says the database cannot be reached or
+// is going away, rather than that the statement was wrong.
+func unreachable(err error) bool {
+	if errors.Is(err, errStoreDown) {
+		return false // wrapped already
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 53: insufficient resources (too many
+		// connections, disk full); 57P: the server shutting down, crashed
+		// or not yet accepting connections.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code of an extended one
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+	}
+	return false
 }
 
 type constraintKind int

@@ -100,7 +100,7 @@ func (r *reader) CountMembers(ctx context.Context, groupIDs []int64) (map[int64]
 		counts[id] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count members: %w", err)
+		return nil, fmt.Errorf("count members: %w", r.f.wrap(err))
 	}
 	return counts, nil
 }
@@ -200,6 +200,7 @@ func (t *txn) AddMembers(ctx context.Context, groupID int64, userIDs []int64) ([
 		return nil, fmt.Errorf("add users to group %d: %w", groupID, err)
 	}
 	added, err := scanIDs(rows)
+	err = t.f.wrap(err)
 	if err != nil {
 		return nil, fmt.Errorf("add users to group %d: %w", groupID, err)
 	}

@@ -36,7 +36,7 @@ func (r *reader) SignInFailures(ctx context.Context, keys []string) (map[string]
 		out[key] = rec
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read sign-in failures: %w", err)
+		return nil, fmt.Errorf("read sign-in failures: %w", r.f.wrap(err))
 	}
 	return out, nil
 }

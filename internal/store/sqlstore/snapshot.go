@@ -21,7 +21,7 @@ func (s *Store) Snapshot(ctx context.Context) (snap store.Snapshot, err error) {
 	}
 	tx, err := s.rdb.BeginTx(ctx, opts)
 	if err != nil {
-		return snap, fmt.Errorf("snapshot: begin: %w", err)
+		return snap, fmt.Errorf("snapshot: begin: %w", s.f.wrap(err))
 	}
 	defer func() {
 		// A read-only transaction has nothing to commit; rolling back ends it.
@@ -67,7 +67,7 @@ func (s *Store) Snapshot(ctx context.Context) (snap store.Snapshot, err error) {
 		snap.TokenProjects[tokenID] = append(snap.TokenProjects[tokenID], projectID)
 	}
 	if err := rows.Err(); err != nil {
-		return snap, fmt.Errorf("snapshot token projects: %w", err)
+		return snap, fmt.Errorf("snapshot token projects: %w", s.f.wrap(err))
 	}
 	if snap.Sessions, err = queryAll(ctx, r, scanSession, "SELECT "+sessionCols+" FROM sessions WHERE expires_at > ? ORDER BY id", at); err != nil {
 		return snap, fmt.Errorf("snapshot sessions: %w", err)

@@ -168,7 +168,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) 
 	defer s.lat[opTx].since(time.Now())
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("begin transaction: %w", s.f.wrap(err))
 	}
 	committed := false
 	defer func() {
@@ -331,8 +331,17 @@ func (r *reader) queryRow(ctx context.Context, query string, args ...any) scanne
 		return errRow{err}
 	}
 	start := time.Now()
-	return timedRow{row: r.q.QueryRowContext(ctx, r.f.rebind(query), args...), start: start, lat: r.lat}
+	return wrappedRow{timedRow{row: r.q.QueryRowContext(ctx, r.f.rebind(query), args...), start: start, lat: r.lat}, r.f}
 }
+
+// wrappedRow maps the errors of a row's Scan, where database/sql reports
+// those of its query, like every other statement's (see flavor.wrap).
+type wrappedRow struct {
+	row scanner
+	f   *flavor
+}
+
+func (w wrappedRow) Scan(dest ...any) error { return w.f.wrap(w.row.Scan(dest...)) }
 
 // errBadText refuses text PostgreSQL cannot store (a NUL byte, invalid
 // UTF-8: it answers with an error) and SQLite would store as given. Both
@@ -402,12 +411,12 @@ func queryAll[T any](ctx context.Context, r *reader, scan func(scanner) (T, erro
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, r.f.wrap(err)
 		}
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, r.f.wrap(err)
 	}
 	return out, nil
 }

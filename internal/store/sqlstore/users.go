@@ -75,6 +75,7 @@ func (r *reader) ExistingUsers(ctx context.Context, ids []int64) (map[int64]bool
 		return nil, fmt.Errorf("existing users: %w", err)
 	}
 	got, err := scanIDs(rows)
+	err = r.f.wrap(err)
 	if err != nil {
 		return nil, fmt.Errorf("existing users: %w", err)
 	}
