@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,8 +39,10 @@ func (t *txn) LogChanges(ctx context.Context, rev int64, at time.Time, changes [
 		return fmt.Errorf("log changes of revision %d: %w", rev, err)
 	}
 	if t.f.postgres {
-		// Delivered to the listeners when the transaction commits.
-		if _, err := t.exec(ctx, "SELECT pg_notify('"+changeChannel+"', ?)", strconv.FormatInt(rev, 10)); err != nil {
+		// Delivered to the listeners when the transaction commits. The
+		// channel is database-wide: the payload names the schema, so
+		// deployments in other schemas of the database ignore it.
+		if _, err := t.exec(ctx, "SELECT pg_notify('"+changeChannel+"', current_schema() || ' ' || ?)", strconv.FormatInt(rev, 10)); err != nil {
 			return fmt.Errorf("notify changes of revision %d: %w", rev, err)
 		}
 	}
@@ -64,6 +67,10 @@ func (s *Store) ListenChanges(ctx context.Context, wake func()) error {
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("listen for changes: read the schema: %w", err)
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
 		return fmt.Errorf("listen for changes: %w", err)
 	}
@@ -71,10 +78,13 @@ func (s *Store) ListenChanges(ctx context.Context, wake func()) error {
 	// wake-up makes the caller look.
 	wake()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("listen for changes: %w", err)
 		}
-		wake()
+		if strings.HasPrefix(n.Payload, schema+" ") {
+			wake()
+		}
 	}
 }
 
