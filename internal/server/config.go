@@ -63,6 +63,13 @@ type Config struct {
 	// providers reach it (GATEHOUSE_PUBLIC_URL, --public-url); the SSO
 	// ACS, callback and metadata URLs derive from it. Empty: SSO is off.
 	PublicURL string
+	// SessionTTL is how long a browser sign-in lasts; sessions are stored,
+	// so restarts keep them (GATEHOUSE_SESSION_TTL, --session-ttl).
+	SessionTTL time.Duration
+	// PasswordReuse is how long a verified basic-auth login and password
+	// are reused without checking the password again; at most a minute,
+	// 0 turns reuse off (GATEHOUSE_PASSWORD_REUSE, --password-reuse).
+	PasswordReuse time.Duration
 	// TrustedProxies are the CIDR prefixes (or addresses) of the reverse
 	// proxies whose client-address headers are believed
 	// (GATEHOUSE_TRUSTED_PROXIES, --trusted-proxies); empty: none, the TCP
@@ -176,6 +183,8 @@ func Options() []Option {
 		{Flag: "access-log", Env: "GATEHOUSE_ACCESS_LOG", Key: "access-log", Scope: ScopeServe, Usage: "log every request at info level", Bind: Bool(func(c *Config) *bool { return &c.AccessLog })},
 		{Flag: "public-url", Env: "GATEHOUSE_PUBLIC_URL", Key: "public-url", Scope: ScopeServe, Usage: "absolute base URL browsers and IdPs reach the server at (https://gatehouse.example.com); single sign-on needs it", Bind: Str(func(c *Config) *string { return &c.PublicURL })},
 		{Flag: "secure-cookies", Env: "GATEHOUSE_SECURE_COOKIES", Key: "secure-cookies", Scope: ScopeServe, Usage: "mark session cookies Secure on plain HTTP too (behind a TLS-terminating proxy)", Bind: Bool(func(c *Config) *bool { return &c.SecureCookies })},
+		{Flag: "session-ttl", Env: "GATEHOUSE_SESSION_TTL", Key: "session-ttl", Scope: ScopeServe, Usage: "how long a browser sign-in lasts (sessions are stored: restarts keep them)", Bind: Duration(func(c *Config) *time.Duration { return &c.SessionTTL })},
+		{Flag: "password-reuse", Env: "GATEHOUSE_PASSWORD_REUSE", Key: "password-reuse", Scope: ScopeServe, Usage: "how long a verified basic-auth login and password are reused without a new check (at most 1m; 0: off)", Bind: Duration(func(c *Config) *time.Duration { return &c.PasswordReuse })},
 		{Flag: "shutdown-timeout", Env: "GATEHOUSE_SHUTDOWN_TIMEOUT", Key: "shutdown-timeout", Scope: ScopeServe, Usage: "graceful shutdown bound", Bind: Duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{Flag: "header-timeout", Env: "GATEHOUSE_HEADER_TIMEOUT", Key: "header-timeout", Scope: ScopeServe, Usage: "bound on reading a request's headers", Bind: Duration(func(c *Config) *time.Duration { return &c.HeaderTimeout })},
 		{Flag: "body-timeout", Env: "GATEHOUSE_BODY_TIMEOUT", Key: "body-timeout", Scope: ScopeServe, Usage: "bound on reading a request's body", Bind: Duration(func(c *Config) *time.Duration { return &c.BodyTimeout })},
@@ -208,6 +217,8 @@ func DefaultConfig() Config {
 		HeaderTimeout:   10 * time.Second,
 		BodyTimeout:     30 * time.Second,
 		IdleTimeout:     120 * time.Second,
+		SessionTTL:      24 * time.Hour,
+		PasswordReuse:   time.Minute,
 		ProxyHeader:     headerXForwardedFor,
 
 		SignInFreeFailures:        state.DefaultSignInPolicy.FreeFailures,
@@ -273,6 +284,12 @@ func (c *Config) Validate() error {
 	}
 	if c.HeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0 {
 		return fmt.Errorf("header, body and idle timeouts must be positive: a slow client would hold its connection forever")
+	}
+	if c.SessionTTL < time.Minute {
+		return fmt.Errorf("session TTL (GATEHOUSE_SESSION_TTL, --session-ttl) must be at least 1m")
+	}
+	if c.PasswordReuse < 0 || c.PasswordReuse > state.MaxPasswordReuse {
+		return fmt.Errorf("password reuse (GATEHOUSE_PASSWORD_REUSE, --password-reuse) must be between 0 (off) and %s", state.MaxPasswordReuse)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown timeout must not be negative")

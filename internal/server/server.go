@@ -113,7 +113,10 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	if n > 0 {
 		s.log.Info("applied migrations", "count", n)
 	}
-	sopts := state.Options{Logger: s.log, SignIn: s.cfg.signInPolicy()}
+	sopts := state.Options{Logger: s.log, SignIn: s.cfg.signInPolicy(), PasswordReuse: s.cfg.PasswordReuse}
+	if s.cfg.PasswordReuse == 0 {
+		sopts.PasswordReuse = -1 // the option's 0 is off; the state's is its default
+	}
 	if ring.Configured() {
 		sopts.Secrets = ring
 	}
@@ -151,7 +154,7 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	if err != nil {
 		return fmt.Errorf("public URL: %w", err)
 	}
-	api = webapi.New(s.state, webapi.Options{SSO: ssoHandler, Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, MetricsToken: s.cfg.MetricsToken, MetricsElsewhere: s.metricsLn != nil,
+	api = webapi.New(s.state, webapi.Options{SSO: ssoHandler, Collectors: collectors, Logger: s.log, GatehouseVersion: version, AccessLog: s.cfg.AccessLog, SecureCookies: s.cfg.SecureCookies || s.certs != nil, SessionTTL: s.cfg.SessionTTL, MetricsToken: s.cfg.MetricsToken, MetricsElsewhere: s.metricsLn != nil,
 		LDAPTest: ldapTest, BodyReadTimeout: s.cfg.BodyTimeout, Provisioner: s.engine, GitLabSignIn: s.openGitLabSignIn, DynamicIdentityProviders: s.identityProviders,
 		Probes: probes()})
 	s.api = api

@@ -150,6 +150,11 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 		}, false},
 		{"no free failure", []string{"--signin-free-failures", "0"}, nil, true},
 		{"forget shorter than the longest wait", []string{"--signin-forget", "1m"}, nil, true},
+		{"session TTL", []string{"--session-ttl", "8h"}, func(c Config) bool { return c.SessionTTL == 8*time.Hour }, false},
+		{"session TTL too short", []string{"--session-ttl", "30s"}, nil, true},
+		{"password reuse off", []string{"--password-reuse", "0s"}, func(c Config) bool { return c.PasswordReuse == 0 }, false},
+		{"password reuse past a minute", []string{"--password-reuse", "5m"}, nil, true},
+		{"password reuse negative", []string{"--password-reuse", "-1s"}, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

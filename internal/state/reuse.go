@@ -145,8 +145,20 @@ func (r *passwordReuse) dropAll() {
 // period is a full, throttled and audited sign-in. Only local password
 // users are remembered: a directory decides on its own passwords.
 func (s *State) SignInReusing(ctx context.Context, login, pw, addr string) (authz.Principal, error) {
+	return s.reusing(login, pw, func() (authz.Principal, identity.User, error) { return s.SignIn(ctx, login, pw, addr) })
+}
+
+// CheckPasswordReusing is [State.CheckPassword] with the reuse of
+// [State.SignInReusing], for an adapter that throttles sign-ins itself.
+func (s *State) CheckPasswordReusing(ctx context.Context, login, pw string) (authz.Principal, error) {
+	return s.reusing(login, pw, func() (authz.Principal, identity.User, error) { return s.CheckPassword(ctx, login, pw) })
+}
+
+// reusing signs in from memory when it can, else by check, remembering a
+// local password user's success.
+func (s *State) reusing(login, pw string, check func() (authz.Principal, identity.User, error)) (authz.Principal, error) {
 	if s.reuse == nil || !identity.ValidText(login) || !identity.ValidText(pw) {
-		p, _, err := s.SignIn(ctx, login, pw, addr)
+		p, _, err := check()
 		return p, err
 	}
 	k := s.reuse.sum(login, pw)
@@ -159,7 +171,7 @@ func (s *State) SignInReusing(ctx context.Context, login, pw, addr string) (auth
 		}
 	}
 	gen := s.reuse.generation()
-	p, u, err := s.SignIn(ctx, login, pw, addr)
+	p, u, err := check()
 	if err != nil {
 		return p, err
 	}
