@@ -349,29 +349,41 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) acs(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	c, e, err := h.connection(r.Context(), name)
-	if err == nil && e.sp == nil {
-		err = identity.Errorf(identity.ErrNotFound, "The SSO connection '%s' is an OpenID Connect one: its sign-ins return to /sso/%s/callback", name, name)
-	}
-	if err != nil {
-		h.fail(w, r, name, err)
-		return
-	}
-	test, err := h.takeTest(w, r, c)
-	if err != nil {
-		h.fail(w, r, name, err)
-		return
-	}
-	cl, relay, err := e.sp.Finish(w, r)
-	h.finish(w, r, c, test, cl, relay, err)
+	h.protocolReturn(w, r, func(e *entry) finisher {
+		if e.sp == nil {
+			return nil
+		}
+		return e.sp
+	}, "an OpenID Connect one: its sign-ins return to /sso/%s/callback")
 }
 
 func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+	h.protocolReturn(w, r, func(e *entry) finisher {
+		if e.rp == nil {
+			return nil
+		}
+		return e.rp
+	}, "a SAML one: its sign-ins return to /sso/%s/acs")
+}
+
+// finisher is the protocol half that verifies what the IdP sent back
+// (*saml.SP at the ACS, *oidc.RP at the callback).
+type finisher interface {
+	Finish(w http.ResponseWriter, r *http.Request) (claims.Claims, string, error)
+}
+
+// protocolReturn serves the IdP's return to a connection: the connection's
+// half for this route (of returns nil when it is the other protocol, and
+// other then names where its sign-ins return), the test ticket, the
+// protocol's verification and the end of the sign-in.
+func (h *Handler) protocolReturn(w http.ResponseWriter, r *http.Request, of func(*entry) finisher, other string) {
 	name := r.PathValue("name")
 	c, e, err := h.connection(r.Context(), name)
-	if err == nil && e.rp == nil {
-		err = identity.Errorf(identity.ErrNotFound, "The SSO connection '%s' is a SAML one: its sign-ins return to /sso/%s/acs", name, name)
+	var f finisher
+	if err == nil {
+		if f = of(e); f == nil {
+			err = identity.Errorf(identity.ErrNotFound, "The SSO connection '%s' is "+other, name, name)
+		}
 	}
 	if err != nil {
 		h.fail(w, r, name, err)
@@ -382,7 +394,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, name, err)
 		return
 	}
-	cl, relay, err := e.rp.Finish(w, r)
+	cl, relay, err := f.Finish(w, r)
 	h.finish(w, r, c, test, cl, relay, err)
 }
 
