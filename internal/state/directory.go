@@ -449,7 +449,7 @@ func (s *State) acceptExternalUser(ctx context.Context, r externalRule, acc iden
 	switch {
 	case m.create:
 		created, cerr := s.CreateUser(ctx, NewUser{Login: acc.Login, Name: acc.Name, Email: acc.Email, Source: r.src, ExternalID: acc.ExternalID})
-		if errors.Is(cerr, identity.ErrAlreadyExists) {
+		if errors.Is(cerr, errLoginTaken) || errors.Is(cerr, identity.ErrAlreadyExists) {
 			// A periodic sync (or a concurrent sign-in) created it
 			// meanwhile: take that account if it is the source's.
 			if u, err = s.store.GetUserByLogin(ctx, acc.Login); err != nil {

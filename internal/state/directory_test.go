@@ -12,7 +12,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore/sqltest"
 )
 
 // fakeDirectory is an in-memory directory: accounts by login, a password
@@ -388,4 +390,66 @@ func benchDirectoryState(b *testing.B) (*State, *fakeDirectory) {
 	d := newFakeDirectory()
 	s.SetDirectory(identity.SourceLDAP, d, DirectoryOptions{Staleness: time.Hour, GroupsManaged: true})
 	return s, d
+}
+
+// staleLoginStore answers the first reads of login (up to and including
+// read number at) with ErrNotFound, running before at read at: reads
+// that came just before a concurrent commit (before) of the same login.
+type staleLoginStore struct {
+	store.Store
+	login  string
+	at     int
+	before func()
+	mu     sync.Mutex
+	reads  int
+}
+
+func (s *staleLoginStore) GetUserByLogin(ctx context.Context, login string) (identity.User, error) {
+	if login == s.login {
+		s.mu.Lock()
+		s.reads++
+		n := s.reads
+		s.mu.Unlock()
+		if n == s.at {
+			s.before()
+		}
+		if n <= s.at {
+			return identity.User{}, identity.Errorf(identity.ErrNotFound, "User '%s' not found", login)
+		}
+	}
+	return s.Store.GetUserByLogin(ctx, login)
+}
+
+// TestDirectorySignInRacesSync checks that a first sign-in that loses the
+// race to a periodic sync creating the same account signs in as that
+// account, instead of failing with "already exists" (CI's TestLDAPSeed
+// did, the start-up sync creating svc-ci during the sign-in).
+func TestDirectorySignInRacesSync(t *testing.T) {
+	ctx := WithActor(t.Context(), Actor{Name: "user:test"})
+	db := sqltest.SQLite(t)
+	var s *State
+	// Read 1 is the password check's, read 2 the match of the first
+	// sign-in: the sync commits right after it.
+	racing := &staleLoginStore{Store: db, login: "svc", at: 2, before: func() {
+		sync := WithActor(ctx, Actor{Name: "connector:ldap", Source: identity.SourceLDAP})
+		if _, err := s.CreateUser(sync, NewUser{Login: "svc", Name: "SVC", Email: "svc@example.org", Source: identity.SourceLDAP, ExternalID: "svc"}); err != nil {
+			t.Errorf("the sync's create: %v", err)
+		}
+	}}
+	s, err := New(ctx, racing, Options{})
+	noErr(t, err)
+	d := newFakeDirectory()
+	d.put("svc", "svc-pw", "ops")
+	s.SetDirectory(identity.SourceLDAP, d, DirectoryOptions{Staleness: time.Minute, GroupsManaged: true})
+
+	_, u, err := s.CheckPassword(ctx, "svc", "svc-pw")
+	if err != nil {
+		t.Fatalf("sign-in racing the sync: %v", err)
+	}
+	if u.Login != "svc" || u.Source != identity.SourceLDAP || !u.Active {
+		t.Fatalf("signed in as %+v", u)
+	}
+	if g := s.Index().GroupNames(u.ID); !slices.Contains(g, "ops") {
+		t.Errorf("groups after the raced sign-in = %v, want ops among them", g)
+	}
 }

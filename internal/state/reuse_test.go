@@ -124,7 +124,13 @@ func TestPasswordReuseAcrossReplicas(t *testing.T) {
 			held := func(pw string) bool { _, ok := b.reuse.get(b.reuse.sum("alice", pw), time.Now()); return ok }
 			step := func(what, pw string, change func()) {
 				t.Helper()
-				r.seenOnB("alice's last change", func() bool { return r.userMayOnB(alice.ID, identity.PermScan, "") })
+				// B's index shows a peer's change before B drops the reused
+				// passwords it names (apply first, so no check between the
+				// two can remember a stale verdict): wait for B's revision,
+				// set after both.
+				r.seenOnB("alice's last change", func() bool {
+					return r.userMayOnB(alice.ID, identity.PermScan, "") && b.repl.revision.Load() >= a.repl.revision.Load()
+				})
 				if _, err := b.SignInReusing(ctx, "alice", pw, "192.0.2.1"); err != nil {
 					t.Fatalf("%s: sign-in on B: %v", what, err)
 				}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -100,6 +101,11 @@ func (s *State) prepareUser(ctx context.Context, n NewUser) (identity.User, erro
 	return u, nil
 }
 
+// errLoginTaken is creating a user whose login an active user holds: a
+// 400 to the Web API (SonarQube's answer), and, to an external sign-in
+// that raced a sync creating the same account, the cue to take that one.
+var errLoginTaken = fmt.Errorf("%w: login taken", identity.ErrInvalid)
+
 // createUserTx creates (or reactivates) a prepared user inside a write, for
 // [State.CreateUser] and the bulk path. Its domain errors come before any
 // write. With skipActive an existing active user is left as it is (an empty
@@ -110,7 +116,7 @@ func (s *State) createUserTx(ctx context.Context, tx store.Tx, u identity.User, 
 	case err == nil && old.Active && skipActive:
 		return old, audit{}, nil, nil
 	case err == nil && old.Active:
-		return identity.User{}, audit{}, nil, identity.Errorf(identity.ErrInvalid, "An active user with login '%s' already exists", u.Login)
+		return identity.User{}, audit{}, nil, identity.Errorf(errLoginTaken, "An active user with login '%s' already exists", u.Login)
 	case err == nil:
 		// Reactivating must not turn a user of a source into someone
 		// else's: only that source may bring it back.
