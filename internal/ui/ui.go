@@ -243,6 +243,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, identity.ErrForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, identity.ErrThrottled):
+		return http.StatusTooManyRequests
 	case errors.Is(err, identity.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
@@ -262,6 +264,9 @@ func (u *UI) message(ctx context.Context, r *http.Request, err error) (int, stri
 // fail answers a page's error with the error page.
 func (u *UI) fail(p *pageCall, err error) {
 	status, msg := u.message(p.ctx, p.r, err)
+	if d := identity.RetryAfter(err); d > 0 {
+		p.w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
 	title := http.StatusText(status)
 	u.render(p.w, p.r, status, "error", p.view(title, nil, msg))
 }

@@ -1,11 +1,15 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 var (
@@ -170,4 +174,27 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestStatusOf checks that each domain error kind gets its status, a
+// throttled request 429 and an unavailable store 503, never a 500.
+func TestStatusOf(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{identity.Errorf(identity.ErrNotFound, "x"), http.StatusNotFound},
+		{identity.Errorf(identity.ErrInvalid, "x"), http.StatusBadRequest},
+		{identity.Errorf(identity.ErrManaged, "x"), http.StatusBadRequest},
+		{identity.Errorf(identity.ErrAlreadyExists, "x"), http.StatusBadRequest},
+		{identity.Errorf(identity.ErrUnauthenticated, "x"), http.StatusUnauthorized},
+		{identity.Errorf(identity.ErrForbidden, "x"), http.StatusForbidden},
+		{&identity.Error{Kind: identity.ErrThrottled, Msg: "x", Retry: time.Second}, http.StatusTooManyRequests},
+		{identity.Errorf(identity.ErrStoreUnavailable, "x"), http.StatusServiceUnavailable},
+		{errors.New("disk on fire"), http.StatusInternalServerError},
+	} {
+		if got := statusOf(c.err); got != c.want {
+			t.Errorf("statusOf(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
 }
