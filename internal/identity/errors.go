@@ -66,6 +66,12 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
+// RetrySeconds is a wait as a Retry-After value: whole seconds, rounded
+// up, and at least one (a zero would invite an immediate retry).
+func RetrySeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
 // Message returns the client-facing message of err: the message of the
 // outermost *Error in its chain, or a generic text for the kind. Causes that
 // are not domain errors never reach the client.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateLogin(t *testing.T) {
@@ -196,5 +197,16 @@ func TestErrorMessages(t *testing.T) {
 	}
 	if Message(errors.New("db: connection refused on 10.0.0.1")) != "An error has occurred. Please contact your administrator" {
 		t.Fatal("internal cause leaked")
+	}
+}
+
+func TestRetrySeconds(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want int64
+	}{{0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {time.Second + time.Millisecond, 2}, {90 * time.Second, 90}} {
+		if got := RetrySeconds(c.d); got != c.want {
+			t.Errorf("RetrySeconds(%v) = %d, want %d", c.d, got, c.want)
+		}
 	}
 }

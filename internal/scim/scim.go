@@ -145,8 +145,7 @@ func writeError(w http.ResponseWriter, e *Error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
 	}
 	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
-		// Whole seconds, rounded up, at least one.
-		w.Header().Set("Retry-After", strconv.FormatInt(max(int64((e.Retry+time.Second-1)/time.Second), 1), 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(identity.RetrySeconds(e.Retry), 10))
 	}
 	writeJSON(w, e.Status, body)
 }

@@ -213,7 +213,7 @@ func (s *State) SignIn(ctx context.Context, login, pw, addr string) (authz.Princ
 		if audited {
 			_, lerr := s.store.GetUserByLogin(ctx, login)
 			s.auditSignIn(ctx, nil, audit{Action: "signin.throttled", Target: signInTarget(login, lerr == nil),
-				After: map[string]any{"address": addr, "retryAfterSeconds": retrySeconds(wait)}})
+				After: map[string]any{"address": addr, "retryAfterSeconds": identity.RetrySeconds(wait)}})
 		}
 		return authz.Principal{}, identity.User{}, &identity.Error{Kind: identity.ErrThrottled, Retry: wait,
 			Msg: "Too many failed sign-ins from this address. Please try again later."}
@@ -294,10 +294,6 @@ func signInTarget(login string, known bool) string {
 		return "unknown-login"
 	}
 	return "user:" + login
-}
-
-func retrySeconds(d time.Duration) int64 {
-	return int64((d + time.Second - 1) / time.Second)
 }
 
 // pruneSignIns deletes the failure records the policy has forgotten.

@@ -264,8 +264,8 @@ func (u *UI) message(ctx context.Context, r *http.Request, err error) (int, stri
 // fail answers a page's error with the error page.
 func (u *UI) fail(p *pageCall, err error) {
 	status, msg := u.message(p.ctx, p.r, err)
-	if d := identity.RetryAfter(err); d > 0 {
-		p.w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		p.w.Header().Set("Retry-After", strconv.FormatInt(identity.RetrySeconds(identity.RetryAfter(err)), 10))
 	}
 	title := http.StatusText(status)
 	u.render(p.w, p.r, status, "error", p.view(title, nil, msg))

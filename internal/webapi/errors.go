@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
@@ -54,8 +53,7 @@ func statusOf(err error) int {
 // retryAfter is the Retry-After of a refusal to retry later: the error's
 // own wait in whole seconds, rounded up, and at least one.
 func retryAfter(err error) string {
-	d := identity.RetryAfter(err)
-	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
+	return strconv.FormatInt(identity.RetrySeconds(identity.RetryAfter(err)), 10)
 }
 
 type errorBody struct {
