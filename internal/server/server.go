@@ -163,7 +163,8 @@ func (s *Server) init(ctx context.Context, console io.Writer, version string, ri
 	mux.HandleFunc("GET /readyz", s.ready)
 	api.Register(mux)
 	ssoHandler.Register(mux)
-	pages, err := ui.New(s.state, api, ui.Options{Logger: s.log, SecureCookies: s.cfg.SecureCookies})
+	pages, err := ui.New(s.state, api, ui.Options{Logger: s.log, SecureCookies: s.cfg.SecureCookies,
+		Provisioner: s.engine, SSO: ssoHandler, LDAPTest: ldapTest})
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
 
@@ -45,6 +47,37 @@ type Options struct {
 	// SecureCookies marks the UI's own cookies (sign-in form token, notices)
 	// Secure on plain HTTP too, as for the Web API's session cookies.
 	SecureCookies bool
+	// Provisioner is the provisioning engine behind the GitLab and LDAP
+	// pages; nil when no pull source is wired.
+	Provisioner Provisioner
+	// SSO is the SSO adapter behind the SSO page's endpoints and test
+	// sign-in; nil without one.
+	SSO SSOAdmin
+	// LDAPTest looks a login up in the configured directory for the LDAP
+	// page's "test a login"; it answers false when no directory is
+	// configured. It is the Web API's api/ldap/test function.
+	LDAPTest webapi.DirectoryTester
+}
+
+// Provisioner is the provisioning engine as the UI uses it;
+// *provision.Engine implements it.
+type Provisioner interface {
+	Sources() []identity.Source
+	Status(ctx context.Context, src identity.Source) (provision.Status, error)
+	Runs(ctx context.Context, src identity.Source, p store.Page) ([]identity.SyncRun, int, error)
+	Queue(ctx context.Context, src identity.Source, force bool) (provision.Queued, error)
+	DryRun(ctx context.Context, src identity.Source, force bool) (provision.Result, error)
+	Settings(ctx context.Context, src identity.Source) ([]provision.SettingValue, error)
+	SetSettings(ctx context.Context, src identity.Source, values map[string]string) error
+}
+
+// SSOAdmin is what the SSO page needs of the SSO adapter (internal/sso):
+// the URLs an IdP is given, an SP key pair for a new SAML connection, and
+// test sign-ins. *sso.Handler implements it.
+type SSOAdmin interface {
+	Endpoints(name string) (login, metadata, acs, callback string)
+	NewSPKeyPair(name string) (keyPEM, certPEM []byte, err error)
+	BeginTest(ctx context.Context, name string) (string, error)
 }
 
 // UI is the admin web UI's handler set.
@@ -129,6 +162,9 @@ func (u *UI) routes() []route {
 	rs = append(rs, u.explainRoutes()...)
 	rs = append(rs, u.auditRoutes()...)
 	rs = append(rs, u.scimRoutes()...)
+	rs = append(rs, u.gitlabRoutes()...)
+	rs = append(rs, u.ldapRoutes()...)
+	rs = append(rs, u.ssoRoutes()...)
 	return rs
 }
 
