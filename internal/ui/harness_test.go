@@ -35,7 +35,16 @@ type testServer struct {
 	srv *httptest.Server
 }
 
-func newTestServer(t *testing.T) *testServer {
+// serverOption adds to a test server what a test needs beyond the
+// defaults: state options (e.g. a secret sealer), and UI options or routes
+// once the state and the Web API exist. Its URL is known by then:
+// "http://"+ts.srv.Listener.Addr().String().
+type serverOption struct {
+	state func(*state.Options)
+	ui    func(ts *testServer, mux *http.ServeMux, o *Options)
+}
+
+func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -48,7 +57,13 @@ func newTestServer(t *testing.T) *testServer {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := state.New(ctx, db, state.Options{Logger: log})
+	stOpts := state.Options{Logger: log}
+	for _, o := range opts {
+		if o.state != nil {
+			o.state(&stOpts)
+		}
+	}
+	st, err := state.New(ctx, db, stOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +74,22 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	ts.api = webapi.New(st, webapi.Options{Logger: log})
-	pages, err := New(st, ts.api, Options{Logger: log})
+	ts.srv = httptest.NewUnstartedServer(nil)
+	mux := http.NewServeMux()
+	uiOpts := Options{Logger: log}
+	for _, o := range opts {
+		if o.ui != nil {
+			o.ui(ts, mux, &uiOpts)
+		}
+	}
+	pages, err := New(st, ts.api, uiOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
 	ts.api.Register(mux)
 	pages.Register(mux)
-	ts.srv = httptest.NewServer(scim.New(st, scim.Options{Logger: log}).Wrap(mux))
+	ts.srv.Config.Handler = scim.New(st, scim.Options{Logger: log}).Wrap(mux)
+	ts.srv.Start()
 	t.Cleanup(ts.srv.Close)
 	return ts
 }
