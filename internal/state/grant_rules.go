@@ -1,6 +1,10 @@
 package state
 
-import "github.com/gatehouse-dev/gatehouse/internal/identity"
+import (
+	"context"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+)
 
 // MsgManagedProject refuses a local edit of a project an identity source
 // manages (its permissions, its visibility).
@@ -38,4 +42,22 @@ func CheckGrantEdit(proj *identity.Project, sub identity.Subject, subjectSource 
 		return true, nil
 	}
 	return false, nil
+}
+
+// EditGrant is a person's grant (add) or revoke of perm to sub, globally
+// (proj nil) or on proj, under [CheckGrantEdit]'s rules: the one path of
+// the Web API's api/permissions/* and the admin UI's permission pages.
+func (s *State) EditGrant(ctx context.Context, proj *identity.Project, sub identity.Subject, subjectSource identity.Source, perm identity.Permission, add, byAdmin bool) error {
+	noop, err := CheckGrantEdit(proj, sub, subjectSource, perm, add, byAdmin)
+	if err != nil || noop {
+		return err
+	}
+	g := identity.Grant{Subject: sub, Permission: perm}
+	if proj != nil {
+		g.ProjectID = proj.ID
+	}
+	if add {
+		return s.AddGrant(ctx, g)
+	}
+	return s.RemoveGrant(ctx, g)
 }

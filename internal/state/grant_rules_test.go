@@ -42,3 +42,47 @@ func TestCheckGrantEdit(t *testing.T) {
 		})
 	}
 }
+
+// EditGrant writes what CheckGrantEdit lets through, and nothing else.
+func TestEditGrant(t *testing.T) {
+	e := newEnv(t)
+	e.user("root", identity.GroupAdministrators)
+	ann := e.user("ann")
+	web := e.project("web", identity.Private, 0)
+	user := identity.UserSubject(ann.ID)
+	for _, tc := range []struct {
+		name string
+		proj *identity.Project
+		sub  identity.Subject
+		perm identity.Permission
+		add  bool
+		err  error
+		want bool // ann holds perm afterwards (on web, or globally)
+	}{
+		{"Anyone never gets admin", &web, identity.Anyone, identity.PermAdmin, true, identity.ErrInvalid, false},
+		{"grant", &web, user, identity.PermAdmin, true, nil, true},
+		{"grant again", &web, user, identity.PermAdmin, true, nil, true},
+		{"revoke", &web, user, identity.PermAdmin, false, nil, false},
+		// ann keeps browse through sonar-users (the default template).
+		{"Anyone off a private project: nothing to do", &web, identity.Anyone, identity.PermUser, false, nil, true},
+		{"global", nil, user, identity.PermProvisioning, true, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := e.s.EditGrant(e.ctx, tc.proj, tc.sub, identity.SourceLocal, tc.perm, tc.add, true)
+			if !errors.Is(err, tc.err) || tc.err == nil && err != nil {
+				t.Fatalf("EditGrant = %v, want %v", err, tc.err)
+			}
+			p, perr := e.s.Index().UserPrincipal(ann.ID)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			key := ""
+			if tc.proj != nil {
+				key = tc.proj.Key
+			}
+			if got := e.s.Index().Decide(p, tc.perm, key).Allowed; got != tc.want {
+				t.Fatalf("ann holds %s on %q: %v, want %v", tc.perm, key, got, tc.want)
+			}
+		})
+	}
+}

@@ -142,6 +142,10 @@ type OrgTokenSpec struct {
 	ExpiresAt         time.Time
 }
 
+// MaxOrgTokenPatterns bounds the key patterns of one organization token:
+// each is matched against every project key the token is checked on.
+const MaxOrgTokenPatterns = 100
+
 func validateOrgScope(perms []identity.Permission, set identity.ProjectSet, patterns []string, explicit int) error {
 	if len(perms) == 0 {
 		return identity.Errorf(identity.ErrInvalid, "An organization token needs at least one permission")
@@ -153,6 +157,9 @@ func validateOrgScope(perms []identity.Permission, set identity.ProjectSet, patt
 	}
 	if !set.Valid() {
 		return identity.Errorf(identity.ErrInvalid, "Value of parameter 'projectSet' (%s) must be one of: [all, public, private]", set)
+	}
+	if len(patterns) > MaxOrgTokenPatterns {
+		return identity.Errorf(identity.ErrInvalid, "An organization token can have at most %d project patterns", MaxOrgTokenPatterns)
 	}
 	for _, p := range patterns {
 		if _, err := identity.CompileKeyPattern(p); err != nil {

@@ -110,6 +110,7 @@ func TestOrganizationTokenValidation(t *testing.T) {
 		{"global permission", OrgTokenSpec{Name: "x", Set: identity.SetAll, Permissions: []identity.Permission{identity.PermProvisioning}}},
 		{"bad set", OrgTokenSpec{Name: "x", Set: "some", Permissions: scan}},
 		{"bad pattern", OrgTokenSpec{Name: "x", Patterns: []string{"("}, Permissions: scan}},
+		{"too many patterns", OrgTokenSpec{Name: "x", Patterns: slices.Repeat([]string{"a.*"}, MaxOrgTokenPatterns+1), Permissions: scan}},
 		{"past expiry", OrgTokenSpec{Name: "x", Set: identity.SetAll, Permissions: scan, ExpiresAt: e.s.Now().Add(-time.Hour)}},
 	}
 	for _, tc := range cases {
@@ -186,6 +187,10 @@ func TestOrganizationTokenEditRotateRevoke(t *testing.T) {
 	empty := []string{}
 	if _, err := e.s.UpdateOrgToken(e.ctx, tok.ID, OrgTokenUpdate{Patterns: &empty}); !errors.Is(err, identity.ErrInvalid) {
 		t.Fatalf("edit to an empty scope = %v", err)
+	}
+	many := slices.Repeat([]string{"lib"}, MaxOrgTokenPatterns+1)
+	if _, err := e.s.UpdateOrgToken(e.ctx, tok.ID, OrgTokenUpdate{Patterns: &many}); !errors.Is(err, identity.ErrInvalid) {
+		t.Fatalf("edit to %d patterns = %v", len(many), err)
 	}
 
 	// Rotate with a grace period: both secrets work until it ends.

@@ -26,9 +26,6 @@ func (u *UI) orgTokenRoutes() []route {
 	}
 }
 
-// orgTokenMaxPatterns bounds the patterns of one token, as the Web API does.
-const orgTokenMaxPatterns = 100
-
 // graceChoices are the rotation grace periods offered, in seconds.
 type graceChoice struct {
 	Seconds int
@@ -111,10 +108,7 @@ func (u *UI) readOrgTokenForm(p *pageCall, f *orgTokenForm) (state.OrgTokenSpec,
 		f.Permissions[perm] = true
 		spec.Permissions = append(spec.Permissions, perm)
 	}
-	if len(spec.Patterns) > orgTokenMaxPatterns {
-		return spec, false, identity.Errorf(identity.ErrInvalid, "An organization token can have at most %d project patterns", orgTokenMaxPatterns)
-	}
-	ids, err := u.projectIDs(p.ctx, splitKeys(f.Projects))
+	ids, err := u.st.ProjectIDs(p.ctx, splitKeys(f.Projects))
 	if err != nil {
 		return spec, false, err
 	}
@@ -128,31 +122,6 @@ func (u *UI) readOrgTokenForm(p *pageCall, f *orgTokenForm) (state.OrgTokenSpec,
 	f.Expiry = exp
 	spec.ExpiresAt = at
 	return spec, true, err
-}
-
-// projectIDs resolves project keys, in chunks, naming the first unknown.
-func (u *UI) projectIDs(ctx context.Context, keys []string) ([]int64, error) {
-	const chunk = 500
-	ids := make([]int64, 0, len(keys))
-	for i := 0; i < len(keys); i += chunk {
-		part := keys[i:min(i+chunk, len(keys))]
-		ps, _, err := u.st.Store().ListProjects(ctx, store.ProjectFilter{Keys: part})
-		if err != nil {
-			return nil, err
-		}
-		byKey := make(map[string]int64, len(ps))
-		for _, p := range ps {
-			byKey[p.Key] = p.ID
-		}
-		for _, k := range part {
-			id, ok := byKey[k]
-			if !ok {
-				return nil, identity.Errorf(identity.ErrInvalid, "Project '%s' not found", k)
-			}
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 func (u *UI) newOrgTokenPage(p *pageCall) error {

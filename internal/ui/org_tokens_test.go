@@ -3,10 +3,12 @@ package ui
 import (
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 func TestOrgTokens(t *testing.T) {
@@ -23,20 +25,25 @@ func TestOrgTokens(t *testing.T) {
 	form := b.get("/org-tokens/new").must(200).contains(`id="perm-scan" type="checkbox" name="permission" value="scan" checked`, `id="set-all" type="radio" name="projectSet" value="all" checked`, "In 1 year")
 	checkPage(t, form)
 
+	many := strings.Repeat("a.*\n", state.MaxOrgTokenPatterns+1)
 	for _, tc := range []struct {
-		name string
-		kv   []string
-		want string
+		name   string
+		kv     []string
+		status int
+		want   string
 	}{
-		{"no permission", []string{"name", "x", "projectSet", "all", "expiry", "90"}, "at least one permission"},
-		{"no scope", []string{"name", "x", "permission", "scan", "projectSet", "", "expiry", "90"}, "needs a project scope"},
-		{"bad pattern", []string{"name", "x", "permission", "scan", "projectSet", "", "patterns", "(", "expiry", "90"}, "Invalid project pattern"},
-		{"unknown project", []string{"name", "x", "permission", "scan", "projectSet", "", "projects", "nope", "expiry", "90"}, "Project &#39;nope&#39; not found"},
-		{"date in the past", []string{"name", "x", "permission", "scan", "projectSet", "all", "expiry", "date", "expirationDate", "2020-01-01"}, "must be in the future"},
+		{"no permission", []string{"name", "x", "projectSet", "all", "expiry", "90"}, http.StatusBadRequest, "at least one permission"},
+		{"no scope", []string{"name", "x", "permission", "scan", "projectSet", "", "expiry", "90"}, http.StatusBadRequest, "needs a project scope"},
+		{"bad pattern", []string{"name", "x", "permission", "scan", "projectSet", "", "patterns", "(", "expiry", "90"}, http.StatusBadRequest, "Invalid project pattern"},
+		{"too many patterns", []string{"name", "x", "permission", "scan", "projectSet", "", "patterns", many, "expiry", "90"}, http.StatusBadRequest, "at most 100 project patterns"},
+		{"unknown project", []string{"name", "x", "permission", "scan", "projectSet", "", "projects", "nope", "expiry", "90"}, http.StatusNotFound, "Project &#39;nope&#39; not found"},
+		{"date in the past", []string{"name", "x", "permission", "scan", "projectSet", "all", "expiry", "date", "expirationDate", "2020-01-01"}, http.StatusBadRequest, "must be in the future"},
+		{"not a date", []string{"name", "x", "permission", "scan", "projectSet", "all", "expiry", "date", "expirationDate", "soon"}, http.StatusBadRequest, "YYYY-MM-DD"},
+		{"not a preset", []string{"name", "x", "permission", "scan", "projectSet", "all", "expiry", "7"}, http.StatusBadRequest, "Choose when the token expires"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b.get("/org-tokens/new").must(200)
-			b.post("/org-tokens/new", tc.kv...).must(http.StatusBadRequest).contains(tc.want)
+			b.post("/org-tokens/new", tc.kv...).must(tc.status).contains(tc.want)
 		})
 	}
 

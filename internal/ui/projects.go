@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
-	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -176,20 +175,10 @@ func (u *UI) subject(p *pageCall) (identity.Subject, identity.Source, error) {
 	kind, name := p.r.PostForm.Get("kind"), strings.TrimSpace(p.r.PostForm.Get("name"))
 	switch kind {
 	case "user":
-		us, err := u.st.Store().GetUserByLogin(p.ctx, name)
-		if errors.Is(err, identity.ErrNotFound) || err == nil && !us.Active {
-			return identity.Subject{}, "", identity.Errorf(identity.ErrNotFound, "User with login '%s' is not found", name)
-		}
+		us, err := u.st.ActiveUser(p.ctx, name)
 		return identity.UserSubject(us.ID), us.Source, err
 	case "group":
-		if strings.EqualFold(name, identity.GroupAnyone) {
-			return identity.Anyone, "", nil
-		}
-		g, err := u.st.Store().GetGroupByName(p.ctx, name)
-		if errors.Is(err, identity.ErrNotFound) {
-			return identity.Subject{}, "", identity.Errorf(identity.ErrNotFound, "No group with name '%s'", name)
-		}
-		return identity.GroupSubject(g.ID), g.Source, err
+		return u.st.GroupSubject(p.ctx, name)
 	}
 	return identity.Subject{}, "", identity.Errorf(identity.ErrInvalid, "Choose a user or a group.")
 }
@@ -210,18 +199,7 @@ func (u *UI) editGrant(p *pageCall, proj *identity.Project, add bool) error {
 	if err != nil {
 		return err
 	}
-	noop, err := state.CheckGrantEdit(proj, sub, src, perm, add, p.admin)
-	if err != nil || noop {
-		return err
-	}
-	g := identity.Grant{Subject: sub, Permission: perm}
-	if proj != nil {
-		g.ProjectID = proj.ID
-	}
-	if add {
-		return u.st.AddGrant(p.ctx, g)
-	}
-	return u.st.RemoveGrant(p.ctx, g)
+	return u.st.EditGrant(p.ctx, proj, sub, src, perm, add, p.admin)
 }
 
 func grantNotice(p *pageCall, add bool) string {

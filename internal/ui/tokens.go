@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"time"
 
@@ -17,47 +16,6 @@ func (u *UI) ownTokenRoutes() []route {
 		{"POST /account/tokens/new", signedIn, u.generateOwnToken},
 		{"POST /account/tokens/revoke", signedIn, u.revokeOwnToken},
 	}
-}
-
-// expiryChoice is the expiry radio group of a token form: a preset of 30,
-// 90 or 365 days, a date, or none.
-type expiryChoice struct {
-	Choice string // "30", "90", "365", "date", "never"
-	Date   string // YYYY-MM-DD with Choice "date"
-	Min    string // the earliest date accepted: tomorrow
-}
-
-func newExpiry(now time.Time, choice string) expiryChoice {
-	return expiryChoice{Choice: choice, Min: tomorrow(now).Format(time.DateOnly)}
-}
-
-func tomorrow(now time.Time) time.Time {
-	n := now.UTC()
-	return time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, time.UTC)
-}
-
-// readExpiry reads the expiry fields of a token form. A date is the day the
-// token stops working, at 00:00 UTC, tomorrow or later.
-func readExpiry(f url.Values, now time.Time) (expiryChoice, time.Time, error) {
-	e := newExpiry(now, f.Get("expiry"))
-	e.Date = strings.TrimSpace(f.Get("expirationDate"))
-	switch e.Choice {
-	case "30", "90", "365":
-		days := map[string]int{"30": 30, "90": 90, "365": 365}[e.Choice]
-		return e, now.AddDate(0, 0, days), nil
-	case "date":
-		d, err := time.ParseInLocation(time.DateOnly, e.Date, time.UTC)
-		if err != nil {
-			return e, time.Time{}, identity.Errorf(identity.ErrInvalid, "Enter the expiry date as YYYY-MM-DD.")
-		}
-		if d.Before(tomorrow(now)) {
-			return e, time.Time{}, identity.Errorf(identity.ErrInvalid, "The expiry date must be in the future: the earliest is %s.", e.Min)
-		}
-		return e, d, nil
-	case "never":
-		return e, time.Time{}, nil
-	}
-	return e, time.Time{}, identity.Errorf(identity.ErrInvalid, "Choose when the token expires.")
 }
 
 // tokenRow is a token in a list, with its project's key when it has one.

@@ -258,13 +258,13 @@ func (a *API) bulkGrant(c *call, projects map[string]*identity.Project, it bulkP
 	case (it.Login == "") == (it.Group == ""):
 		return identity.Grant{}, identity.Errorf(identity.ErrInvalid, "An item names either a 'login' or a 'group'")
 	case it.Login != "":
-		u, err := a.permActiveUser(c.ctx, it.Login)
+		u, err := a.st.ActiveUser(c.ctx, it.Login)
 		if err != nil {
 			return identity.Grant{}, err
 		}
 		sub = identity.UserSubject(u.ID)
 	default:
-		if sub, err = a.permGroupSubject(c.ctx, it.Group); err != nil {
+		if sub, _, err = a.st.GroupSubject(c.ctx, it.Group); err != nil {
 			return identity.Grant{}, err
 		}
 	}

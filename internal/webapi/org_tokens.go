@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
 // Limits of organization token parameters. A token may list many thousands
@@ -20,12 +21,18 @@ import (
 // practical bound of one request, and addProjects lets callers go further.
 const (
 	orgTokenMaxProjects = 10_000
-	orgTokenMaxPatterns = 100
 	orgTokenMaxGrace    = 30 * 24 * 60 * 60 // seconds, as state.RotateToken allows
 )
 
-// orgTokenExpiresIn are the expiry presets of organization tokens.
-var orgTokenExpiresIn = map[string]int{"30d": 30, "90d": 90, "365d": 365}
+// expiresInValues are the expiresIn presets: token.ExpiryPresetDays as
+// "30d", "90d", "365d".
+func expiresInValues() []string {
+	out := make([]string, len(token.ExpiryPresetDays))
+	for i, d := range token.ExpiryPresetDays {
+		out[i] = strconv.Itoa(d) + "d"
+	}
+	return out
+}
 
 // orgTokenScopeParams are the parameters generate and update share.
 func orgTokenScopeParams() []Param {
@@ -39,7 +46,7 @@ func orgTokenScopeParams() []Param {
 		{Name: "projects", MaxValues: orgTokenMaxProjects, Desc: "Comma-separated project keys the token covers explicitly (send them in the form body when there are many). On update, replaces the explicit list."},
 		{Name: "projectPattern", Multi: true, MaxLen: 500, Desc: "Regular expression over the whole project key; repeatable. On update, replaces the patterns (send it empty to clear them)."},
 		{Name: "projectSet", Values: []string{"all", "public", "private"}, Desc: "Every project, including ones created later (all), every public or every private project. On update, send it empty to clear it."},
-		{Name: "expiresIn", Values: []string{"30d", "90d", "365d"}, Desc: "Expiry preset; excludes expirationDate."},
+		{Name: "expiresIn", Values: expiresInValues(), Desc: "Expiry preset; excludes expirationDate."},
 		{Name: "expirationDate", MaxLen: 10, Desc: "Expiry date (YYYY-MM-DD, at least tomorrow, UTC midnight); excludes expiresIn."},
 	}
 }
@@ -140,47 +147,20 @@ func (c *call) orgTokenExpiry() (at time.Time, set bool, err error) {
 	case in != "" && date != "":
 		return time.Time{}, false, badRequest("Parameters 'expiresIn' and 'expirationDate' cannot be used together")
 	case in != "":
-		return c.api.st.Now().AddDate(0, 0, orgTokenExpiresIn[in]), true, nil
+		days, _ := strconv.Atoi(strings.TrimSuffix(in, "d"))
+		at, _ := token.PresetExpiry(days, c.api.st.Now())
+		return at, true, nil
 	case date != "":
-		d, err := time.ParseInLocation(sonarDate, date, time.UTC)
-		if err != nil {
+		d, err := token.ExpiryDate(date, c.api.st.Now())
+		switch {
+		case errors.Is(err, token.ErrExpiryFormat):
 			return time.Time{}, false, badRequest("The 'expirationDate' parameter must be a date in the format YYYY-MM-DD, got '" + date + "'")
-		}
-		now := c.api.st.Now().UTC()
-		tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-		if d.Before(tomorrow) {
-			return time.Time{}, false, badRequest("The expiration date must be in the future: the minimum value is " + tomorrow.Format(sonarDate))
+		case errors.Is(err, token.ErrExpiryTooEarly):
+			return time.Time{}, false, badRequest("The expiration date must be in the future: the minimum value is " + token.EarliestExpiry(c.api.st.Now()).Format(sonarDate))
 		}
 		return d, true, nil
 	}
 	return time.Time{}, false, nil
-}
-
-// orgTokenProjectIDs maps project keys to ids in the order given; an unknown
-// key is a 404 naming it.
-func (a *API) orgTokenProjectIDs(ctx context.Context, keys []string) ([]int64, error) {
-	const chunk = 500
-	ids := make([]int64, 0, len(keys))
-	byKey := make(map[string]int64, min(len(keys), chunk))
-	for i := 0; i < len(keys); i += chunk {
-		part := keys[i:min(i+chunk, len(keys))]
-		ps, _, err := a.st.Store().ListProjects(ctx, store.ProjectFilter{Keys: part})
-		if err != nil {
-			return nil, err
-		}
-		clear(byKey)
-		for _, p := range ps {
-			byKey[p.Key] = p.ID
-		}
-		for _, k := range part {
-			id, ok := byKey[k]
-			if !ok {
-				return nil, identity.Errorf(identity.ErrNotFound, "Project '%s' not found", k)
-			}
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 func (a *API) orgTokenGenerate(c *call) (any, error) {
@@ -192,14 +172,11 @@ func (a *API) orgTokenGenerate(c *call) (any, error) {
 		perms = []identity.Permission{identity.PermScan}
 	}
 	patterns := c.all("projectPattern")
-	if len(patterns) > orgTokenMaxPatterns {
-		return nil, badRequest("An organization token can have at most " + itoa(orgTokenMaxPatterns) + " project patterns")
-	}
 	exp, _, err := c.orgTokenExpiry()
 	if err != nil {
 		return nil, err
 	}
-	projects, err := a.orgTokenProjectIDs(c.ctx, c.list("projects"))
+	projects, err := a.st.ProjectIDs(c.ctx, c.list("projects"))
 	if err != nil {
 		return nil, err
 	}
@@ -248,9 +225,6 @@ func (a *API) orgTokenUpdate(c *call) (any, error) {
 	}
 	if c.has("projectPattern") {
 		patterns := c.all("projectPattern")
-		if len(patterns) > orgTokenMaxPatterns {
-			return nil, badRequest("An organization token can have at most " + itoa(orgTokenMaxPatterns) + " project patterns")
-		}
 		upd.Patterns = &patterns
 	}
 	if c.has("projectSet") {
@@ -265,16 +239,16 @@ func (a *API) orgTokenUpdate(c *call) (any, error) {
 		upd.ExpiresAt = &exp
 	}
 	if c.has("projects") {
-		ids, err := a.orgTokenProjectIDs(c.ctx, c.list("projects"))
+		ids, err := a.st.ProjectIDs(c.ctx, c.list("projects"))
 		if err != nil {
 			return nil, err
 		}
 		upd.Projects = &ids
 	}
-	if upd.AddProjects, err = a.orgTokenProjectIDs(c.ctx, c.list("addProjects")); err != nil {
+	if upd.AddProjects, err = a.st.ProjectIDs(c.ctx, c.list("addProjects")); err != nil {
 		return nil, err
 	}
-	if upd.RemoveProjects, err = a.orgTokenProjectIDs(c.ctx, c.list("removeProjects")); err != nil {
+	if upd.RemoveProjects, err = a.st.ProjectIDs(c.ctx, c.list("removeProjects")); err != nil {
 		return nil, err
 	}
 	t, err := a.st.UpdateOrgToken(c.ctx, id, upd)

@@ -96,32 +96,6 @@ func permParse(raw string, proj *identity.Project) (identity.Permission, error) 
 	return identity.ParseProjectPermission(raw)
 }
 
-// permActiveUser finds an active user by login, as SonarQube's permission
-// actions do.
-func (a *API) permActiveUser(ctx context.Context, login string) (identity.User, error) {
-	u, err := a.st.Store().GetUserByLogin(ctx, login)
-	if errors.Is(err, identity.ErrNotFound) || (err == nil && !u.Active) {
-		return identity.User{}, errorf(http.StatusNotFound, fmt.Sprintf("User with login '%s' is not found", login))
-	}
-	return u, err
-}
-
-// permGroupSubject resolves a group name; "Anyone" in any case is the
-// Anyone pseudo-group.
-func (a *API) permGroupSubject(ctx context.Context, name string) (identity.Subject, error) {
-	if strings.EqualFold(name, identity.GroupAnyone) {
-		return identity.Anyone, nil
-	}
-	g, err := a.st.Store().GetGroupByName(ctx, name)
-	if errors.Is(err, identity.ErrNotFound) {
-		return identity.Subject{}, errorf(http.StatusNotFound, fmt.Sprintf("No group with name '%s'", name))
-	}
-	if err != nil {
-		return identity.Subject{}, err
-	}
-	return identity.GroupSubject(g.ID), nil
-}
-
 func (a *API) permEditUser(c *call, add bool) (any, error) {
 	proj, err := a.permProject(c)
 	if err != nil {
@@ -130,7 +104,7 @@ func (a *API) permEditUser(c *call, add bool) (any, error) {
 	if !c.permMayAdminister(proj) {
 		return nil, errForbidden
 	}
-	u, err := a.permActiveUser(c.ctx, c.str("login"))
+	u, err := a.st.ActiveUser(c.ctx, c.str("login"))
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +112,7 @@ func (a *API) permEditUser(c *call, add bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, a.editGrant(c, proj, identity.UserSubject(u.ID), u.Source, perm, add)
+	return nil, a.st.EditGrant(c.ctx, proj, identity.UserSubject(u.ID), u.Source, perm, add, c.isAdmin())
 }
 
 func (a *API) permEditGroup(c *call, add bool) (any, error) {
@@ -149,7 +123,7 @@ func (a *API) permEditGroup(c *call, add bool) (any, error) {
 	if !c.permMayAdminister(proj) {
 		return nil, errForbidden
 	}
-	sub, err := a.permGroupSubject(c.ctx, c.str("groupName"))
+	sub, _, err := a.st.GroupSubject(c.ctx, c.str("groupName"))
 	if err != nil {
 		return nil, err
 	}
@@ -157,24 +131,7 @@ func (a *API) permEditGroup(c *call, add bool) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, a.editGrant(c, proj, sub, "", perm, add)
-}
-
-// editGrant adds or removes a grant under the state's rules for a
-// person's edit ([state.CheckGrantEdit]).
-func (a *API) editGrant(c *call, proj *identity.Project, sub identity.Subject, subSource identity.Source, perm identity.Permission, add bool) error {
-	noop, err := state.CheckGrantEdit(proj, sub, subSource, perm, add, c.isAdmin())
-	if err != nil || noop {
-		return err
-	}
-	g := identity.Grant{Subject: sub, Permission: perm}
-	if proj != nil {
-		g.ProjectID = proj.ID
-	}
-	if add {
-		return a.st.AddGrant(c.ctx, g)
-	}
-	return a.st.RemoveGrant(c.ctx, g)
+	return nil, a.st.EditGrant(c.ctx, proj, sub, "", perm, add, c.isAdmin())
 }
 
 // permUserJSON is a user of api/permissions/users.

@@ -16,7 +16,7 @@ func (a *API) scimTokenRoutes() []Route {
 			Params: []Param{
 				{Name: "name", Required: true, MaxLen: identity.MaxTokenNameLen, Desc: "Token name, unique among SCIM tokens."},
 				{Name: "scopes", MaxValues: len(state.SCIMScopes), Desc: scopes},
-				{Name: "expiresIn", Values: []string{"30d", "90d", "365d"}, Desc: "Expiry preset; excludes expirationDate."},
+				{Name: "expiresIn", Values: expiresInValues(), Desc: "Expiry preset; excludes expirationDate."},
 				{Name: "expirationDate", MaxLen: 10, Desc: "Expiry date (YYYY-MM-DD, at least tomorrow); excludes expiresIn."},
 			},
 			Summary: "Generate a SCIM provisioning token (gts_…) for the identity provider, shown once: {id, name, token, scopes:[…], createdAt, expirationDate?}."},

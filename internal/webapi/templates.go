@@ -324,13 +324,13 @@ func (a *API) tmplEditGrant(c *call, kind identity.SubjectKind, add bool) (any, 
 	var sub identity.Subject
 	switch kind {
 	case identity.SubjectUser:
-		u, err := a.permActiveUser(c.ctx, c.str("login"))
+		u, err := a.st.ActiveUser(c.ctx, c.str("login"))
 		if err != nil {
 			return nil, err
 		}
 		sub = identity.UserSubject(u.ID)
 	case identity.SubjectGroup:
-		if sub, err = a.permGroupSubject(c.ctx, c.str("groupName")); err != nil {
+		if sub, _, err = a.st.GroupSubject(c.ctx, c.str("groupName")); err != nil {
 			return nil, err
 		}
 	default:

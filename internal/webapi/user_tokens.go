@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/token"
 )
 
 func (a *API) userTokenRoutes() []Route {
@@ -75,14 +76,12 @@ func (a *API) parseExpirationDate(c *call) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	d, err := time.Parse(sonarDate, v)
-	if err != nil {
+	d, err := token.ExpiryDate(v, a.st.Now())
+	switch {
+	case errors.Is(err, token.ErrExpiryFormat):
 		return time.Time{}, badRequest("Supplied date format for parameter expirationDate is wrong. Please supply date in the ISO 8601 date format (YYYY-MM-DD)")
-	}
-	now := a.st.Now().UTC()
-	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-	if d.Before(tomorrow) {
-		return time.Time{}, badRequest(fmt.Sprintf("The minimum value for parameter expirationDate is %s.", tomorrow.Format(sonarDate)))
+	case errors.Is(err, token.ErrExpiryTooEarly):
+		return time.Time{}, badRequest(fmt.Sprintf("The minimum value for parameter expirationDate is %s.", token.EarliestExpiry(a.st.Now()).Format(sonarDate)))
 	}
 	return d, nil
 }
