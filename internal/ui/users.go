@@ -16,6 +16,7 @@ func (u *UI) userRoutes() []route {
 		{"GET /users/new", adminOnly, u.newUserPage},
 		{"POST /users/new", adminOnly, u.createUser},
 		{"GET /users/{login}", adminOnly, u.userPage},
+		{"POST /users/{login}/update", adminOnly, u.updateUser},
 		{"POST /users/{login}/deactivate", adminOnly, u.deactivateUser},
 		{"POST /users/{login}/groups/add", adminOnly, u.addUserGroup},
 		{"POST /users/{login}/groups/remove", adminOnly, u.removeUserGroup},
@@ -83,6 +84,8 @@ func (u *UI) createUser(p *pageCall) error {
 type userData struct {
 	User      identity.User
 	Self      bool
+	Name      string // the name and e-mail form's values
+	Email     string
 	Groups    []identity.Group
 	Tokens    []identity.Token
 	TokenMore int // tokens beyond the first page
@@ -102,17 +105,46 @@ func (u *UI) userPage(p *pageCall) error {
 	if err != nil {
 		return err
 	}
-	d := userData{User: us, Self: us.ID == p.principal.UserID}
-	if d.Groups, err = u.st.UserGroups(p.ctx, us.ID); err != nil {
+	d, err := u.userData(p, us)
+	if err != nil {
 		return err
+	}
+	return p.show("user", us.Login, d)
+}
+
+func (u *UI) userData(p *pageCall, us identity.User) (userData, error) {
+	d := userData{User: us, Self: us.ID == p.principal.UserID, Name: us.Name, Email: us.Email}
+	var err error
+	if d.Groups, err = u.st.UserGroups(p.ctx, us.ID); err != nil {
+		return d, err
 	}
 	uid := us.ID
 	ts, total, err := u.st.Store().ListTokens(p.ctx, store.TokenFilter{UserID: &uid, Page: store.Page{Number: 1, Size: 100}})
 	if err != nil {
-		return err
+		return d, err
 	}
 	d.Tokens, d.TokenMore = ts, total-len(ts)
-	return p.show("user", us.Login, d)
+	return d, nil
+}
+
+// updateUser changes a user's name and e-mail through the state's
+// UpdateUser, as api/users/update does: the state refuses a managed
+// user's, naming its source.
+func (u *UI) updateUser(p *pageCall) error {
+	us, err := u.st.ActiveUser(p.ctx, p.r.PathValue("login"))
+	if err != nil {
+		return err
+	}
+	name, email := strings.TrimSpace(p.r.PostForm.Get("name")), strings.TrimSpace(p.r.PostForm.Get("email"))
+	if _, err := u.st.UpdateUser(p.ctx, us.Login, state.UserUpdate{Name: &name, Email: &email}); err != nil {
+		d, lerr := u.userData(p, us)
+		if lerr != nil {
+			return lerr
+		}
+		d.Name, d.Email = name, email
+		return p.showError("user", us.Login, d, err)
+	}
+	return p.done("/users/"+url.PathEscape(us.Login), "Name and e-mail of "+us.Login+" saved.")
 }
 
 func (u *UI) deactivateUser(p *pageCall) error {

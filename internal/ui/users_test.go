@@ -2,7 +2,12 @@ package ui
 
 import (
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -117,4 +122,84 @@ func TestManagedUserIsReadOnly(t *testing.T) {
 	b.signIn("admin", adminPassword)
 	b.get("/users/erin").must(200).contains("managed by SCIM").lacks(">Deactivate<", `action="/users/erin/groups/add"`)
 	b.post("/users/erin/deactivate").must(http.StatusBadRequest).contains("SCIM")
+}
+
+// apiPost calls the Web API as admin (basic auth), for comparing its answer
+// with the UI's.
+func (ts *testServer) apiPost(path string, form url.Values) (int, string) {
+	ts.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ts.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("admin", adminPassword)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func TestEditUserNameAndEmail(t *testing.T) {
+	ts := newTestServer(t)
+	ts.user("dave", "dave-password-1")
+	ts.user("gone", "gone-password-1")
+	if _, err := ts.st.DeactivateUser(ts.ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []identity.Source{identity.SourceSCIM, identity.SourceGitLab, identity.SourceLDAP, identity.SourceSSO} {
+		ctx := state.WithActor(ts.ctx, state.Actor{Name: "connector:" + string(src), Source: src})
+		if _, err := ts.st.CreateUser(ctx, state.NewUser{Login: "m-" + string(src), Name: "Managed", Email: "m@example.com", Source: src, ExternalID: "x-" + string(src)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := ts.browser()
+	b.signIn("admin", adminPassword)
+	p := b.get("/users/dave").must(200).contains(`action="/users/dave/update"`, `value="Dave"`)
+	checkPage(t, p)
+
+	for _, tc := range []struct {
+		name, login, newName, email string
+		status                      int
+		want                        string
+	}{
+		{"local", "dave", "Dave Jones", "dave@example.com", http.StatusSeeOther, ""},
+		{"clear the e-mail", "dave", "Dave Jones", "", http.StatusSeeOther, ""},
+		{"empty name", "dave", " ", "", http.StatusBadRequest, "Name can&#39;t be empty"},
+		{"bad e-mail", "dave", "Dave", "not-an-address", http.StatusBadRequest, "Email &#39;not-an-address&#39; is not valid"},
+		{"deactivated", "gone", "Gone Away", "", http.StatusNotFound, "User with login &#39;gone&#39; is not found"},
+		{"unknown", "nobody", "Nobody", "", http.StatusNotFound, "is not found"},
+		{"SCIM", "m-scim", "Changed", "", http.StatusBadRequest, "It is managed by SCIM"},
+		{"GitLab", "m-gitlab", "Changed", "", http.StatusBadRequest, "It is managed by GitLab"},
+		{"LDAP", "m-ldap", "Changed", "", http.StatusBadRequest, "It is managed by LDAP"},
+		{"SSO", "m-sso", "Changed", "", http.StatusBadRequest, "It is managed by SSO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b.get("/users/dave").must(200)
+			res := b.post("/users/"+tc.login+"/update", "name", tc.newName, "email", tc.email).must(tc.status)
+			if tc.status == http.StatusSeeOther {
+				b.get(res.location()).must(200).contains("Name and e-mail of "+tc.login+" saved.", `value="`+tc.newName+`"`)
+				us, err := ts.st.Store().GetUserByLogin(ts.ctx, tc.login)
+				if err != nil || us.Name != tc.newName || us.Email != tc.email {
+					t.Fatalf("stored %q %q, %v", us.Name, us.Email, err)
+				}
+				return
+			}
+			res.contains(tc.want)
+			if us, err := ts.st.Store().GetUserByLogin(ts.ctx, tc.login); err == nil && us.Name == tc.newName {
+				t.Fatalf("refused, yet the name is %q", us.Name)
+			}
+			if strings.HasPrefix(tc.login, "m-") {
+				// The Web API refuses the same change with the same words.
+				status, body := ts.apiPost("/api/users/update", url.Values{"login": {tc.login}, "name": {tc.newName}})
+				msg := html.UnescapeString(regexp.MustCompile(`<p class="error" role="alert">([^<]*)</p>`).FindStringSubmatch(res.body)[1])
+				if status != http.StatusBadRequest || !strings.Contains(body, msg) {
+					t.Fatalf("api/users/update: %d %s; the UI said %q", status, body, msg)
+				}
+			}
+		})
+	}
+	// A managed user's fields are shown read-only, with the source named.
+	b.get("/users/m-gitlab").must(200).contains("managed by GitLab", `id="name" type="text" readonly value="Managed"`).lacks(`action="/users/m-gitlab/update"`)
+	b.get("/users/gone").must(200).lacks(`action="/users/gone/update"`)
 }
