@@ -54,7 +54,10 @@ type GroupUpdate struct {
 	Name, Description, ExternalID *string
 }
 
-// UpdateGroup renames a group or changes its description.
+// UpdateGroup renames a group or changes its description: the one path
+// of api/user_groups/update, the v2 PATCH and the admin UI. A managed
+// group is its source's; sonar-users is not editable, sonar-administrators
+// keeps its name.
 func (s *State) UpdateGroup(ctx context.Context, name string, upd GroupUpdate) (identity.Group, error) {
 	var out identity.Group
 	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
@@ -64,6 +67,10 @@ func (s *State) UpdateGroup(ctx context.Context, name string, upd GroupUpdate) (
 		}
 		if err := mayEdit(ctx, old.Source, "Operation not allowed when the instance is externally managed."); err != nil {
 			return audit{}, nil, err
+		}
+		if old.Name == identity.GroupUsers {
+			// Every active user's group: its name and text are SonarQube's.
+			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "Default group '%s' cannot be used to perform this action", old.Name)
 		}
 		g := old
 		if upd.Name != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -14,6 +15,7 @@ func (u *UI) groupRoutes() []route {
 		{"GET /groups", adminOnly, u.groups},
 		{"POST /groups/new", adminOnly, u.createGroup},
 		{"GET /groups/{name}", adminOnly, u.groupPage},
+		{"POST /groups/{name}/update", adminOnly, u.updateGroup},
 		{"POST /groups/{name}/members/add", adminOnly, u.addGroupMember},
 		{"POST /groups/{name}/members/remove", adminOnly, u.removeGroupMember},
 		{"POST /groups/{name}/delete", adminOnly, u.deleteGroup},
@@ -80,9 +82,11 @@ func (u *UI) createGroup(p *pageCall) error {
 type groupData struct {
 	Group    identity.Group
 	Everyone bool // sonar-users: every active user, no explicit members
-	Query    string
-	Members  []identity.User
-	Pager    pager
+	// Name and About are the rename form's values.
+	Name, About string
+	Query       string
+	Members     []identity.User
+	Pager       pager
 }
 
 func (u *UI) loadGroup(p *pageCall) (identity.Group, error) {
@@ -99,13 +103,21 @@ func (u *UI) groupPage(p *pageCall) error {
 	if err != nil {
 		return err
 	}
+	d, err := u.groupData(p, g)
+	if err != nil {
+		return err
+	}
+	return p.show("group", g.Name, d)
+}
+
+func (u *UI) groupData(p *pageCall, g identity.Group) (groupData, error) {
 	q := p.r.URL.Query()
-	d := groupData{Group: g, Everyone: g.Name == identity.GroupUsers, Query: strings.TrimSpace(q.Get("q"))}
+	d := groupData{Group: g, Everyone: g.Name == identity.GroupUsers, Query: strings.TrimSpace(q.Get("q")), Name: g.Name, About: g.Description}
 	pg := pageOf(q)
 	if !d.Everyone {
 		ms, err := u.st.Store().ListMemberships(p.ctx, 0, g.ID)
 		if err != nil {
-			return err
+			return d, err
 		}
 		total := 0
 		if len(ms) > 0 {
@@ -114,12 +126,37 @@ func (u *UI) groupPage(p *pageCall) error {
 				f.IDs[i] = m.UserID
 			}
 			if d.Members, total, err = u.st.Store().ListUsers(p.ctx, f); err != nil {
-				return err
+				return d, err
 			}
 		}
 		d.Pager = newPager("/groups/"+url.PathEscape(g.Name), q, pg, total)
 	}
-	return p.show("group", g.Name, d)
+	return d, nil
+}
+
+// updateGroup renames a group and sets its description through the
+// state's UpdateGroup, as api/user_groups/update does: the state refuses
+// a managed group's (naming its source) and the default group's.
+func (u *UI) updateGroup(p *pageCall) error {
+	g, err := u.loadGroup(p)
+	if err != nil {
+		return err
+	}
+	name, about := strings.TrimSpace(p.r.PostForm.Get("name")), strings.TrimSpace(p.r.PostForm.Get("description"))
+	ng, err := u.st.UpdateGroup(p.ctx, g.Name, state.GroupUpdate{Name: &name, Description: &about})
+	if err != nil {
+		d, lerr := u.groupData(p, g)
+		if lerr != nil {
+			return lerr
+		}
+		d.Name, d.About = name, about
+		return p.showError("group", g.Name, d, err)
+	}
+	msg := "Group " + ng.Name + " saved."
+	if ng.Name != g.Name {
+		msg = "Group " + g.Name + " renamed to " + ng.Name + "."
+	}
+	return p.done("/groups/"+url.PathEscape(ng.Name), msg)
 }
 
 func (u *UI) addGroupMember(p *pageCall) error {

@@ -140,6 +140,9 @@ func (ts *testServer) apiPost(path string, form url.Values) (int, string) {
 	return res.StatusCode, string(body)
 }
 
+// userSources are the identity sources that manage users.
+var userSources = []identity.Source{identity.SourceSCIM, identity.SourceGitLab, identity.SourceLDAP, identity.SourceSSO}
+
 func TestEditUserNameAndEmail(t *testing.T) {
 	ts := newTestServer(t)
 	ts.user("dave", "dave-password-1")
@@ -147,7 +150,7 @@ func TestEditUserNameAndEmail(t *testing.T) {
 	if _, err := ts.st.DeactivateUser(ts.ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []identity.Source{identity.SourceSCIM, identity.SourceGitLab, identity.SourceLDAP, identity.SourceSSO} {
+	for _, src := range userSources {
 		ctx := state.WithActor(ts.ctx, state.Actor{Name: "connector:" + string(src), Source: src})
 		if _, err := ts.st.CreateUser(ctx, state.NewUser{Login: "m-" + string(src), Name: "Managed", Email: "m@example.com", Source: src, ExternalID: "x-" + string(src)}); err != nil {
 			t.Fatal(err)
@@ -158,22 +161,23 @@ func TestEditUserNameAndEmail(t *testing.T) {
 	p := b.get("/users/dave").must(200).contains(`action="/users/dave/update"`, `value="Dave"`)
 	checkPage(t, p)
 
-	for _, tc := range []struct {
+	type editCase struct {
 		name, login, newName, email string
 		status                      int
 		want                        string
-	}{
+	}
+	cases := []editCase{
 		{"local", "dave", "Dave Jones", "dave@example.com", http.StatusSeeOther, ""},
 		{"clear the e-mail", "dave", "Dave Jones", "", http.StatusSeeOther, ""},
 		{"empty name", "dave", " ", "", http.StatusBadRequest, "Name can&#39;t be empty"},
 		{"bad e-mail", "dave", "Dave", "not-an-address", http.StatusBadRequest, "Email &#39;not-an-address&#39; is not valid"},
 		{"deactivated", "gone", "Gone Away", "", http.StatusNotFound, "User with login &#39;gone&#39; is not found"},
 		{"unknown", "nobody", "Nobody", "", http.StatusNotFound, "is not found"},
-		{"SCIM", "m-scim", "Changed", "", http.StatusBadRequest, "It is managed by SCIM"},
-		{"GitLab", "m-gitlab", "Changed", "", http.StatusBadRequest, "It is managed by GitLab"},
-		{"LDAP", "m-ldap", "Changed", "", http.StatusBadRequest, "It is managed by LDAP"},
-		{"SSO", "m-sso", "Changed", "", http.StatusBadRequest, "It is managed by SSO"},
-	} {
+	}
+	for _, src := range userSources {
+		cases = append(cases, editCase{"managed by " + src.Title(), "m-" + string(src), "Changed", "", http.StatusBadRequest, "It is managed by " + src.Title()})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b.get("/users/dave").must(200)
 			res := b.post("/users/"+tc.login+"/update", "name", tc.newName, "email", tc.email).must(tc.status)

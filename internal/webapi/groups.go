@@ -105,10 +105,6 @@ func (a *API) deleteGroup(c *call) (any, error) {
 	return nil, a.st.DeleteGroup(c.ctx, c.str("name"))
 }
 
-func defaultGroupError() error {
-	return badRequest(fmt.Sprintf("Default group '%s' cannot be used to perform this action", identity.GroupUsers))
-}
-
 func (a *API) updateGroup(c *call) (any, error) {
 	current := c.str("currentName")
 	members := 0
@@ -129,11 +125,8 @@ func (a *API) updateGroup(c *call) (any, error) {
 }
 
 // editGroup renames a group or changes its description (v1 update, v2
-// PATCH); the default group is not editable.
+// PATCH); the state refuses the default group's.
 func (a *API) editGroup(c *call, current string, upd state.GroupUpdate) (identity.Group, error) {
-	if current == identity.GroupUsers {
-		return identity.Group{}, defaultGroupError()
-	}
 	return a.st.UpdateGroup(c.ctx, current, upd)
 }
 
