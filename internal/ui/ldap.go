@@ -107,9 +107,6 @@ func (u *UI) ldapPage(p *pageCall) error {
 	return p.show("ldap", "LDAP", d)
 }
 
-// clearPrefix names a secret's "remove the stored value" box.
-const clearPrefix = "clear:"
-
 // saveLDAPSettings sends the engine the settings that changed: a field
 // left as shown is not sent (so a default stays a default), an empty
 // secret keeps the stored one unless its box says to remove it. The engine
@@ -126,22 +123,7 @@ func (u *UI) saveLDAPSettings(p *pageCall) error {
 	for k := range p.r.PostForm {
 		form[k] = strings.TrimSpace(p.r.PostForm.Get(k))
 	}
-	changes := map[string]string{}
-	for _, s := range current {
-		v, sent := form[s.Name]
-		switch {
-		case s.Secret && form[clearPrefix+s.Name] != "":
-			if s.IsSet {
-				changes[s.Name] = ""
-			}
-		case s.Secret:
-			if v != "" {
-				changes[s.Name] = v
-			}
-		case sent && v != s.Value:
-			changes[s.Name] = v
-		}
-	}
+	changes := settingChanges(current, p.r.PostForm)
 	if len(changes) == 0 {
 		return p.done("/provisioning/ldap", "Nothing changed.")
 	}

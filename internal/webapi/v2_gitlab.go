@@ -437,16 +437,6 @@ func (a *API) v2ListPermissionMappings(c *call) (any, error) {
 	return map[string]any{"permissionMappings": out}, nil
 }
 
-// mappingEntry finds role in m (case-insensitive, as GitLab's role names).
-func mappingEntry(m gitlabconn.RoleMapping, role string) (gitlabconn.RoleEntry, bool) {
-	for _, e := range m.Entries() {
-		if strings.EqualFold(e.Role, role) {
-			return e, true
-		}
-	}
-	return gitlabconn.RoleEntry{}, false
-}
-
 // applyPermissions changes perms by the fields of a v2 permissions object
 // that are present; unknown fields are refused, naming them.
 func applyPermissions(raw json.RawMessage, perms []identity.Permission) ([]identity.Permission, error) {
@@ -488,7 +478,7 @@ func (a *API) saveRoleMapping(c *call, p Provisioner, m gitlabconn.RoleMapping, 
 	if err != nil {
 		return nil, err
 	}
-	e, _ := mappingEntry(saved, role)
+	e, _ := saved.Entry(role)
 	return viewPermissionMapping(e), nil
 }
 
@@ -511,7 +501,7 @@ func (a *API) v2CreatePermissionMapping(c *call) (any, error) {
 	if role == "" || !validText(role) || len(role) > 255 {
 		return nil, badRequest("The 'role' field must be a GitLab custom role's name")
 	}
-	if _, exists := mappingEntry(m, role); exists {
+	if _, exists := m.Entry(role); exists {
 		return nil, errorf(http.StatusConflict, fmt.Sprintf("Role '%s' already has a mapping: change it with PATCH %s/%s", clip(role), v2GitLabMappings, clip(role)))
 	}
 	raw, ok := body["permissions"]
@@ -530,7 +520,7 @@ func (a *API) v2PatchPermissionMapping(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, ok := mappingEntry(m, c.r.PathValue("role"))
+	e, ok := m.Entry(c.r.PathValue("role"))
 	if !ok {
 		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Role '%s' has no mapping", clip(c.r.PathValue("role"))))
 	}
@@ -554,7 +544,7 @@ func (a *API) v2DeletePermissionMapping(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, ok := mappingEntry(m, c.r.PathValue("role"))
+	e, ok := m.Entry(c.r.PathValue("role"))
 	switch {
 	case !ok:
 		return nil, errorf(http.StatusNotFound, fmt.Sprintf("Role '%s' has no mapping", clip(c.r.PathValue("role"))))

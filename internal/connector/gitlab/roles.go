@@ -226,6 +226,16 @@ func (m RoleMapping) Permissions(level int, customRole string) []identity.Permis
 	return m.roles[strings.ToLower(r.Name)]
 }
 
+// Entry finds role's entry (case-insensitive, as GitLab's role names).
+func (m RoleMapping) Entry(role string) (RoleEntry, bool) {
+	for _, e := range m.Entries() {
+		if strings.EqualFold(e.Role, role) {
+			return e, true
+		}
+	}
+	return RoleEntry{}, false
+}
+
 // HasRole reports whether the mapping has an entry for role.
 func (m RoleMapping) HasRole(role string) bool {
 	_, ok := m.roles[strings.ToLower(role)]

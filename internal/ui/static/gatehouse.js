@@ -43,3 +43,36 @@ function select(el) {
   s.removeAllRanges();
   s.addRange(r);
 }
+// Regions that follow a job while it is pending or running:
+// <div id="…" data-poll="url" data-poll-active>. The URL answers the region
+// again; once it is no longer active, elements marked
+// data-refresh-after="<region id>" are refreshed from the page.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-poll][data-poll-active]").forEach(function (el) {
+    var fetchDoc = function (url) {
+      return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (r) {
+        if (!r.ok) throw new Error(String(r.status));
+        return r.text();
+      }).then(function (html) { return new DOMParser().parseFromString(html, "text/html"); });
+    };
+    var tick = function () {
+      fetchDoc(el.getAttribute("data-poll")).then(function (doc) {
+        var fresh = doc.getElementById(el.id);
+        if (!fresh) return; // signed out, or an error page: stop; a reload shows why
+        el.replaceChildren.apply(el, Array.from(fresh.childNodes));
+        if (fresh.hasAttribute("data-poll-active")) {
+          setTimeout(tick, 1000);
+          return;
+        }
+        el.removeAttribute("data-poll-active");
+        fetchDoc(window.location.href).then(function (page) {
+          document.querySelectorAll('[data-refresh-after="' + el.id + '"]').forEach(function (old) {
+            var now = page.getElementById(old.id);
+            if (now) old.replaceChildren.apply(old, Array.from(now.childNodes));
+          });
+        }, function () { /* the region is current; the rest shows on reload */ });
+      }, function () { setTimeout(tick, 5000); });
+    };
+    setTimeout(tick, 1000);
+  });
+});
