@@ -116,7 +116,10 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 	res := make([]ItemResult, n)
 	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
 		clear(res)
-		var applies []func()
+		var (
+			applies []func()
+			events  []identity.AuditEvent
+		)
 		failed := 0
 		for i := range n {
 			a, apply, err := item(tx, i)
@@ -131,9 +134,7 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 			if a.Action == "" {
 				continue
 			}
-			if err := s.appendAudit(ctx, tx, a); err != nil {
-				return audit{}, nil, err
-			}
+			events = append(events, s.auditEvent(ctx, a))
 			res[i].Changed = true
 			if apply != nil {
 				applies = append(applies, apply)
@@ -141,6 +142,9 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 		}
 		if opts.Atomic && failed > 0 {
 			return audit{}, nil, ErrBulkRefused
+		}
+		if err := tx.AppendAudits(ctx, events); err != nil {
+			return audit{}, nil, err
 		}
 		return audit{}, func() {
 			for _, apply := range applies {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore/sqltest"
 )
 
 // TestGroupCommit sends many writes at once: they share transactions (fewer
@@ -109,4 +111,84 @@ func countAudit(t *testing.T, e *env, action string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestGroupCommitUndoesAWriteThatFailsAfterWriting: a batch runs without
+// savepoints first; a write that wrote and then failed makes the batch run
+// again with them. The failed write leaves nothing, its batch-mates commit
+// with their audit events, and a write refused before it wrote costs no
+// second run.
+func TestGroupCommitUndoesAWriteThatFailsAfterWriting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB, int) []*sqlstore.Store
+	}{
+		{"SQLite", sqltest.SQLiteReplicas},
+		{"Postgres", sqltest.PostgresReplicas},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, failAfterWrite := range []bool{false, true} {
+				e := newEnvOn(t, t.Context(), tc.open(t, 1)[0])
+				const n = 8
+				var (
+					mu   sync.Mutex
+					runs = map[string]int{}
+				)
+				create := func(name string, fail bool) func(tx store.Tx) (audit, func(), error) {
+					return func(tx store.Tx) (audit, func(), error) {
+						mu.Lock()
+						runs[name]++
+						mu.Unlock()
+						if fail && !failAfterWrite {
+							return audit{}, nil, identity.Errorf(identity.ErrInvalid, "refused before writing")
+						}
+						if _, err := tx.CreateGroup(e.ctx, identity.Group{Name: name, Source: identity.SourceLocal}); err != nil {
+							return audit{}, nil, err
+						}
+						if fail {
+							return audit{}, nil, identity.Errorf(identity.ErrInvalid, "refused after writing")
+						}
+						return audit{Action: "group.create", Target: "group:" + name}, nil, nil
+					}
+				}
+				// Hold the write lock until every write is queued, so they
+				// all go in one batch.
+				e.s.writeMu.Lock()
+				errs := make([]error, n)
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() { errs[i] = e.s.write(e.ctx, create(fmt.Sprint("g", i), i == 3)) })
+				}
+				for queued := 0; queued < n; {
+					e.s.queueMu.Lock()
+					queued = len(e.s.queue)
+					e.s.queueMu.Unlock()
+				}
+				e.s.writeMu.Unlock()
+				wg.Wait()
+				for i := range n {
+					_, gerr := e.db.GetGroupByName(e.ctx, fmt.Sprint("g", i))
+					if i == 3 {
+						if !errors.Is(errs[i], identity.ErrInvalid) || !errors.Is(gerr, identity.ErrNotFound) {
+							t.Fatalf("failed write: %v, its group: %v; want refused and absent", errs[i], gerr)
+						}
+						continue
+					}
+					if errs[i] != nil || gerr != nil {
+						t.Fatalf("write %d: %v, its group: %v", i, errs[i], gerr)
+					}
+				}
+				if got := countAudit(t, e, "group.create"); got != n-1 {
+					t.Fatalf("%d audit events, want %d", got, n-1)
+				}
+				wantRuns := 1
+				if failAfterWrite {
+					wantRuns = 2
+				}
+				if runs["g3"] != wantRuns {
+					t.Fatalf("failAfterWrite=%v: the failing write ran %d times, want %d", failAfterWrite, runs["g3"], wantRuns)
+				}
+			}
+		})
+	}
 }

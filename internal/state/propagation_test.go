@@ -32,7 +32,7 @@ var writerEffects = map[string]bool{
 	"TouchUserToken": false, "TouchUserLogin": false, "TouchToken": false,
 	"TouchSession": false, "DeleteExpiredSessions": false,
 	"CreateTemplate": false, "UpdateTemplate": false, "DeleteTemplate": false,
-	"AppendAudit": false, "CreateSyncRun": false, "UpdateSyncRun": false,
+	"AppendAudit": false, "AppendAudits": false, "CreateSyncRun": false, "UpdateSyncRun": false,
 	"SetSetting": false, "BumpRevision": false, "LogChanges": false, "PruneChanges": false,
 	// The sign-in throttle reads its records from the store at each attempt.
 	"AddSignInFailure": false, "ClearSignInFailures": false, "PruneSignInFailures": false,

@@ -144,6 +144,10 @@ func (t *throttle) stripe(addr string) *throttleStripe {
 func (st *throttleStripe) release(keys ...string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.releaseLocked(keys...)
+}
+
+func (st *throttleStripe) releaseLocked(keys ...string) {
 	for _, k := range keys {
 		if st.inFlight[k]--; st.inFlight[k] <= 0 {
 			delete(st.inFlight, k)
@@ -221,18 +225,23 @@ func (s *State) SignIn(ctx context.Context, login, pw, addr string) (authz.Princ
 	st.inFlight[pairKey]++
 	st.inFlight[addrKey]++
 	st.mu.Unlock()
-	// The failure is stored before the attempt stops counting in flight,
-	// so no decision in between sees neither.
-	defer st.release(pairKey, addrKey)
 
 	p, u, known, err := s.checkPassword(ctx, login, pw)
 	switch {
 	case errors.Is(err, identity.ErrUnauthenticated):
+		// The failure is stored and the attempt stops counting in flight
+		// under the stripe's lock, as decisions are made: a decision sees
+		// the attempt once, in flight or stored, never neither nor both.
+		st.mu.Lock()
 		s.recordFailure(ctx, login, addr, known, pairKey, addrKey)
+		st.releaseLocked(pairKey, addrKey)
+		st.mu.Unlock()
 		return authz.Principal{}, identity.User{}, err
 	case err != nil:
+		st.release(pairKey, addrKey)
 		return authz.Principal{}, identity.User{}, err // busy, directory or store down: not a guess
 	}
+	st.release(pairKey, addrKey)
 	failed := t.policy.live(recs[pairKey], now) > 0
 	s.auditSignIn(ctx, func(tx store.Tx) error {
 		if failed {

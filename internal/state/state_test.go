@@ -166,7 +166,7 @@ func mustGroup(t *testing.T, e *env, name string) identity.Group {
 	return g
 }
 
-// failingAudit makes every AppendAudit fail, to show that a change of rights
+// failingAudit makes every AppendAudit and AppendAudits fail, to show that a change of rights
 // and its audit event commit together or not at all.
 type failingAudit struct{ store.Store }
 
@@ -178,6 +178,10 @@ type failingTx struct{ store.Tx }
 
 func (failingTx) AppendAudit(context.Context, identity.AuditEvent) (identity.AuditEvent, error) {
 	return identity.AuditEvent{}, errors.New("disk full")
+}
+
+func (failingTx) AppendAudits(context.Context, []identity.AuditEvent) error {
+	return errors.New("disk full")
 }
 
 func TestWriteAndAuditAreAtomic(t *testing.T) {

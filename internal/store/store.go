@@ -262,6 +262,11 @@ type Writer interface {
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
 
 	AppendAudit(ctx context.Context, e identity.AuditEvent) (identity.AuditEvent, error)
+	// AppendAudits stores events in one statement per few hundred, in
+	// order (their ids ascend as given); a zero Time becomes the current
+	// time. It is how a batch of writes records its events in one round
+	// trip rather than one each.
+	AppendAudits(ctx context.Context, es []identity.AuditEvent) error
 
 	CreateSyncRun(ctx context.Context, r identity.SyncRun) (identity.SyncRun, error)
 	UpdateSyncRun(ctx context.Context, r identity.SyncRun) error
@@ -308,6 +313,12 @@ type Tx interface {
 	// error comes back as a *SubError; any other error is the store's and
 	// leaves the transaction unusable.
 	Sub(ctx context.Context, fn func() error) error
+	// Effects counts the statements of the transaction so far that wrote,
+	// or failed. Work run outside a Sub compares two counts: when they are
+	// equal it changed nothing to undo and the transaction is still usable
+	// (a failed statement aborts a PostgreSQL transaction), so a refusal
+	// found by reads alone needs no savepoint.
+	Effects() int
 }
 
 // SubError carries the error of a [Tx.Sub] function.

@@ -674,6 +674,16 @@ func TestGoClientUsers(t *testing.T) {
 	tok := s.userToken("ada", "ada-token")
 	adaClient := gcTokenClient(s, tok)
 	adaClient.do(t, gcGet("authentication/validate", &gcAuthenticationValidation{}))
+	// Token uses are recorded in the background: wait for this one.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		u, err := s.db.GetUserByLogin(t.Context(), "ada")
+		if err == nil && !u.LastTokenAt.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ada's token use never recorded (%v)", err)
+		}
+	}
 
 	tests := []gcStep{
 		{"search q", gcGet("users/search", &gcUsersSearch{}, "q", "ada"), func(t *testing.T, r any) {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 var auditTests = []test{
 	{"Append", testAppendAudit},
+	{"AppendMany", testAppendAudits},
 	{"ListFilters", testListAuditFilters},
 	{"ListPaging", testListAuditPaging},
 }
@@ -35,6 +37,45 @@ func testAppendAudit(t *testing.T, s store.Store) {
 		t.Fatalf("ListAudit returned %d events, total %d; want 1", len(events), total)
 	}
 	assertEqual(t, "ListAudit", want, events[0])
+}
+
+// testAppendAudits: events appended together are stored as given, in
+// order (ids ascending), across the statements a long batch takes; a zero
+// time becomes the time of the append.
+func testAppendAudits(t *testing.T, s store.Store) {
+	const n = 1203 // more than two statements' worth
+	in := make([]identity.AuditEvent, n)
+	for i := range in {
+		in[i] = identity.AuditEvent{Time: at(time.Duration(i) * time.Second), Actor: "user:alice", Action: "group.add_user",
+			Target: "group:devs", After: `{"login":"u` + strconv.Itoa(i) + `"}`, RequestID: "r" + strconv.Itoa(i), ClientAddress: "192.0.2.1"}
+	}
+	in[7].Time = time.Time{}
+	before := time.Now().Add(-time.Second)
+	write(t, s, func(tx store.Tx) error { return tx.AppendAudits(t.Context(), in) })
+	write(t, s, func(tx store.Tx) error { return tx.AppendAudits(t.Context(), nil) })
+	got, total, err := s.ListAudit(t.Context(), store.AuditFilter{Page: store.Page{Number: 1, Size: n}})
+	noErr(t, "ListAudit", err)
+	if total != n || len(got) != n {
+		t.Fatalf("ListAudit returned %d events, total %d; want %d", len(got), total, n)
+	}
+	byReq := map[string]identity.AuditEvent{}
+	for _, e := range got {
+		byReq[e.RequestID] = e
+	}
+	for i, want := range in {
+		e := byReq[want.RequestID]
+		if i > 0 && e.ID <= byReq[in[i-1].RequestID].ID {
+			t.Fatalf("event %d has id %d, not above event %d's %d", i, e.ID, i-1, byReq[in[i-1].RequestID].ID)
+		}
+		if i == 7 {
+			if e.Time.Before(before) {
+				t.Errorf("event with zero time stored at %v, want the time of the append", e.Time)
+			}
+			continue
+		}
+		want.ID = e.ID
+		assertEqual(t, "event "+want.RequestID, want, e)
+	}
 }
 
 // seedAudit appends six events a minute apart, out of order, each named by

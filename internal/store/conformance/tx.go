@@ -15,6 +15,7 @@ var transactionTests = []test{
 	{"ReadsSeeOwnWrites", testTxReadsOwnWrites},
 	{"DuplicateMidTransaction", testTxDuplicateMidway},
 	{"SubUndoesOnlyItsWrites", testTxSub},
+	{"EffectsCountWritesNotReads", testTxEffects},
 }
 
 var concurrencyTests = []test{
@@ -338,5 +339,49 @@ func testTxSub(t *testing.T, s store.Store) {
 	noErr(t, "ListMemberships", err)
 	if len(ms) != 0 {
 		t.Fatalf("memberships of a failed Sub kept: %v", ms)
+	}
+}
+
+// testTxEffects: reads, including one that finds nothing, leave Effects
+// as it was; a write and a refused write each move it; the transaction
+// stays usable after a read that found nothing.
+func testTxEffects(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	newUser(t, s, "alice")
+	write(t, s, func(tx store.Tx) error {
+		e0 := tx.Effects()
+		if _, err := tx.GetUserByLogin(ctx, "nobody"); !errors.Is(err, identity.ErrNotFound) {
+			return fmt.Errorf("GetUserByLogin(nobody) = %v, want ErrNotFound", err)
+		}
+		if _, err := tx.GetUserByLogin(ctx, "alice"); err != nil {
+			return err
+		}
+		if _, _, err := tx.ListUsers(ctx, store.UserFilter{}); err != nil {
+			return err
+		}
+		if e := tx.Effects(); e != e0 {
+			return fmt.Errorf("Effects after reads = %d, want %d", e, e0)
+		}
+		if _, err := tx.CreateGroup(ctx, identity.Group{Name: "devs", Source: identity.SourceLocal}); err != nil {
+			return err
+		}
+		e1 := tx.Effects()
+		if e1 == e0 {
+			return fmt.Errorf("Effects did not move on a write (%d)", e1)
+		}
+		err := tx.Sub(ctx, func() error {
+			_, err := tx.CreateGroup(ctx, identity.Group{Name: "devs", Source: identity.SourceLocal})
+			return err
+		})
+		if !errors.Is(err, identity.ErrAlreadyExists) {
+			return fmt.Errorf("duplicate CreateGroup = %v, want ErrAlreadyExists", err)
+		}
+		if tx.Effects() == e1 {
+			return fmt.Errorf("Effects did not move on a refused write (%d)", e1)
+		}
+		return nil
+	})
+	if _, err := s.GetGroupByName(ctx, "devs"); err != nil {
+		t.Fatalf("group written before the refused one: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -61,6 +62,33 @@ func (t *txn) AppendAudit(ctx context.Context, e identity.AuditEvent) (identity.
 		return e, fmt.Errorf("append audit event %q: %w", e.Action, err)
 	}
 	return e, nil
+}
+
+// auditRowsPerInsert keeps one INSERT's parameters (8 a row) far below
+// either backend's limit (SQLite 32,766, PostgreSQL 65,535).
+const auditRowsPerInsert = 500
+
+// AppendAudits stores events with multi-row inserts.
+func (t *txn) AppendAudits(ctx context.Context, es []identity.AuditEvent) error {
+	at := now()
+	for len(es) > 0 {
+		chunk := es[:min(len(es), auditRowsPerInsert)]
+		es = es[len(chunk):]
+		var q strings.Builder
+		q.WriteString("INSERT INTO audit_events (at, actor, action_name, target, before_json, after_json, request_id, client_address) VALUES ")
+		args := make([]any, 0, 8*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, orNow(e.Time, at).UnixMicro(), e.Actor, e.Action, e.Target, e.Before, e.After, e.RequestID, e.ClientAddress)
+		}
+		if _, err := t.exec(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("append %d audit events: %w", len(chunk), err)
+		}
+	}
+	return nil
 }
 
 const syncRunCols = "id, source, trigger_kind, status, started_at, finished_at, counts, warnings, errors"

@@ -82,9 +82,13 @@ type rows struct {
 	*sql.Rows
 	start time.Time
 	lat   *histogram
+	fx    *effects
 }
 
 func (r *rows) Close() error {
+	if r.lat != nil && r.Rows.Err() != nil {
+		r.fx.note("", r.Rows.Err())
+	}
 	err := r.Rows.Close()
 	r.lat.since(r.start)
 	r.lat = nil // Close may be called again

@@ -179,7 +179,13 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) (err error) 
 			}
 		}
 	}()
-	if err := fn(&txn{reader: reader{q: &txQuerier{tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}, f: s.f, lat: &s.lat[opWrite]}}); err != nil {
+	q := &txQuerier{tx: sqlTx, ctx: ctx}
+	if !s.f.postgres {
+		// pgx keeps its own per-connection cache of prepared statements;
+		// preparing again here would only add a round trip.
+		q.stmts = map[string]*sql.Stmt{}
+	}
+	if err := fn(&txn{reader: reader{q: q, f: s.f, lat: &s.lat[opWrite], fx: new(effects)}}); err != nil {
 		return err
 	}
 	committed = true
@@ -212,7 +218,7 @@ type txQuerier struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // nil: seen once
+	stmts map[string]*sql.Stmt // a nil entry: seen once; a nil map: never prepare
 }
 
 // maxTxStmts bounds the statements one transaction keeps prepared
@@ -220,6 +226,9 @@ type txQuerier struct {
 const maxTxStmts = 128
 
 func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
+	if q.stmts == nil {
+		return nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	st, seen := q.stmts[query]
@@ -269,7 +278,32 @@ type reader struct {
 	f *flavor
 	// lat times each statement; nil: not timed (a snapshot is timed whole).
 	lat *histogram
+	// fx counts a transaction's statements that wrote or failed; nil
+	// outside a transaction.
+	fx *effects
 }
+
+// effects is the count behind [store.Tx.Effects].
+type effects struct{ n int }
+
+// note counts a statement that may write (anything but a SELECT) or that
+// failed; a missing row is an answer, not a failure.
+func (e *effects) note(query string, err error) {
+	if e == nil {
+		return
+	}
+	if (err != nil && !errors.Is(err, sql.ErrNoRows)) || !isSelect(query) {
+		e.n++
+	}
+}
+
+func isSelect(query string) bool {
+	q := strings.TrimLeft(query, " \t\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+}
+
+// Effects implements [store.Tx.Effects].
+func (t *txn) Effects() int { return t.fx.n }
 
 // txn implements store.Tx.
 type txn struct {
@@ -309,6 +343,9 @@ func (r *reader) exec(ctx context.Context, query string, args ...any) (sql.Resul
 	}
 	defer r.lat.since(time.Now())
 	res, err := r.q.ExecContext(ctx, r.f.rebind(query), args...)
+	if r.fx != nil {
+		r.fx.n++ // an exec always counts: it is how writes run
+	}
 	return res, r.f.wrap(err)
 }
 
@@ -319,11 +356,12 @@ func (r *reader) query(ctx context.Context, query string, args ...any) (*rows, e
 	}
 	start := time.Now()
 	rs, err := r.q.QueryContext(ctx, r.f.rebind(query), args...)
+	r.fx.note(query, err)
 	if err != nil {
 		r.lat.since(start)
 		return nil, r.f.wrap(err)
 	}
-	return &rows{Rows: rs, start: start, lat: r.lat}, nil
+	return &rows{Rows: rs, start: start, lat: r.lat, fx: r.fx}, nil
 }
 
 func (r *reader) queryRow(ctx context.Context, query string, args ...any) scanner {
@@ -331,17 +369,23 @@ func (r *reader) queryRow(ctx context.Context, query string, args ...any) scanne
 		return errRow{err}
 	}
 	start := time.Now()
-	return wrappedRow{timedRow{row: r.q.QueryRowContext(ctx, r.f.rebind(query), args...), start: start, lat: r.lat}, r.f}
+	return wrappedRow{timedRow{row: r.q.QueryRowContext(ctx, r.f.rebind(query), args...), start: start, lat: r.lat}, r.f, r.fx, query}
 }
 
 // wrappedRow maps the errors of a row's Scan, where database/sql reports
 // those of its query, like every other statement's (see flavor.wrap).
 type wrappedRow struct {
-	row scanner
-	f   *flavor
+	row   scanner
+	f     *flavor
+	fx    *effects
+	query string
 }
 
-func (w wrappedRow) Scan(dest ...any) error { return w.f.wrap(w.row.Scan(dest...)) }
+func (w wrappedRow) Scan(dest ...any) error {
+	err := w.row.Scan(dest...)
+	w.fx.note(w.query, err)
+	return w.f.wrap(err)
+}
 
 // errBadText refuses text PostgreSQL cannot store (a NUL byte, invalid
 // UTF-8: it answers with an error) and SQLite would store as given. Both
