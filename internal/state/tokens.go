@@ -103,6 +103,23 @@ func (s *State) CheckTokenRight(p authz.Principal, typ identity.TokenType, proje
 	return nil
 }
 
+// CheckTokenOwner refuses an analysis token for a user other than the
+// caller (SonarQube's rule): analysis tokens are their user's own; for
+// another user, an administrator generates user tokens only. Every adapter
+// asks it before [State.GenerateUserToken].
+func CheckTokenOwner(callerID, ownerID int64, typ identity.TokenType) error {
+	if callerID == ownerID {
+		return nil
+	}
+	switch typ {
+	case identity.TokenProjectAnalysis:
+		return identity.Errorf(identity.ErrInvalid, "A Project Analysis Token cannot be generated for another user.")
+	case identity.TokenGlobalAnalysis:
+		return identity.Errorf(identity.ErrInvalid, "A Global Analysis Token cannot be generated for another user.")
+	}
+	return nil
+}
+
 // GenerateUserToken creates a user-bound token and returns its secret, which
 // is never shown again.
 func (s *State) GenerateUserToken(ctx context.Context, n NewUserToken) (string, identity.Token, error) {

@@ -400,3 +400,26 @@ func TestLastUsedWrittenAtMostOncePerMinute(t *testing.T) {
 		t.Fatalf("user's last token use not recorded: %v", err)
 	}
 }
+
+func TestCheckTokenOwner(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		caller, owner int64
+		typ           identity.TokenType
+		err           bool
+	}{
+		{"own user token", 1, 1, identity.TokenUser, false},
+		{"own global analysis", 1, 1, identity.TokenGlobalAnalysis, false},
+		{"own project analysis", 1, 1, identity.TokenProjectAnalysis, false},
+		{"another's user token", 1, 2, identity.TokenUser, false},
+		{"another's global analysis", 1, 2, identity.TokenGlobalAnalysis, true},
+		{"another's project analysis", 1, 2, identity.TokenProjectAnalysis, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckTokenOwner(tc.caller, tc.owner, tc.typ)
+			if (err != nil) != tc.err || err != nil && !errors.Is(err, identity.ErrInvalid) {
+				t.Fatalf("CheckTokenOwner = %v", err)
+			}
+		})
+	}
+}

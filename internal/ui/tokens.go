@@ -25,14 +25,24 @@ type tokenRow struct {
 	Expired    bool
 }
 
-type ownTokensData struct {
-	Rows                            []tokenRow
-	Name, Type, ProjectKey          string
-	Expiry                          expiryChoice
-	MayScanGlobally                 bool
-	CreatedName, CreatedSecret      string // the shown-once result
+// tokenForm is a user token form's values as sent.
+type tokenForm struct {
+	Name, Type, ProjectKey string
+	Expiry                 expiryChoice
+	MayScanGlobally        bool
+}
+
+// createdToken is the shown-once result of a generation.
+type createdToken struct {
+	CreatedName, CreatedSecret      string
 	CreatedType, CreatedExpiry      string
 	CreatedProject, CreatedForLogin string
+}
+
+type ownTokensData struct {
+	Rows []tokenRow
+	tokenForm
+	createdToken
 }
 
 func (u *UI) tokenRows(ctx context.Context, ts []identity.Token) ([]tokenRow, error) {
@@ -63,8 +73,8 @@ func (u *UI) ownTokensData(p *pageCall) (ownTokensData, error) {
 		return ownTokensData{}, err
 	}
 	rows, err := u.tokenRows(p.ctx, ts)
-	d := ownTokensData{Rows: rows, Type: string(identity.TokenUser), Expiry: newExpiry(u.st.Now(), "90"),
-		MayScanGlobally: u.st.CheckTokenRight(p.principal, identity.TokenGlobalAnalysis, "") == nil}
+	d := ownTokensData{Rows: rows, tokenForm: u.blankTokenForm()}
+	d.MayScanGlobally = u.st.CheckTokenRight(p.principal, identity.TokenGlobalAnalysis, "") == nil
 	return d, err
 }
 
@@ -89,43 +99,62 @@ func (u *UI) analysisTokenProject(p *pageCall, key string) (int64, error) {
 	return pr.ID, nil
 }
 
-func (u *UI) generateOwnToken(p *pageCall) error {
+func (u *UI) blankTokenForm() tokenForm {
+	return tokenForm{Type: string(identity.TokenUser), Expiry: newExpiry(u.st.Now(), "90")}
+}
+
+// generateToken generates a user-bound token for owner from the token form
+// in the request, on the path of api/user_tokens/generate with
+// login=owner: an analysis token for oneself only (state.CheckTokenOwner),
+// the caller's right to the type (state.CheckTokenRight), then
+// state.GenerateUserToken. tf gets the form's values.
+func (u *UI) generateToken(p *pageCall, owner identity.User, tf *tokenForm) (createdToken, error) {
 	f := p.r.PostForm
+	tf.Name, tf.Type, tf.ProjectKey = strings.TrimSpace(f.Get("name")), f.Get("type"), strings.TrimSpace(f.Get("projectKey"))
+	exp, at, err := readExpiry(f, u.st.Now())
+	tf.Expiry = exp
+	if err != nil {
+		return createdToken{}, err
+	}
+	typ := identity.TokenType(tf.Type)
+	if err := state.CheckTokenOwner(p.principal.UserID, owner.ID, typ); err != nil {
+		return createdToken{}, err
+	}
+	n := state.NewUserToken{UserID: owner.ID, Name: tf.Name, Type: typ, ExpiresAt: at}
+	if typ == identity.TokenProjectAnalysis {
+		if n.ProjectID, err = u.analysisTokenProject(p, tf.ProjectKey); err != nil {
+			return createdToken{}, err
+		}
+	}
+	if err := u.st.CheckTokenRight(p.principal, typ, tf.ProjectKey); err != nil {
+		return createdToken{}, err
+	}
+	secret, t, err := u.st.GenerateUserToken(p.ctx, n)
+	if err != nil {
+		return createdToken{}, err
+	}
+	c := createdToken{CreatedName: t.Name, CreatedSecret: secret, CreatedType: tokenTypeLabel(t.Type), CreatedExpiry: dayOrNever(t.ExpiresAt), CreatedForLogin: owner.Login}
+	if typ == identity.TokenProjectAnalysis {
+		c.CreatedProject = tf.ProjectKey
+	}
+	return c, nil
+}
+
+func (u *UI) generateOwnToken(p *pageCall) error {
 	d, err := u.ownTokensData(p)
 	if err != nil {
 		return err
 	}
-	d.Name, d.Type, d.ProjectKey = strings.TrimSpace(f.Get("name")), f.Get("type"), strings.TrimSpace(f.Get("projectKey"))
-	fail := func(err error) error { return p.showError("account_tokens", "My tokens", d, err) }
-	exp, at, err := readExpiry(f, u.st.Now())
-	d.Expiry = exp
+	created, err := u.generateToken(p, identity.User{ID: p.principal.UserID, Login: p.login}, &d.tokenForm)
 	if err != nil {
-		return fail(err)
-	}
-	typ := identity.TokenType(d.Type)
-	n := state.NewUserToken{UserID: p.principal.UserID, Name: d.Name, Type: typ, ExpiresAt: at}
-	if typ == identity.TokenProjectAnalysis {
-		if n.ProjectID, err = u.analysisTokenProject(p, d.ProjectKey); err != nil {
-			return fail(err)
-		}
-	}
-	if err := u.st.CheckTokenRight(p.principal, typ, d.ProjectKey); err != nil {
-		return fail(err)
-	}
-	secret, t, err := u.st.GenerateUserToken(p.ctx, n)
-	if err != nil {
-		return fail(err)
+		return p.showError("account_tokens", "My tokens", d, err)
 	}
 	// The secret is in this answer only (Cache-Control: no-store); the
 	// list the page shows next has only its name.
-	d, err = u.ownTokensData(p)
-	if err != nil {
+	if d, err = u.ownTokensData(p); err != nil {
 		return err
 	}
-	d.CreatedName, d.CreatedSecret, d.CreatedType, d.CreatedExpiry = t.Name, secret, tokenTypeLabel(t.Type), dayOrNever(t.ExpiresAt)
-	if typ == identity.TokenProjectAnalysis {
-		d.CreatedProject = strings.TrimSpace(f.Get("projectKey"))
-	}
+	d.createdToken = created
 	return p.show("account_tokens", "My tokens", d)
 }
 

@@ -20,6 +20,7 @@ func (u *UI) userRoutes() []route {
 		{"POST /users/{login}/deactivate", adminOnly, u.deactivateUser},
 		{"POST /users/{login}/groups/add", adminOnly, u.addUserGroup},
 		{"POST /users/{login}/groups/remove", adminOnly, u.removeUserGroup},
+		{"POST /users/{login}/tokens/new", adminOnly, u.generateUserToken},
 		{"POST /users/{login}/tokens/revoke", adminOnly, u.revokeUserToken},
 	}
 }
@@ -89,6 +90,8 @@ type userData struct {
 	Groups    []identity.Group
 	Tokens    []identity.Token
 	TokenMore int // tokens beyond the first page
+	TokenForm tokenForm
+	createdToken
 }
 
 func (u *UI) loadUser(p *pageCall) (identity.User, error) {
@@ -113,7 +116,7 @@ func (u *UI) userPage(p *pageCall) error {
 }
 
 func (u *UI) userData(p *pageCall, us identity.User) (userData, error) {
-	d := userData{User: us, Self: us.ID == p.principal.UserID, Name: us.Name, Email: us.Email}
+	d := userData{User: us, Self: us.ID == p.principal.UserID, Name: us.Name, Email: us.Email, TokenForm: u.blankTokenForm()}
 	var err error
 	if d.Groups, err = u.st.UserGroups(p.ctx, us.ID); err != nil {
 		return d, err
@@ -170,6 +173,28 @@ func (u *UI) removeUserGroup(p *pageCall) error {
 		return err
 	}
 	return p.done("/users/"+url.PathEscape(login), login+" removed from "+group+".")
+}
+
+// generateUserToken generates a user token for the page's user, as
+// api/user_tokens/generate with login=… does for an administrator; the
+// secret is in this answer only.
+func (u *UI) generateUserToken(p *pageCall) error {
+	us, err := u.loadUser(p)
+	if err != nil {
+		return err
+	}
+	var tf tokenForm
+	created, err := u.generateToken(p, us, &tf)
+	d, lerr := u.userData(p, us)
+	if lerr != nil {
+		return lerr
+	}
+	if err != nil {
+		d.TokenForm = tf
+		return p.showError("user", us.Login, d, err)
+	}
+	d.createdToken = created
+	return p.show("user", us.Login, d)
 }
 
 func (u *UI) revokeUserToken(p *pageCall) error {

@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 func TestAdminPagesRefuseOthers(t *testing.T) {
@@ -206,4 +208,104 @@ func TestEditUserNameAndEmail(t *testing.T) {
 	// A managed user's fields are shown read-only, with the source named.
 	b.get("/users/m-gitlab").must(200).contains("managed by GitLab", `id="name" type="text" readonly value="Managed"`).lacks(`action="/users/m-gitlab/update"`)
 	b.get("/users/gone").must(200).lacks(`action="/users/gone/update"`)
+}
+
+func TestTokenForAnotherUser(t *testing.T) {
+	ts := newTestServer(t)
+	dave := ts.user("dave", "dave-password-1")
+	ts.user("gone", "gone-password-1")
+	if _, err := ts.st.DeactivateUser(ts.ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.st.CreateProject(ts.ctx, identity.Project{Key: "svc", Name: "svc", Visibility: identity.Private}, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := ts.browser()
+	b.signIn("admin", adminPassword)
+	p := b.get("/users/dave").must(200).contains(`action="/users/dave/tokens/new"`, `value="90" checked`, "In 1 year", "User token: acts as dave")
+	checkPage(t, p)
+	b.get("/users/gone").must(200).lacks(`action="/users/gone/tokens/new"`)
+
+	in30 := ts.st.Now().AddDate(0, 0, 30)
+	day := ts.st.Now().AddDate(0, 2, 0).UTC().Format(time.DateOnly)
+	for _, tc := range []struct {
+		name   string
+		login  string
+		kv     []string
+		status int
+		want   string
+		expiry time.Time // of a created token
+	}{
+		{"30 days", "dave", []string{"name", "ci", "type", "USER_TOKEN", "expiry", "30"}, 200, "Token ci created for dave (user, expires " + in30.UTC().Format(time.DateOnly), in30},
+		{"on a date", "dave", []string{"name", "deploy", "type", "USER_TOKEN", "expiry", "date", "expirationDate", day}, 200, "expires " + day, mustDay(t, day)},
+		{"never", "dave", []string{"name", "forever", "type", "USER_TOKEN", "expiry", "never"}, 200, "expires never", time.Time{}},
+		{"name taken", "dave", []string{"name", "ci", "type", "USER_TOKEN", "expiry", "30"}, 400, "", time.Time{}},
+		{"date in the past", "dave", []string{"name", "old", "type", "USER_TOKEN", "expiry", "date", "expirationDate", "2001-01-01"}, 400, "must be in the future", time.Time{}},
+		{"project analysis", "dave", []string{"name", "scan", "type", "PROJECT_ANALYSIS_TOKEN", "projectKey", "svc", "expiry", "30"}, 400, "A Project Analysis Token cannot be generated for another user.", time.Time{}},
+		{"global analysis", "dave", []string{"name", "scan", "type", "GLOBAL_ANALYSIS_TOKEN", "expiry", "30"}, 400, "A Global Analysis Token cannot be generated for another user.", time.Time{}},
+		{"deactivated", "gone", []string{"name", "ci", "type", "USER_TOKEN", "expiry", "30"}, 400, "User &#39;gone&#39; is deactivated", time.Time{}},
+		{"unknown", "nobody", []string{"name", "ci", "type", "USER_TOKEN", "expiry", "30"}, 404, "", time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b.get("/users/dave").must(200)
+			res := b.post("/users/"+tc.login+"/tokens/new", tc.kv...).must(tc.status).contains(tc.want)
+			if tc.status != 200 {
+				res.lacks("Copy the token now")
+				if tc.status == 400 && tc.login == "dave" {
+					res.contains(`id="token-name" name="name" type="text" required maxlength="100" value="` + tc.kv[1] + `"`)
+				}
+				return
+			}
+			checkPage(t, res)
+			m := secretRE.FindStringSubmatch(res.body)
+			if m == nil || res.header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("no secret, or a cacheable page:\n%s", res.body)
+			}
+			pr, err := ts.st.Authenticate(m[1])
+			if err != nil || pr.UserID != dave.ID || pr.TokenType != identity.TokenUser {
+				t.Fatalf("the secret does not authenticate as dave's user token: %+v, %v", pr, err)
+			}
+			tok, _ := ts.st.Store().GetToken(ts.ctx, pr.TokenID)
+			if tok.ExpiresAt.Sub(tc.expiry).Abs() > time.Minute || tok.ExpiresAt.IsZero() != tc.expiry.IsZero() {
+				t.Fatalf("expires %v, want %v", tok.ExpiresAt, tc.expiry)
+			}
+			// Shown once: the user's page lists its name only.
+			b.get("/users/dave").must(200).contains(tc.kv[1]).lacks(m[1], "Copy the token now")
+		})
+	}
+	// The Web API refuses an analysis token for another user in the same words.
+	if status, body := ts.apiPost("/api/user_tokens/generate", url.Values{"login": {"dave"}, "name": {"x"}, "type": {"GLOBAL_ANALYSIS_TOKEN"}}); status != 400 || !strings.Contains(body, "A Global Analysis Token cannot be generated for another user.") {
+		t.Fatalf("api/user_tokens/generate: %d %s", status, body)
+	}
+
+	// Revoke one of dave's tokens: it stops working at once.
+	b.get("/users/dave").must(200)
+	b.post("/users/dave/tokens/revoke", "name", "ci").must(http.StatusSeeOther)
+	b.get("/users/dave").must(200).contains("Token ci of dave revoked.")
+	uid := dave.ID
+	ts2, _, err := ts.st.Store().ListTokens(ts.ctx, store.TokenFilter{UserID: &uid})
+	if err != nil || len(ts2) != 2 {
+		t.Fatalf("dave's live tokens after the revoke: %d, %v", len(ts2), err)
+	}
+	b.post("/users/dave/tokens/revoke", "name", "ci").must(http.StatusNotFound)
+
+	// Not for anyone else: a plain user gets 403 and no token.
+	ts.user("carol", "carol-password-1")
+	cb := ts.browser()
+	cb.signIn("carol", "carol-password-1")
+	cb.get("/").must(200)
+	cb.post("/users/dave/tokens/new", "name", "mine", "type", "USER_TOKEN", "expiry", "30").must(http.StatusForbidden)
+	cb.post("/users/dave/tokens/revoke", "name", "deploy").must(http.StatusForbidden)
+	if ts2, _, _ := ts.st.Store().ListTokens(ts.ctx, store.TokenFilter{UserID: &uid}); len(ts2) != 2 {
+		t.Fatalf("a non-administrator changed dave's tokens: %d live", len(ts2))
+	}
+}
+
+func mustDay(t *testing.T, s string) time.Time {
+	t.Helper()
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -102,18 +102,17 @@ func (a *API) generateUserToken(c *call) (any, error) {
 	if c.principal.TokenID != 0 && c.principal.TokenType != identity.TokenUser {
 		return nil, errForbidden
 	}
-	owner, self, err := a.tokenOwner(c)
+	owner, _, err := a.tokenOwner(c)
 	if err != nil {
 		return nil, err
 	}
 	typ := identity.TokenType(c.str("type"))
+	if err := state.CheckTokenOwner(c.principal.UserID, owner.ID, typ); err != nil {
+		return nil, err
+	}
 	n := state.NewUserToken{UserID: owner.ID, Name: strings.TrimSpace(c.str("name")), Type: typ}
 	var projectKey string
-	switch typ {
-	case identity.TokenProjectAnalysis:
-		if !self {
-			return nil, badRequest("A Project Analysis Token cannot be generated for another user.")
-		}
+	if typ == identity.TokenProjectAnalysis {
 		projectKey = strings.TrimSpace(c.str("projectKey"))
 		if projectKey == "" {
 			return nil, badRequest("A projectKey is needed when creating Project Analysis Token")
@@ -126,10 +125,6 @@ func (a *API) generateUserToken(c *call) (any, error) {
 			return nil, err
 		}
 		n.ProjectID = p.ID
-	case identity.TokenGlobalAnalysis:
-		if !self {
-			return nil, badRequest("A Global Analysis Token cannot be generated for another user.")
-		}
 	}
 	if err := a.st.CheckTokenRight(c.principal, typ, projectKey); err != nil {
 		return nil, err
