@@ -360,14 +360,14 @@ func testTxEffects(t *testing.T, s store.Store) {
 			return err
 		}
 		if e := tx.Effects(); e != e0 {
-			return fmt.Errorf("Effects after reads = %d, want %d", e, e0)
+			return fmt.Errorf("effects after reads = %d, want %d", e, e0)
 		}
 		if _, err := tx.CreateGroup(ctx, identity.Group{Name: "devs", Source: identity.SourceLocal}); err != nil {
 			return err
 		}
 		e1 := tx.Effects()
 		if e1 == e0 {
-			return fmt.Errorf("Effects did not move on a write (%d)", e1)
+			return fmt.Errorf("effects did not move on a write (%d)", e1)
 		}
 		err := tx.Sub(ctx, func() error {
 			_, err := tx.CreateGroup(ctx, identity.Group{Name: "devs", Source: identity.SourceLocal})
@@ -377,7 +377,7 @@ func testTxEffects(t *testing.T, s store.Store) {
 			return fmt.Errorf("duplicate CreateGroup = %v, want ErrAlreadyExists", err)
 		}
 		if tx.Effects() == e1 {
-			return fmt.Errorf("Effects did not move on a refused write (%d)", e1)
+			return fmt.Errorf("effects did not move on a refused write (%d)", e1)
 		}
 		return nil
 	})
