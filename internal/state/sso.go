@@ -24,6 +24,11 @@ type SSOConnectionInput struct {
 	// manages groups (a group of source scim exists); on update nil keeps
 	// Settings' value.
 	GroupsFromAssertions *bool
+	// NewKeyPair, at the creation of a SAML connection without SPKeyPEM,
+	// makes its SP key pair (the SSO adapter's NewSPKeyPair), once the
+	// rest of the connection is valid: a key is not worth making for a
+	// connection refused anyway.
+	NewKeyPair func(name string) (keyPEM, certPEM []byte, err error)
 }
 
 func ssoSecretName(conn, field string) string { return "sso:" + conn + ":" + field }
@@ -111,6 +116,19 @@ func ssoAudit(c identity.SSOConnection) map[string]any {
 
 // CreateSSOConnection stores a new connection.
 func (s *State) CreateSSOConnection(ctx context.Context, in SSOConnectionInput) (identity.SSOConnection, error) {
+	if in.Protocol == identity.SSOSAML && in.SPKeyPEM == nil && in.NewKeyPair != nil {
+		pending := in.Settings
+		pending.SPKeySealed, pending.SPCertPEM = "pending", "pending"
+		if err := identity.ValidateSSOConnection(identity.SSOConnection{Name: in.Name, Protocol: in.Protocol, Settings: pending}); err != nil {
+			return identity.SSOConnection{}, err
+		}
+		key, cert, err := in.NewKeyPair(in.Name)
+		if err != nil {
+			return identity.SSOConnection{}, err
+		}
+		k := string(key)
+		in.SPKeyPEM, in.Settings.SPCertPEM = &k, string(cert)
+	}
 	st, err := s.sealSSO(in.Name, in, identity.SSOSettings{})
 	if err != nil {
 		return identity.SSOConnection{}, err
@@ -193,6 +211,37 @@ func (s *State) DeleteSSOConnection(ctx context.Context, name string) error {
 		}
 		return audit{Action: "sso.delete", Target: "sso:" + name, Before: ssoAudit(old)}, nil, nil
 	})
+}
+
+// SSOSignInChoice is an enabled connection as the sign-in page offers it.
+type SSOSignInChoice struct {
+	Name        string
+	DisplayName string // the connection's, or its name
+	Protocol    identity.SSOProtocol
+	LoginURL    string
+}
+
+// SSOSignInChoices are the connections a person may sign in through: the
+// enabled ones that have a login URL (loginURL answers "" without the
+// server's public URL).
+func (s *State) SSOSignInChoices(ctx context.Context, loginURL func(name string) string) ([]SSOSignInChoice, error) {
+	cs, err := s.store.ListSSOConnections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []SSOSignInChoice{}
+	for _, c := range cs {
+		login := loginURL(c.Name)
+		if !c.Settings.Enabled || login == "" {
+			continue
+		}
+		name := c.Settings.DisplayName
+		if name == "" {
+			name = c.Name
+		}
+		out = append(out, SSOSignInChoice{Name: c.Name, DisplayName: name, Protocol: c.Protocol, LoginURL: login})
+	}
+	return out, nil
 }
 
 // SSOMatch is the user a sign-in through an SSO connection resolves to.

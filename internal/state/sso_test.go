@@ -220,3 +220,55 @@ func auditFilter(target string) store.AuditFilter {
 func userFilterAll() store.UserFilter {
 	return store.UserFilter{Page: store.Page{Number: 1, Size: 500}}
 }
+
+// TestSSOSAMLKeyPairAndChoices: a SAML connection's key pair is made at
+// creation only once the rest is valid; the sign-in choices are the
+// enabled connections with a login URL, named by their display name.
+func TestSSOSAMLKeyPairAndChoices(t *testing.T) {
+	e := newSSOEnv(t)
+	made := 0
+	keyPair := func(name string) ([]byte, []byte, error) {
+		made++
+		return []byte("key of " + name), []byte("cert of " + name), nil
+	}
+	saml := SSOConnectionInput{Name: "entra", Protocol: identity.SSOSAML, NewKeyPair: keyPair,
+		Settings: identity.SSOSettings{Enabled: true, DisplayName: "Entra ID", IdPMetadataURL: "https://login.example.com/metadata"}}
+	bad := saml
+	bad.Settings.IdPMetadataURL = ""
+	if _, err := e.s.CreateSSOConnection(e.ctx, bad); !errors.Is(err, identity.ErrInvalid) || made != 0 {
+		t.Fatalf("without metadata: %v, %d key pairs made", err, made)
+	}
+	c, err := e.s.CreateSSOConnection(e.ctx, saml)
+	if err != nil || made != 1 || c.Settings.SPCertPEM != "cert of entra" {
+		t.Fatalf("create = %+v, %v, %d key pairs made", c, err, made)
+	}
+	if _, key, err := e.s.SSOSecrets(c); err != nil || key != "key of entra" {
+		t.Fatalf("SP key = %q, %v", key, err)
+	}
+	if _, err := e.s.CreateSSOConnection(e.ctx, oidcInput("okta", false)); err != nil {
+		t.Fatal(err)
+	}
+	off := oidcInput("old", false)
+	off.Settings.Enabled = false
+	if _, err := e.s.CreateSSOConnection(e.ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		login func(string) string
+		want  []SSOSignInChoice
+	}{
+		{"public URL", func(n string) string { return "https://gh.example.com/sso/" + n + "/login" }, []SSOSignInChoice{
+			{Name: "entra", DisplayName: "Entra ID", Protocol: identity.SSOSAML, LoginURL: "https://gh.example.com/sso/entra/login"},
+			{Name: "okta", DisplayName: "okta", Protocol: identity.SSOOIDC, LoginURL: "https://gh.example.com/sso/okta/login"},
+		}},
+		{"no public URL", func(string) string { return "" }, []SSOSignInChoice{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := e.s.SSOSignInChoices(e.ctx, tc.login)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("choices = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

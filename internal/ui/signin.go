@@ -3,9 +3,11 @@ package ui
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 // signInCookie holds the sign-in form's anti-forgery token: before a
@@ -17,6 +19,9 @@ type signInData struct {
 	Login string
 	Next  string
 	Token string
+	// SSO are the enabled SSO connections, each its login URL with the
+	// return path (the adapter keeps it on this server, as safeNext does).
+	SSO []state.SSOSignInChoice
 }
 
 // safeNext keeps a redirect after sign-in on this server: a path, never
@@ -40,9 +45,33 @@ func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) showSignIn(w http.ResponseWriter, r *http.Request, status int, d signInData, errMsg string) {
 	d.Token = randomString(24)
+	d.SSO = u.ssoChoices(r, d.Next)
 	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: d.Token, Path: "/signin", MaxAge: 3600,
 		HttpOnly: true, Secure: u.cookieSecure(r), SameSite: http.SameSiteStrictMode})
 	u.render(w, r, status, "signin", &view{Title: "Sign in", Error: errMsg, Data: d})
+}
+
+// ssoChoices are the sign-in page's SSO buttons; none without the
+// adapter, and none (logged) when the store cannot list them: the local
+// form still works.
+func (u *UI) ssoChoices(r *http.Request, next string) []state.SSOSignInChoice {
+	if u.opts.SSO == nil {
+		return nil
+	}
+	cs, err := u.st.SSOSignInChoices(r.Context(), func(name string) string {
+		login, _, _, _ := u.opts.SSO.Endpoints(name)
+		return login
+	})
+	if err != nil {
+		u.log.WarnContext(r.Context(), "ui: list SSO connections for the sign-in page", "err", err)
+		return nil
+	}
+	if next != "/" {
+		for i := range cs {
+			cs[i].LoginURL += "?return_to=" + url.QueryEscape(next)
+		}
+	}
+	return cs
 }
 
 func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {

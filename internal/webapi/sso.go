@@ -208,30 +208,12 @@ func (a *API) ssoCreate(c *call) (any, error) {
 	if !c.has("enabled") {
 		in.Settings.Enabled = true
 	}
-	if in.Protocol == identity.SSOSAML {
-		if err := identity.ValidateSSOConnection(identity.SSOConnection{Name: in.Name, Protocol: identity.SSOSAML,
-			Settings: withKeyPlaceholder(in.Settings)}); err != nil {
-			return nil, err
-		}
-		key, cert, err := a.opts.SSO.NewSPKeyPair(in.Name)
-		if err != nil {
-			return nil, err
-		}
-		k := string(key)
-		in.SPKeyPEM, in.Settings.SPCertPEM = &k, string(cert)
-	}
+	in.NewKeyPair = a.opts.SSO.NewSPKeyPair
 	conn, err := a.st.CreateSSOConnection(c.ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	return a.ssoView(conn), nil
-}
-
-// withKeyPlaceholder validates a SAML connection before its key pair is
-// made: a key is not worth generating for a connection refused anyway.
-func withKeyPlaceholder(s identity.SSOSettings) identity.SSOSettings {
-	s.SPKeySealed, s.SPCertPEM = "pending", "pending"
-	return s
 }
 
 func (a *API) ssoUpdate(c *call) (any, error) {
@@ -275,23 +257,15 @@ func (a *API) ssoPublic(c *call) (any, error) {
 	if a.opts.SSO == nil {
 		return map[string]any{"connections": out}, nil
 	}
-	cs, err := a.st.SSOConnections(c.ctx)
+	choices, err := a.st.SSOSignInChoices(c.ctx, func(name string) string {
+		login, _, _, _ := a.opts.SSO.Endpoints(name)
+		return login
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, conn := range cs {
-		if !conn.Settings.Enabled {
-			continue
-		}
-		login, _, _, _ := a.opts.SSO.Endpoints(conn.Name)
-		if login == "" {
-			continue
-		}
-		name := conn.Settings.DisplayName
-		if name == "" {
-			name = conn.Name
-		}
-		out = append(out, ssoPublicJSON{Name: conn.Name, DisplayName: name, Protocol: string(conn.Protocol), LoginURL: login})
+	for _, ch := range choices {
+		out = append(out, ssoPublicJSON{Name: ch.Name, DisplayName: ch.DisplayName, Protocol: string(ch.Protocol), LoginURL: ch.LoginURL})
 	}
 	return map[string]any{"connections": out}, nil
 }
