@@ -3,7 +3,9 @@ package state
 import (
 	"context"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // MsgManagedProject refuses a local edit of a project an identity source
@@ -60,4 +62,35 @@ func (s *State) EditGrant(ctx context.Context, proj *identity.Project, sub ident
 		return s.AddGrant(ctx, g)
 	}
 	return s.RemoveGrant(ctx, g)
+}
+
+// MayEditPermissions reports whether p may manage permissions globally
+// (projectKey "": global administrators only) or on the project projectKey
+// (global administrators and holders of admin on it), as the index decides:
+// the one rule of api/permissions/* and the admin UI's permission pages.
+// An unknown key is refused to all but global administrators, so a
+// refusal does not tell whether a project exists.
+func (s *State) MayEditPermissions(p authz.Principal, projectKey string) bool {
+	if s.index.Decide(p, identity.PermAdmin, "").Allowed {
+		return true
+	}
+	return projectKey != "" && s.index.Decide(p, identity.PermAdmin, projectKey).Allowed
+}
+
+// ProjectsWith lists the projects matching f (its paging ignored) on which
+// p holds perm, in the store's order, as the index decides: a listing
+// shows p's rights as the next decision would.
+func (s *State) ProjectsWith(ctx context.Context, p authz.Principal, perm identity.Permission, f store.ProjectFilter) ([]identity.Project, error) {
+	f.Page = store.Page{}
+	all, _, err := s.store.ListProjects(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, pr := range all {
+		if s.index.Decide(p, perm, pr.Key).Allowed {
+			out = append(out, pr)
+		}
+	}
+	return out, nil
 }

@@ -2,9 +2,12 @@ package state
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 func TestCheckGrantEdit(t *testing.T) {
@@ -84,5 +87,62 @@ func TestEditGrant(t *testing.T) {
 				t.Fatalf("ann holds %s on %q: %v, want %v", tc.perm, key, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestMayEditPermissions(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", identity.GroupAdministrators)
+	pa := e.user("pa")
+	plain := e.user("plain")
+	web := e.project("web", identity.Private, 0)
+	e.project("api", identity.Private, 0)
+	if err := e.s.AddGrant(e.ctx, identity.Grant{Subject: identity.UserSubject(pa.ID), ProjectID: web.ID, Permission: identity.PermAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	principal := func(u identity.User) authz.Principal {
+		p, err := e.s.Index().UserPrincipal(u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		who  identity.User
+		key  string
+		want bool
+	}{
+		{"administrator, global", root, "", true},
+		{"administrator, a project", root, "api", true},
+		{"administrator, an unknown key", root, "nope", true},
+		{"project admin, global", pa, "", false},
+		{"project admin, own project", pa, "web", true},
+		{"project admin, another project", pa, "api", false},
+		{"project admin, an unknown key", pa, "nope", false},
+		{"plain user, a project", plain, "web", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := e.s.MayEditPermissions(principal(tc.who), tc.key); got != tc.want {
+				t.Fatalf("MayEditPermissions = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		who  identity.User
+		want []string
+	}{{root, []string{"api", "web"}}, {pa, []string{"web"}}, {plain, nil}} {
+		ps, err := e.s.ProjectsWith(e.ctx, principal(tc.who), identity.PermAdmin, store.ProjectFilter{Page: store.Page{Number: 1, Size: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, p := range ps {
+			keys = append(keys, p.Key)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, tc.want) {
+			t.Errorf("ProjectsWith(%s) = %v, want %v (every page)", tc.who.Login, keys, tc.want)
+		}
 	}
 }

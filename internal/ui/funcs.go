@@ -29,6 +29,7 @@ var navigation = []navItem{
 	{Path: "/sso", Label: "SSO", About: "Single sign-on connections (SAML, OpenID Connect): create, edit, and run a test sign-in.", AdminOnly: true},
 	{Path: "/audit", Label: "Audit log", About: "Every change: who made it, when, and what it was before and after.", AdminOnly: true},
 	{Path: "/account/tokens", Label: "My tokens", About: "Your own user and analysis tokens: generate (shown once) and revoke."},
+	{Path: "/account/projects", Label: "My projects", About: "Projects I administer: who may browse, scan or administer each."},
 	{Path: "/explain", Label: "Explain access", About: "Why a token, or you, may or may not do something: the chain behind a decision."},
 }
 

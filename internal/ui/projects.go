@@ -14,9 +14,12 @@ func (u *UI) projectRoutes() []route {
 	return []route{
 		{"GET /projects", adminOnly, u.projects},
 		{"POST /projects/new", adminOnly, u.createProject},
-		{"GET /projects/{key}", adminOnly, u.projectPage},
-		{"POST /projects/{key}/grant", adminOnly, u.projectGrant(true)},
-		{"POST /projects/{key}/revoke", adminOnly, u.projectGrant(false)},
+		{"GET /account/projects", signedIn, u.myProjects},
+		// A project's administrators manage its permissions, and nothing
+		// else of it.
+		{"GET /projects/{key}", projectAdmin, u.projectPage},
+		{"POST /projects/{key}/grant", projectAdmin, u.projectGrant(true)},
+		{"POST /projects/{key}/revoke", projectAdmin, u.projectGrant(false)},
 		{"POST /projects/{key}/visibility", adminOnly, u.projectVisibility},
 		{"POST /projects/{key}/delete", adminOnly, u.deleteProject},
 		{"GET /permissions", adminOnly, u.globalPermissions},
@@ -25,10 +28,16 @@ func (u *UI) projectRoutes() []route {
 	}
 }
 
+// projectList is a page of a project listing with its search (the
+// project-list piece).
+type projectList struct {
+	Action, Query, Empty string
+	Rows                 []identity.Project
+	Pager                pager
+}
+
 type projectsData struct {
-	Query                       string
-	Rows                        []identity.Project
-	Pager                       pager
+	List                        projectList
 	NewKey, NewName, Visibility string
 }
 
@@ -42,17 +51,36 @@ func (u *UI) projects(p *pageCall) error {
 
 func (u *UI) projectsData(p *pageCall) (projectsData, error) {
 	q := p.r.URL.Query()
-	d := projectsData{Query: strings.TrimSpace(q.Get("q"))}
+	d := projectsData{List: projectList{Action: "/projects", Query: strings.TrimSpace(q.Get("q")), Empty: "No project matches."}}
 	pg := pageOf(q)
-	ps, total, err := u.st.Store().ListProjects(p.ctx, store.ProjectFilter{Query: d.Query, Page: pg})
+	ps, total, err := u.st.Store().ListProjects(p.ctx, store.ProjectFilter{Query: d.List.Query, Page: pg})
 	if err != nil {
 		return d, err
 	}
-	d.Rows = ps
-	d.Pager = newPager("/projects", q, pg, total)
+	d.List.Rows = ps
+	d.List.Pager = newPager("/projects", q, pg, total)
 	v, err := u.st.DefaultVisibility(p.ctx)
 	d.Visibility = string(v)
 	return d, err
+}
+
+// myProjects lists the projects the signed-in user administers, as
+// api/projects/search_my_projects does, a page at a time.
+func (u *UI) myProjects(p *pageCall) error {
+	q := p.r.URL.Query()
+	d := projectList{Action: "/account/projects", Query: strings.TrimSpace(q.Get("q")), Empty: "You administer no project."}
+	if d.Query != "" {
+		d.Empty = "No project you administer matches."
+	}
+	ps, err := u.st.ProjectsWith(p.ctx, p.principal, identity.PermAdmin, store.ProjectFilter{Query: d.Query})
+	if err != nil {
+		return err
+	}
+	pg := pageOf(q)
+	d.Pager = newPager("/account/projects", q, pg, len(ps))
+	from := min((min(pg.Number, d.Pager.Pages)-1)*pg.Size, len(ps))
+	d.Rows = ps[from:min(from+pg.Size, len(ps))]
+	return p.show("my_projects", "Projects I administer", d)
 }
 
 func (u *UI) createProject(p *pageCall) error {

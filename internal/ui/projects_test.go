@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -56,4 +58,113 @@ func TestProjectsAndPermissions(t *testing.T) {
 	b.get("/projects/web-app").must(200)
 	b.post("/projects/web-app/delete").must(http.StatusSeeOther)
 	b.get("/projects").must(200).contains("Project web-app deleted.", "No project matches.")
+}
+
+// A project's administrator (admin on it, not Administer System) manages
+// that project's permissions in the UI, and nothing else: the state's
+// MayEditPermissions decides, as for api/permissions/add_user.
+func TestProjectAdministratorPages(t *testing.T) {
+	ts := newTestServer(t)
+	hank := ts.user("hank", "hank-password-1")
+	ts.user("ivy", "ivy-password-12")
+	ts.lockDown()
+	if _, err := ts.st.CreateGroup(ts.ctx, identity.Group{Name: "devs"}); err != nil {
+		t.Fatal(err)
+	}
+	// 55 projects hank administers (more than a page), and one he does not.
+	for i := range 55 {
+		p, err := ts.st.CreateProject(ts.ctx, identity.Project{Key: fmt.Sprintf("web-%02d", i), Name: "Web", Visibility: identity.Private}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.st.AddGrant(ts.ctx, identity.Grant{Subject: identity.UserSubject(hank.ID), ProjectID: p.ID, Permission: identity.PermAdmin}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ts.st.CreateProject(ts.ctx, identity.Project{Key: "billing", Name: "Billing", Visibility: identity.Private}, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := ts.browser()
+	b.signIn("hank", "hank-password-1")
+	home := b.get("/").must(200).contains(`href="/account/projects"`).lacks(`href="/users"`, `href="/projects"`)
+	checkPage(t, home)
+	mine := b.get("/account/projects").must(200).contains("web-00", "Page 1 of 2 · 55 in all", `href="/account/projects?p=2"`).lacks("billing")
+	checkPage(t, mine)
+	b.get("/account/projects?p=2").must(200).contains("web-54").lacks("web-00<")
+	b.get("/account/projects?q=web-07").must(200).contains("web-07").lacks("web-08")
+
+	page := b.get("/projects/web-00").must(200).contains(`action="/projects/web-00/grant"`, "← Projects I administer").
+		lacks(`action="/projects/web-00/visibility"`, `action="/projects/web-00/delete"`, `href="/users/`)
+	checkPage(t, page)
+	for _, tc := range []struct {
+		name, path string
+		kv         []string
+		status     int
+		want       string
+	}{
+		{"grant a user", "/projects/web-00/grant", []string{"kind", "user", "name", "ivy", "permission", "codeviewer"}, http.StatusSeeOther, "codeviewer granted to ivy."},
+		{"grant a group", "/projects/web-00/grant", []string{"kind", "group", "name", "devs", "permission", "scan"}, http.StatusSeeOther, "scan granted to devs."},
+		{"revoke", "/projects/web-00/revoke", []string{"kind", "group", "name", "devs", "permission", "scan"}, http.StatusSeeOther, "scan revoked from devs."},
+		{"the state's rules hold", "/projects/web-00/grant", []string{"kind", "group", "name", "Anyone", "permission", "admin"}, http.StatusBadRequest, "not possible to add the &#39;admin&#39; permission"},
+		{"another project", "/projects/billing/grant", []string{"kind", "user", "name", "ivy", "permission", "scan"}, http.StatusForbidden, "the project&#39;s administrators"},
+		{"another project's revoke", "/projects/billing/revoke", []string{"kind", "user", "name", "ivy", "permission", "codeviewer"}, http.StatusForbidden, ""},
+		{"visibility", "/projects/web-00/visibility", []string{"visibility", "public"}, http.StatusForbidden, "Administer System"},
+		{"delete", "/projects/web-00/delete", nil, http.StatusForbidden, "Administer System"},
+		{"global permissions", "/permissions/grant", []string{"kind", "user", "name", "hank", "permission", "admin"}, http.StatusForbidden, "Administer System"},
+		{"create a project", "/projects/new", []string{"key", "mine"}, http.StatusForbidden, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b.get("/projects/web-00").must(200)
+			res := b.post(tc.path, tc.kv...).must(tc.status)
+			if tc.status == http.StatusSeeOther {
+				b.get(res.location()).must(200).contains(tc.want)
+			} else {
+				res.contains(tc.want)
+			}
+		})
+	}
+	if !ts.st.Index().Decide(ts.principal("ivy"), identity.PermCodeViewer, "web-00").Allowed {
+		t.Fatal("hank's grant does not decide")
+	}
+	if ts.st.Index().Decide(ts.principal("ivy"), identity.PermScan, "billing").Allowed {
+		t.Fatal("a refused grant decides")
+	}
+	if pr, _ := ts.st.Store().GetProjectByKey(ts.ctx, "web-00"); pr.Visibility != identity.Private {
+		t.Fatal("a refused visibility change was made")
+	}
+
+	// Other projects' pages and the admin pages stay closed; an unknown
+	// project is refused like one he may not administer (no existence leak).
+	for _, path := range append([]string{"/projects/billing", "/projects/nope", "/projects"}, adminPages...) {
+		t.Run("GET "+path, func(t *testing.T) {
+			b.get(path).must(http.StatusForbidden)
+		})
+	}
+
+	// The Web API answers hank the same: granted on his project, refused on another.
+	for _, tc := range []struct {
+		project string
+		status  int
+	}{{"web-01", http.StatusNoContent}, {"billing", http.StatusForbidden}} {
+		status, body := ts.apiPostAs("hank", "hank-password-1", "/api/permissions/add_user", url.Values{"login": {"ivy"}, "permission": {"user"}, "projectKey": {tc.project}})
+		if status != tc.status {
+			t.Errorf("api/permissions/add_user on %s: %d %s, want %d", tc.project, status, body, tc.status)
+		}
+	}
+
+	// Once his admin on web-00 is gone, so is the page.
+	if err := ts.st.RemoveGrant(ts.ctx, identity.Grant{Subject: identity.UserSubject(hank.ID), ProjectID: mustProject(t, ts, "web-00").ID, Permission: identity.PermAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/projects/web-00").must(http.StatusForbidden)
+	b.get("/account/projects").must(200).contains("54 in all")
+}
+
+func mustProject(t *testing.T, ts *testServer, key string) identity.Project {
+	t.Helper()
+	p, err := ts.st.Store().GetProjectByKey(ts.ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -124,6 +124,10 @@ type access int
 const (
 	signedIn  access = iota // any signed-in user
 	adminOnly               // global administrators
+	// projectAdmin: global administrators and the administrators of the
+	// project {key} of the path (state.MayEditPermissions, the Web API's
+	// rule for api/permissions/* with a projectKey).
+	projectAdmin
 )
 
 // Register adds the UI's pages to mux, beside the Web API's routes.
@@ -229,6 +233,10 @@ func (u *UI) page(level access, h func(p *pageCall) error) http.Handler {
 		p.ctx = state.WithActor(r.Context(), state.Actor{Name: "user:" + p.login, UserID: s.Principal.UserID, RequestID: "ui-" + randomString(9)})
 		if level == adminOnly && !p.admin {
 			u.fail(p, identity.Errorf(identity.ErrForbidden, "This page is for administrators: you need the Administer System permission."))
+			return
+		}
+		if level == projectAdmin && !u.st.MayEditPermissions(s.Principal, r.PathValue("key")) {
+			u.fail(p, identity.Errorf(identity.ErrForbidden, "This page is for the project's administrators: you need the Administer permission on it, or Administer System."))
 			return
 		}
 		if r.Method == http.MethodPost {

@@ -130,9 +130,14 @@ func TestManagedUserIsReadOnly(t *testing.T) {
 // with the UI's.
 func (ts *testServer) apiPost(path string, form url.Values) (int, string) {
 	ts.t.Helper()
+	return ts.apiPostAs("admin", adminPassword, path, form)
+}
+
+func (ts *testServer) apiPostAs(login, password, path string, form url.Values) (int, string) {
+	ts.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, ts.srv.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("admin", adminPassword)
+	req.SetBasicAuth(login, password)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		ts.t.Fatal(err)

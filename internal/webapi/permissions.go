@@ -80,12 +80,17 @@ func (a *API) permProject(c *call) (*identity.Project, error) {
 }
 
 // permMayAdminister reports whether the caller may manage permissions
-// globally (proj nil: global admin) or on proj (global or project admin).
+// globally (proj nil: global admin) or on proj (global or project admin):
+// the state's rule, which the admin UI asks too.
 func (c *call) permMayAdminister(proj *identity.Project) bool {
-	if c.isAdmin() {
-		return true
+	if !c.authed {
+		return false
 	}
-	return proj != nil && c.may(identity.PermAdmin, proj.Key)
+	key := ""
+	if proj != nil {
+		key = proj.Key
+	}
+	return c.api.st.MayEditPermissions(c.principal, key)
 }
 
 // permParse validates a permission key for the level it is used at.

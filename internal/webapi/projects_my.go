@@ -32,20 +32,9 @@ func (a *API) myProjectRoutes() []Route {
 }
 
 // allowedProjects lists the projects matching f on which the caller holds
-// perm, in the store's order. Decisions come from the index, so a listing
-// reflects the caller's rights as the next call would.
+// perm ([state.State.ProjectsWith]).
 func (a *API) allowedProjects(c *call, f store.ProjectFilter, perm identity.Permission) ([]identity.Project, error) {
-	all, _, err := a.st.Store().ListProjects(c.ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0]
-	for _, p := range all {
-		if a.st.Index().Decide(c.principal, perm, p.Key).Allowed {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return a.st.ProjectsWith(c.ctx, c.principal, perm, f)
 }
 
 // myProjectJSON is a project of search_my_projects. Gatehouse records no
