@@ -193,6 +193,7 @@ type gitlabData struct {
 	Status      syncView
 	Runs        []runRow
 	Pager       pager
+	HistoryURL  string // this page of the history, where the script reads it again
 	DryRun      *dryRunView
 }
 
@@ -261,6 +262,10 @@ func (u *UI) gitlabData(p *pageCall, prov Provisioner) (gitlabData, error) {
 		d.Runs = append(d.Runs, newRunRow(r))
 	}
 	d.Pager = newPager(gitlabPath, q, pg, total)
+	d.HistoryURL = gitlabPath
+	if pg.Number > 1 {
+		d.HistoryURL += "?p=" + strconv.Itoa(pg.Number)
+	}
 	return d, nil
 }
 

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestBrowserGitLabSynchronizeNow(t *testing.T) {
 	browserSignIn(t, ctx, env.srv.URL, "admin", adminPassword)
 	page := env.srv.URL + "/provisioning/gitlab"
 	run(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#gl-url")))
-	if s := value(t, ctx, chromedp.Text(chromedp.CSS("#sync-status"))); !strings.Contains(s, "No synchronization has finished yet") {
+	if s := textOf(t, ctx, "#sync-status"); !strings.Contains(s, "No synchronization has finished yet") {
 		t.Fatalf("status before any run: %q", s)
 	}
 	screenshot(t, ctx, "gitlab")
@@ -58,7 +59,22 @@ func TestBrowserGitLabSynchronizeNow(t *testing.T) {
 	// Enabling runs a first synchronization at once; the region follows it.
 	waitTrue(t, ctx, `document.querySelector("#sync-status .last").textContent.includes("run 1 (")`, 40*time.Second)
 
-	// Someone joins acme in GitLab; Synchronize now, from the keyboard.
+	// Map a GitLab custom role from the keyboard: its name, Tab to its
+	// first box, Space ticks it (Browse), Enter in the name adds it.
+	run(t, ctx,
+		chromedp.Focus(chromedp.CSS("#new-role")),
+		chromedp.KeyEvent("Release viewer"),
+		chromedp.KeyEvent("\t"),
+		chromedp.KeyEvent(" "),
+	)
+	enterOn(t, ctx, "#new-role", "Custom role Release viewer added")
+	if !value(t, ctx, chromedp.Evaluate[bool](`document.querySelector('input[aria-label="Release viewer: Browse"]').checked && !document.querySelector('input[aria-label="Release viewer: Execute analysis"]').checked`)) {
+		t.Fatal("the custom role's boxes are not what was ticked")
+	}
+	screenshot(t, ctx, "gitlab-role-mapping")
+
+	// Someone joins acme in GitLab: a dry run lists what a synchronization
+	// would change, and changes nothing.
 	if err := env.sim.Update(func(f *gitlabsim.Fixture) {
 		f.Users = append(f.Users, gitlabsim.User{ID: 11, Username: "judy", Name: "Judy Jones", Email: "judy@example.com"})
 		for i := range f.Groups {
@@ -69,15 +85,17 @@ func TestBrowserGitLabSynchronizeNow(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx,
-		chromedp.Focus(chromedp.CSS("#sync-now")),
-		chromedp.Evaluate[chromedp.Void](`window.beforeSync = true`),
-		chromedp.KeyEvent("\r"),
-	)
-	waitTrue(t, ctx, `window.beforeSync === undefined && document.readyState === "complete" && !!document.querySelector("p.notice")`, 20*time.Second)
-	if n := value(t, ctx, chromedp.Text(chromedp.CSS("p.notice"))); !strings.Contains(n, "Synchronization queued (run 2)") {
-		t.Fatalf("after Synchronize now: %q", n)
+	run(t, ctx, chromedp.Click(chromedp.CSS("#dry-run-button")), chromedp.WaitVisible(chromedp.CSS("#dry-run")))
+	if d := textOf(t, ctx, "#dry-run"); !strings.Contains(d, "1 users created") || !strings.Contains(d, "judy") {
+		t.Fatalf("dry run: %q", d)
 	}
+	if _, err := env.st.Store().GetUserByLogin(env.ctx, "judy"); err == nil {
+		t.Fatal("the dry run created judy")
+	}
+	screenshot(t, ctx, "gitlab-dry-run")
+
+	// Synchronize now, from the keyboard.
+	enterOn(t, ctx, "#sync-now", "Synchronization queued (run 2)")
 	// Record every state the region shows from here on: the script must
 	// change it in place (no reload: the marker stays).
 	run(t, ctx, chromedp.Evaluate[chromedp.Void](`(() => {
@@ -86,7 +104,7 @@ func TestBrowserGitLabSynchronizeNow(t *testing.T) {
 		window.seenStates = [el.textContent];
 		new MutationObserver(() => window.seenStates.push(el.textContent)).observe(el, {childList: true, subtree: true, characterData: true});
 	})()`))
-	state := value(t, ctx, chromedp.Text(chromedp.CSS("#sync-status .state")))
+	state := textOf(t, ctx, "#sync-status .state")
 	if !strings.Contains(state, "Synchronization is pending") && !strings.Contains(state, "Synchronization is running") {
 		t.Fatalf("status after Synchronize now: %q", state)
 	}
@@ -102,17 +120,17 @@ func TestBrowserGitLabSynchronizeNow(t *testing.T) {
 	if !strings.Contains(strings.Join(seen, "\n"), "Synchronization is running") {
 		t.Errorf("the region never showed the run running: %q", seen)
 	}
-	last := value(t, ctx, chromedp.Text(chromedp.CSS("#sync-status .last")))
+	last := textOf(t, ctx, "#sync-status .last")
 	if !strings.Contains(last, "success") {
 		t.Fatalf("result: %q", last)
 	}
-	if c := value(t, ctx, chromedp.Text(chromedp.CSS("#sync-status .counts"))); !strings.Contains(c, "users created: 1") || !strings.Contains(c, "memberships added:") {
+	if c := textOf(t, ctx, "#sync-status .counts"); !strings.Contains(c, "users created: 1") || !strings.Contains(c, "memberships added:") {
 		t.Fatalf("counts: %q", c)
 	}
 	// The history, refreshed by the script too, has both runs; the first
 	// one's counts say what it created.
-	waitTrue(t, ctx, `document.querySelector("#runs tbody").textContent.includes("manual")`, 10*time.Second)
-	history := value(t, ctx, chromedp.Text(chromedp.CSS("#runs tbody")))
+	waitTrue(t, ctx, `[...document.querySelectorAll("#runs tbody tr")].some(tr => tr.textContent.includes("manual") && tr.textContent.includes("success"))`, 10*time.Second)
+	history := textOf(t, ctx, "#runs tbody")
 	if !strings.Contains(history, "users created: 6") || !strings.Contains(history, "users created: 1") || !strings.Contains(history, "success") {
 		t.Fatalf("history: %q", history)
 	}
@@ -146,5 +164,27 @@ func waitTrue(t *testing.T, ctx context.Context, expr string, within time.Durati
 			t.Fatalf("timed out waiting for %s (last error: %v)", expr, err)
 		}
 		time.Sleep(100 * time.Millisecond) // poll the page, with a deadline
+	}
+}
+
+// textOf is the text of the first element sel matches, read in one step:
+// the script replaces the regions' nodes while it follows a run.
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return value(t, ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(sel)+`)?.textContent ?? ""`))
+}
+
+// enterOn presses Enter on the control sel, waits for the page the form's
+// answer leads to and checks its notice.
+func enterOn(t *testing.T, ctx context.Context, sel, notice string) {
+	t.Helper()
+	run(t, ctx,
+		chromedp.Focus(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](`window.beforeEnter = true`),
+		chromedp.KeyEvent("\r"),
+	)
+	waitTrue(t, ctx, `window.beforeEnter === undefined && document.readyState === "complete" && !!document.querySelector("p.notice")`, 20*time.Second)
+	if n := textOf(t, ctx, "p.notice"); !strings.Contains(n, notice) {
+		t.Fatalf("after Enter on %s: %q, want %q", sel, n, notice)
 	}
 }

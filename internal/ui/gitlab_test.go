@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -346,4 +347,75 @@ func TestGitLabSynchronizeNow(t *testing.T) {
 		t.Fatalf("status answer headers %v", status.header)
 	}
 	b.get("/provisioning/gitlab").must(200).contains("<td>2</td><td>manual</td>", "<td>1</td>", "users created", "Page 1 of 1 · 2 in all")
+}
+
+// TestGitLabPendingStatus: a queued run that has not started is shown as
+// pending, and the region asks the script to follow it; asking again
+// queues nothing more.
+func TestGitLabPendingStatus(t *testing.T) {
+	env := newGitLabServer(t, gitlabsim.Options{}, false) // no loop: the run stays pending
+	b := env.admin()
+	env.configure(b)
+	b.get("/provisioning/gitlab").must(200)
+	b.post("/provisioning/gitlab/sync").must(http.StatusSeeOther)
+	p := b.get("/provisioning/gitlab").must(200).contains("Synchronization queued (run 1)", "Synchronization is pending", "data-poll-active", "<td>1</td><td>manual</td>")
+	checkPage(t, p)
+	b.get("/provisioning/gitlab/status").must(200).contains(`<div id="sync-status"`, "Synchronization is pending</strong> (run 1, manual)", "data-poll-active")
+	b.post("/provisioning/gitlab/sync").must(http.StatusSeeOther)
+	b.get("/provisioning/gitlab").must(200).contains("already pending (run 1); nothing more was queued")
+}
+
+// TestGitLabRunHistory pages the runs, newest first, with their counts,
+// warnings and errors.
+func TestGitLabRunHistory(t *testing.T) {
+	env := newGitLabServer(t, gitlabsim.Options{}, false)
+	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 55 {
+		r := identity.SyncRun{Source: identity.SourceGitLab, Trigger: identity.TriggerSchedule, Status: identity.SyncSuccess,
+			StartedAt: start.Add(time.Duration(i) * time.Hour), FinishedAt: start.Add(time.Duration(i)*time.Hour + 1500*time.Millisecond),
+			Counts: identity.SyncCounts{UsersCreated: i}}
+		if i == 0 {
+			r.Status, r.Errors, r.Warnings = identity.SyncFailed, []string{"read gitlab: GitLab answered 401"}, []string{"user x has no e-mail"}
+		}
+		if _, err := env.st.StartSyncRun(env.ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := env.admin()
+	p := b.get("/provisioning/gitlab").must(200).contains("Page 1 of 2 · 55 in all", `href="/provisioning/gitlab?p=2" rel="next"`,
+		"<td>55</td><td>schedule</td>", "users created: 54", "1.5s", `data-refresh-from="/provisioning/gitlab"`)
+	p.lacks("<td>5</td><td>schedule</td>")
+	if first, last := strings.Index(p.body, "<td>55</td>"), strings.Index(p.body, "<td>6</td>"); first < 0 || last < first {
+		t.Fatal("the history is not newest first")
+	}
+	b.get("/provisioning/gitlab?p=2").must(200).contains("Page 2 of 2", "<td>1</td><td>schedule</td>", `<span class="badge off">failed</span>`,
+		`<li class="failed">read gitlab: GitLab answered 401</li>`, "<li>user x has no e-mail</li>", `data-refresh-from="/provisioning/gitlab?p=2"`).
+		lacks("<td>55</td>")
+}
+
+// TestGitLabSecretsNeverRendered: the token and the OAuth secret, once
+// saved, appear on no answer: not the page, the status, a dry run, nor a
+// refused save (which shows the rest of the form as sent).
+func TestGitLabSecretsNeverRendered(t *testing.T) {
+	env := newGitLabServer(t, gitlabsim.Options{}, false)
+	b := env.admin()
+	env.configure(b)
+	b.get("/provisioning/gitlab").must(200)
+	b.post("/provisioning/gitlab/settings", "oauth.secret", "gatehouse-secret", "oauth.applicationId", "gatehouse-app").must(http.StatusSeeOther)
+	secrets := []string{simToken, "gatehouse-secret", provision.Masked}
+	answers := map[string]*page{
+		"page":   b.get("/provisioning/gitlab").must(200).contains(`<span class="badge ok">set</span>`, `value="gatehouse-app"`),
+		"status": b.get("/provisioning/gitlab/status").must(200),
+	}
+	answers["dry run"] = b.post("/provisioning/gitlab/dry-run").must(200)
+	answers["refused save"] = b.post("/provisioning/gitlab/settings", "url", "not a url", "token", "glpat-typed-now").must(http.StatusBadRequest).contains(`value="not a url"`)
+	secrets = append(secrets, "glpat-typed-now")
+	for name, p := range answers {
+		p.lacks(secrets...)
+		for _, m := range regexp.MustCompile(`<input type="password"[^>]*>`).FindAllString(p.body, -1) {
+			if !strings.Contains(m, `value=""`) {
+				t.Errorf("%s: a secret field holds a value: %s", name, m)
+			}
+		}
+	}
 }

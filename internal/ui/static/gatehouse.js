@@ -46,7 +46,8 @@ function select(el) {
 // Regions that follow a job while it is pending or running:
 // <div id="…" data-poll="url" data-poll-active>. The URL answers the region
 // again; once it is no longer active, elements marked
-// data-refresh-after="<region id>" are refreshed from the page.
+// data-refresh-after="<region id>" are refreshed from their
+// data-refresh-from page (this one by default).
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-poll][data-poll-active]").forEach(function (el) {
     var fetchDoc = function (url) {
@@ -65,12 +66,12 @@ document.addEventListener("DOMContentLoaded", function () {
           return;
         }
         el.removeAttribute("data-poll-active");
-        fetchDoc(window.location.href).then(function (page) {
-          document.querySelectorAll('[data-refresh-after="' + el.id + '"]').forEach(function (old) {
+        document.querySelectorAll('[data-refresh-after="' + el.id + '"]').forEach(function (old) {
+          fetchDoc(old.getAttribute("data-refresh-from") || window.location.href).then(function (page) {
             var now = page.getElementById(old.id);
             if (now) old.replaceChildren.apply(old, Array.from(now.childNodes));
-          });
-        }, function () { /* the region is current; the rest shows on reload */ });
+          }, function () { /* the region is current; the rest shows on reload */ });
+        });
       }, function () { setTimeout(tick, 5000); });
     };
     setTimeout(tick, 1000);
