@@ -147,11 +147,11 @@ func (s *State) editMember(ctx context.Context, groupName, login string, add boo
 // domain errors come before any write, so a refused change writes nothing.
 // An empty audit means there was nothing to change.
 func (s *State) memberTx(ctx context.Context, tx store.Tx, groupName, login string, add bool) (audit, func(), error) {
-	g, err := getGroup(ctx, tx, groupName)
+	g, err := lookUpGroupByName(ctx, tx, groupName)
 	if err != nil {
 		return audit{}, nil, err
 	}
-	u, err := getUser(ctx, tx, login)
+	u, err := lookUpUserByLogin(ctx, tx, login)
 	if err != nil {
 		return audit{}, nil, err
 	}

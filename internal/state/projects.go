@@ -354,7 +354,7 @@ func (s *State) grantTx(ctx context.Context, tx store.Tx, g identity.Grant, add 
 	view := grantView{Permission: g.Permission}
 	var proj *identity.Project
 	if g.ProjectID != 0 {
-		p, err := tx.GetProject(ctx, g.ProjectID)
+		p, err := lookUpProject(ctx, tx, g.ProjectID)
 		if err != nil {
 			return audit{}, nil, err
 		}
@@ -400,10 +400,10 @@ func (s *State) grantTx(ctx context.Context, tx store.Tx, g identity.Grant, add 
 func subjectName(ctx context.Context, r store.Reader, sub identity.Subject) (string, error) {
 	switch sub.Kind {
 	case identity.SubjectUser:
-		u, err := r.GetUser(ctx, sub.ID)
+		u, err := lookUpUser(ctx, r, sub.ID)
 		return "user:" + u.Login, err
 	case identity.SubjectGroup:
-		g, err := r.GetGroup(ctx, sub.ID)
+		g, err := lookUpGroup(ctx, r, sub.ID)
 		return "group:" + g.Name, err
 	case identity.SubjectAnyone:
 		return "group:" + identity.GroupAnyone, nil

@@ -57,10 +57,20 @@ func (c *changeSet) add(ch store.Change) {
 type changeTx struct {
 	store.Tx
 	rec *changeSet
+	// records forgets what a write changes; cache is records when this
+	// batch may read through it, else nil; learned is what the batch read
+	// (see recordCache).
+	records *recordCache
+	cache   *recordCache
+	learned learned
 }
 
 func (t *changeTx) note(kind store.ChangeKind, id int64) {
-	t.rec.add(store.Change{Kind: kind, ID: id})
+	ch := store.Change{Kind: kind, ID: id}
+	t.rec.add(ch)
+	if t.records != nil {
+		t.records.forget(ch)
+	}
 }
 
 func (t *changeTx) CreateUser(ctx context.Context, u identity.User) (identity.User, error) {
@@ -272,6 +282,9 @@ func (s *State) applyChanges(ctx context.Context, changes []store.Change) error 
 			return fmt.Errorf("%w: unknown change kind %q", errGap, c.Kind)
 		}
 	}
+	for _, c := range changes {
+		s.records.forget(c)
+	}
 	var ops []func(authz.Batch) error
 	for _, pass := range [][]store.ChangeKind{
 		{store.ChangeGroup, store.ChangeUser, store.ChangeProject},
@@ -440,6 +453,7 @@ func (s *State) rebuild(ctx context.Context, why string) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.needRebuild.Store(false)
+	s.records.clear()
 	upTo := max(rev, s.revision)
 	s.index.Swap(b)
 	if s.reuse != nil {

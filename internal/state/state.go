@@ -84,7 +84,9 @@ type State struct {
 	// for one (a catch-up that failed).
 	rebuildMu   sync.Mutex
 	needRebuild atomic.Bool
-	repl        replStats
+	// records caches what the frequent writes look up (see recordCache).
+	records *recordCache
+	repl    replStats
 	// storeDown is whether Run last found the store unreachable.
 	storeDown atomic.Bool
 
@@ -118,6 +120,7 @@ func New(ctx context.Context, st store.Store, opts Options) (*State, error) {
 	s := &State{
 		store:     st,
 		index:     authz.NewIndex(opts.Now),
+		records:   newRecordCache(),
 		log:       opts.Logger,
 		now:       opts.Now,
 		touches:   make(chan tokenUse, 4096),
@@ -456,8 +459,9 @@ type groupRun struct {
 func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoints bool) (groupRun, error) {
 	res := groupRun{results: make([]error, len(batch)), applies: make([]func(), len(batch))}
 	applied := false
+	var learned *learned
 	err := s.store.Tx(txCtx, func(raw store.Tx) error {
-		tx := &changeTx{Tx: raw, rec: &res.changes}
+		tx := &changeTx{Tx: raw, rec: &res.changes, records: s.records}
 		// The bump comes first: its row lock serialises writers across
 		// replicas sharing the store, so every read below sees the last
 		// committed write (no lost update under READ COMMITTED), and the
@@ -466,6 +470,12 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 		if res.rev, err = tx.BumpRevision(txCtx); err != nil {
 			return err
 		}
+		// The cache holds this replica's view: good while no peer has
+		// written since (its changes would be unknown here).
+		if res.rev == s.revision+1 && !s.needRebuild.Load() {
+			tx.cache = s.records
+		}
+		learned = &tx.learned
 		// The writes' audit events go in one statement, and the
 		// change-log entry last: it names what the writes changed. A
 		// write undone in its savepoint may leave a name behind, which
@@ -534,6 +544,9 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 		}
 		return finish()
 	})
+	if err == nil && learned != nil {
+		s.records.learn(learned, res.changes.seen)
+	}
 	if err != nil && applied {
 		// Changes of the batch reached the index before the commit
 		// failed: set what they touched back to what the store holds,
