@@ -135,6 +135,10 @@ func TestBrowserGitLabSynchronizeNow(t *testing.T) {
 		t.Fatalf("history: %q", history)
 	}
 	screenshot(t, ctx, "gitlab-sync-done")
+	run(t, ctx, chromedp.EmulateViewport(390, 844))
+	fitsWidth(t, ctx, "/provisioning/gitlab with runs at 390 px")
+	screenshot(t, ctx, "narrow-gitlab-sync-done")
+	run(t, ctx, chromedp.EmulateViewport(1280, 900))
 
 	// The users and groups the sync created.
 	run(t, ctx, chromedp.Navigate(env.srv.URL+"/users"), chromedp.WaitVisible(chromedp.CSS("main h1")))

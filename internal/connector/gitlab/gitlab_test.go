@@ -458,6 +458,16 @@ func TestRoleMapping(t *testing.T) {
 	if w.Without("Release manager").HasRole("Release manager") || !w.Without("Owner").HasRole("Owner") {
 		t.Error("Without")
 	}
+	for _, tc := range []struct {
+		role, want string
+		base, ok   bool
+	}{
+		{"RELEASE manager", "Release manager", false, true}, {"owner", "Owner", true, true}, {"Auditor", "", false, false},
+	} {
+		if e, ok := w.Entry(tc.role); ok != tc.ok || e.Role != tc.want || e.Base != tc.base {
+			t.Errorf("Entry(%q) = %+v, %v", tc.role, e, ok)
+		}
+	}
 	for _, bad := range []string{`[]`, `{"Guest":["nope"]}`, `{"Guest":["user"],"guest":["user"]}`, `{"":["user"]}`} {
 		if _, err := ParseRoleMapping(bad); !errors.Is(err, identity.ErrInvalid) {
 			t.Errorf("%s: %v", bad, err)
