@@ -441,9 +441,10 @@ func (u *UI) resetGitLabRoles(p *pageCall, prov Provisioner) error {
 }
 
 // syncGitLab is "Synchronize now": a run is queued and the page shows it
-// move from pending to running to its result.
+// move from pending to running to its result. With force=true (the dry
+// run's "Synchronize anyway") the run applies a plan the guard would stop.
 func (u *UI) syncGitLab(p *pageCall, prov Provisioner) error {
-	q, err := prov.Queue(p.ctx, identity.SourceGitLab, false)
+	q, err := prov.Queue(p.ctx, identity.SourceGitLab, p.r.PostForm.Get("force") == "true")
 	if err != nil {
 		return u.gitlabAgain(p, prov, nil, err)
 	}

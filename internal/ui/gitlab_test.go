@@ -35,6 +35,12 @@ type gitlabEnv struct {
 // never start, so a test sees exactly what it wrote.
 func newGitLabServer(t *testing.T, simOpts gitlabsim.Options, schedule bool) *gitlabEnv {
 	t.Helper()
+	return newGitLabServerGuarded(t, simOpts, schedule, provision.Guard{})
+}
+
+// newGitLabServerGuarded is newGitLabServer with the engine's guard.
+func newGitLabServerGuarded(t *testing.T, simOpts gitlabsim.Options, schedule bool, guard provision.Guard) *gitlabEnv {
+	t.Helper()
 	sim, err := gitlabsim.New(gitlabsim.Example(), simOpts)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,7 @@ func newGitLabServer(t *testing.T, simOpts gitlabsim.Options, schedule bool) *gi
 	env.testServer = newTestServer(t, serverOption{ui: func(ts *testServer, _ *http.ServeMux, o *Options) {
 		eng, err := provision.New(ts.ctx, ts.st, map[identity.Source]provision.SourceConfig{
 			identity.SourceGitLab: {Connector: gitlabconn.Connector{Retries: 1, RetryBase: 10 * time.Millisecond}},
-		}, provision.Config{Secrets: ring})
+		}, provision.Config{Secrets: ring, Guard: guard})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -417,5 +423,43 @@ func TestGitLabSecretsNeverRendered(t *testing.T) {
 				t.Errorf("%s: a secret field holds a value: %s", name, m)
 			}
 		}
+	}
+}
+
+// TestGitLabForceAfterGuard: a dry run whose plan the guard would stop
+// says why and offers to synchronize anyway; that run applies it.
+func TestGitLabForceAfterGuard(t *testing.T) {
+	env := newGitLabServerGuarded(t, gitlabsim.Options{}, true, provision.Guard{Floor: -1})
+	b := env.admin()
+	env.configure(b)
+	if first := env.waitRun(1); first.Status != identity.SyncSuccess {
+		t.Fatalf("first run %+v", first)
+	}
+	if err := env.sim.Update(func(f *gitlabsim.Fixture) {
+		for i := range f.Users {
+			if f.Users[i].Username == "alice" {
+				f.Users[i].State = "blocked"
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/provisioning/gitlab").must(200)
+	p := b.post("/provisioning/gitlab/dry-run").must(200).contains("A synchronization would stop before applying this", "force=true", `name="force" value="true"`, "Synchronize anyway")
+	checkPage(t, p)
+	b.post("/provisioning/gitlab/sync").must(http.StatusSeeOther)
+	if run := env.waitRun(2); run.Status != identity.SyncAborted {
+		t.Fatalf("unforced run %+v, want aborted by the guard", run)
+	}
+	if u, err := env.st.Store().GetUserByLogin(env.ctx, "alice"); err != nil || !u.Active {
+		t.Fatalf("alice after the stopped run: %+v %v, want active", u, err)
+	}
+	b.get("/provisioning/gitlab").must(200)
+	b.post("/provisioning/gitlab/sync", "force", "true").must(http.StatusSeeOther)
+	if run := env.waitRun(3); run.Status != identity.SyncSuccess || run.Counts.UsersDeactivated != 1 {
+		t.Fatalf("forced run %+v, want success deactivating alice", run)
+	}
+	if u, err := env.st.Store().GetUserByLogin(env.ctx, "alice"); err != nil || u.Active {
+		t.Fatalf("alice after the forced run: %+v %v, want deactivated", u, err)
 	}
 }
