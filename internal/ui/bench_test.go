@@ -9,10 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	gitlabconn "github.com/gatehouse-dev/gatehouse/internal/connector/gitlab"
+	ldapconn "github.com/gatehouse-dev/gatehouse/internal/connector/ldap"
 	"github.com/gatehouse-dev/gatehouse/internal/dataset"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
@@ -48,8 +53,30 @@ func BenchmarkPages(b *testing.B) {
 	if err := st.AddMember(ctx, identity.GroupAdministrators, "bench-admin"); err != nil {
 		b.Fatal(err)
 	}
+	// The provisioning pages over an engine with both pull sources, as
+	// the server wires it, and a history of 150 GitLab runs to page.
+	eng, err := provision.New(ctx, st, map[identity.Source]provision.SourceConfig{
+		identity.SourceLDAP:   {Connector: ldapconn.Connector{}},
+		identity.SourceGitLab: {Connector: gitlabconn.Connector{}},
+	}, provision.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 150 {
+		if err := db.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.CreateSyncRun(ctx, identity.SyncRun{Source: identity.SourceGitLab, Trigger: identity.TriggerSchedule, Status: identity.SyncSuccess,
+				StartedAt: time.Now().Add(-time.Minute), FinishedAt: time.Now(), Counts: identity.SyncCounts{UsersCreated: 3, MembershipsAdded: 12}})
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := st.CreateSSOConnection(ctx, state.SSOConnectionInput{Name: "okta", Protocol: identity.SSOOIDC,
+		Settings: identity.SSOSettings{DisplayName: "Okta", Enabled: true, Issuer: "https://idp.example.com", ClientID: "gatehouse"}}); err != nil {
+		b.Fatal(err)
+	}
 	api := webapi.New(st, webapi.Options{Logger: slog.New(slog.DiscardHandler)})
-	pages, err := New(st, api, Options{})
+	pages, err := New(st, api, Options{Provisioner: eng})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,6 +99,8 @@ func BenchmarkPages(b *testing.B) {
 		"/groups", "/groups/" + url.PathEscape(group),
 		"/projects", "/projects?p=90", "/projects/" + url.PathEscape(project), "/permissions",
 		"/templates?pattern=" + url.QueryEscape(".*1.*"), "/org-tokens", "/audit", "/explain?permission=scan&projectKey=" + url.QueryEscape(project),
+		"/account/tokens", "/account/projects", "/provisioning/scim", "/provisioning/gitlab", "/provisioning/gitlab?p=3", "/provisioning/gitlab/status",
+		"/provisioning/ldap", "/sso", "/sso/okta",
 	} {
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
