@@ -8,8 +8,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
-	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore/sqltest"
 )
 
 // TestGroupCommit sends many writes at once: they share transactions (fewer
@@ -119,13 +117,7 @@ func countAudit(t *testing.T, e *env, action string) int {
 // with their audit events, and a write refused before it wrote costs no
 // second run.
 func TestGroupCommitUndoesAWriteThatFailsAfterWriting(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		open func(testing.TB, int) []*sqlstore.Store
-	}{
-		{"SQLite", sqltest.SQLiteReplicas},
-		{"Postgres", sqltest.PostgresReplicas},
-	} {
+	for _, tc := range backends {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, failAfterWrite := range []bool{false, true} {
 				e := newEnvOn(t, t.Context(), tc.open(t, 1)[0])

@@ -24,30 +24,69 @@ import (
 //     times change outside the change log, so a cached user is good for its
 //     id, login and source, not for an update.
 type recordCache struct {
-	mu          sync.Mutex
-	users       map[int64]identity.User
-	logins      map[string]int64
-	groups      map[int64]identity.Group
-	groupNames  map[string]int64
-	projects    map[int64]identity.Project
-	projectKeys map[string]int64
+	mu       sync.Mutex
+	users    records[identity.User]
+	groups   records[identity.Group]
+	projects records[identity.Project]
 }
 
 // maxCachedRecords bounds each kind; past it the kind starts afresh.
 const maxCachedRecords = 100_000
 
 func newRecordCache() *recordCache {
-	c := &recordCache{}
-	c.clear()
-	return c
+	return &recordCache{
+		users:    newRecords(func(u identity.User) (int64, string) { return u.ID, u.Login }),
+		groups:   newRecords(func(g identity.Group) (int64, string) { return g.ID, g.Name }),
+		projects: newRecords(func(p identity.Project) (int64, string) { return p.ID, p.Key }),
+	}
+}
+
+// records are one kind's records by id and by name.
+type records[T any] struct {
+	byID  map[int64]T
+	ids   map[string]int64
+	names func(T) (int64, string)
+}
+
+func newRecords[T any](names func(T) (int64, string)) records[T] {
+	return records[T]{byID: map[int64]T{}, ids: map[string]int64{}, names: names}
+}
+
+func (r *records[T]) reset() { clear(r.byID); clear(r.ids) }
+
+func (r *records[T]) forget(id int64) {
+	if v, ok := r.byID[id]; ok {
+		_, name := r.names(v)
+		delete(r.ids, name)
+		delete(r.byID, id)
+	}
+}
+
+func (r *records[T]) put(v T) {
+	if len(r.byID) >= maxCachedRecords {
+		r.reset()
+	}
+	id, name := r.names(v)
+	r.forget(id)
+	r.byID[id], r.ids[name] = v, id
+}
+
+func (r *records[T]) byName(name string) (T, bool) {
+	id, ok := r.ids[name]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	v, ok := r.byID[id]
+	return v, ok
 }
 
 func (c *recordCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.users, c.logins = map[int64]identity.User{}, map[string]int64{}
-	c.groups, c.groupNames = map[int64]identity.Group{}, map[string]int64{}
-	c.projects, c.projectKeys = map[int64]identity.Project{}, map[string]int64{}
+	c.users.reset()
+	c.groups.reset()
+	c.projects.reset()
 }
 
 // forget drops the record a change names.
@@ -56,55 +95,44 @@ func (c *recordCache) forget(ch store.Change) {
 	defer c.mu.Unlock()
 	switch ch.Kind {
 	case store.ChangeUser:
-		if u, ok := c.users[ch.ID]; ok {
-			delete(c.logins, u.Login)
-			delete(c.users, ch.ID)
-		}
+		c.users.forget(ch.ID)
 	case store.ChangeGroup:
-		if g, ok := c.groups[ch.ID]; ok {
-			delete(c.groupNames, g.Name)
-			delete(c.groups, ch.ID)
-		}
+		c.groups.forget(ch.ID)
 	case store.ChangeProject:
-		if p, ok := c.projects[ch.ID]; ok {
-			delete(c.projectKeys, p.Key)
-			delete(c.projects, ch.ID)
-		}
+		c.projects.forget(ch.ID)
 	}
 }
 
 func (c *recordCache) user(id int64) (identity.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	u, ok := c.users[id]
+	u, ok := c.users.byID[id]
 	return u, ok
 }
 
 func (c *recordCache) userByLogin(login string) (identity.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	u, ok := c.users[c.logins[login]]
-	return u, ok
+	return c.users.byName(login)
 }
 
 func (c *recordCache) group(id int64) (identity.Group, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, ok := c.groups[id]
+	g, ok := c.groups.byID[id]
 	return g, ok
 }
 
 func (c *recordCache) groupByName(name string) (identity.Group, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	g, ok := c.groups[c.groupNames[name]]
-	return g, ok
+	return c.groups.byName(name)
 }
 
 func (c *recordCache) project(id int64) (identity.Project, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.projects[id]
+	p, ok := c.projects.byID[id]
 	return p, ok
 }
 
@@ -115,41 +143,17 @@ func (c *recordCache) learn(l *learned, changed map[store.Change]struct{}) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, u := range l.users {
-		if _, ok := changed[store.Change{Kind: store.ChangeUser, ID: u.ID}]; ok {
-			continue
+	learnKind(&c.users, l.users, store.ChangeUser, changed)
+	learnKind(&c.groups, l.groups, store.ChangeGroup, changed)
+	learnKind(&c.projects, l.projects, store.ChangeProject, changed)
+}
+
+func learnKind[T any](r *records[T], read []T, kind store.ChangeKind, changed map[store.Change]struct{}) {
+	for _, v := range read {
+		id, _ := r.names(v)
+		if _, ok := changed[store.Change{Kind: kind, ID: id}]; !ok {
+			r.put(v)
 		}
-		if len(c.users) >= maxCachedRecords {
-			c.users, c.logins = map[int64]identity.User{}, map[string]int64{}
-		}
-		if old, ok := c.users[u.ID]; ok {
-			delete(c.logins, old.Login)
-		}
-		c.users[u.ID], c.logins[u.Login] = u, u.ID
-	}
-	for _, g := range l.groups {
-		if _, ok := changed[store.Change{Kind: store.ChangeGroup, ID: g.ID}]; ok {
-			continue
-		}
-		if len(c.groups) >= maxCachedRecords {
-			c.groups, c.groupNames = map[int64]identity.Group{}, map[string]int64{}
-		}
-		if old, ok := c.groups[g.ID]; ok {
-			delete(c.groupNames, old.Name)
-		}
-		c.groups[g.ID], c.groupNames[g.Name] = g, g.ID
-	}
-	for _, p := range l.projects {
-		if _, ok := changed[store.Change{Kind: store.ChangeProject, ID: p.ID}]; ok {
-			continue
-		}
-		if len(c.projects) >= maxCachedRecords {
-			c.projects, c.projectKeys = map[int64]identity.Project{}, map[string]int64{}
-		}
-		if old, ok := c.projects[p.ID]; ok {
-			delete(c.projectKeys, old.Key)
-		}
-		c.projects[p.ID], c.projectKeys[p.Key] = p, p.ID
 	}
 }
 
@@ -169,72 +173,47 @@ func (l *learned) empty() bool {
 // transaction that may trust it, and from r otherwise. They are for reads
 // that never write the record back (see recordCache).
 
-func lookUpUserByLogin(ctx context.Context, r store.Reader, login string) (identity.User, error) {
+// lookUp is the one shape of them: hit asks the cache, read the store,
+// and note keeps what was read for the cache to learn after the commit.
+func lookUp[T any](r store.Reader, hit func(*recordCache) (T, bool), read func() (T, error), note func(*learned, T)) (T, error) {
 	t, ok := r.(*changeTx)
 	if ok && t.cache != nil {
-		if u, hit := t.cache.userByLogin(login); hit {
-			return u, nil
+		if v, found := hit(t.cache); found {
+			return v, nil
 		}
 	}
-	u, err := getUser(ctx, r, login)
+	v, err := read()
 	if err == nil && ok {
-		t.learned.users = append(t.learned.users, u)
+		note(&t.learned, v)
 	}
-	return u, err
+	return v, err
+}
+
+func noteUser(l *learned, u identity.User)       { l.users = append(l.users, u) }
+func noteGroup(l *learned, g identity.Group)     { l.groups = append(l.groups, g) }
+func noteProject(l *learned, p identity.Project) { l.projects = append(l.projects, p) }
+
+func lookUpUserByLogin(ctx context.Context, r store.Reader, login string) (identity.User, error) {
+	return lookUp(r, func(c *recordCache) (identity.User, bool) { return c.userByLogin(login) },
+		func() (identity.User, error) { return getUser(ctx, r, login) }, noteUser)
 }
 
 func lookUpUser(ctx context.Context, r store.Reader, id int64) (identity.User, error) {
-	t, ok := r.(*changeTx)
-	if ok && t.cache != nil {
-		if u, hit := t.cache.user(id); hit {
-			return u, nil
-		}
-	}
-	u, err := r.GetUser(ctx, id)
-	if err == nil && ok {
-		t.learned.users = append(t.learned.users, u)
-	}
-	return u, err
+	return lookUp(r, func(c *recordCache) (identity.User, bool) { return c.user(id) },
+		func() (identity.User, error) { return r.GetUser(ctx, id) }, noteUser)
 }
 
 func lookUpGroupByName(ctx context.Context, r store.Reader, name string) (identity.Group, error) {
-	t, ok := r.(*changeTx)
-	if ok && t.cache != nil {
-		if g, hit := t.cache.groupByName(name); hit {
-			return g, nil
-		}
-	}
-	g, err := getGroup(ctx, r, name)
-	if err == nil && ok {
-		t.learned.groups = append(t.learned.groups, g)
-	}
-	return g, err
+	return lookUp(r, func(c *recordCache) (identity.Group, bool) { return c.groupByName(name) },
+		func() (identity.Group, error) { return getGroup(ctx, r, name) }, noteGroup)
 }
 
 func lookUpGroup(ctx context.Context, r store.Reader, id int64) (identity.Group, error) {
-	t, ok := r.(*changeTx)
-	if ok && t.cache != nil {
-		if g, hit := t.cache.group(id); hit {
-			return g, nil
-		}
-	}
-	g, err := r.GetGroup(ctx, id)
-	if err == nil && ok {
-		t.learned.groups = append(t.learned.groups, g)
-	}
-	return g, err
+	return lookUp(r, func(c *recordCache) (identity.Group, bool) { return c.group(id) },
+		func() (identity.Group, error) { return r.GetGroup(ctx, id) }, noteGroup)
 }
 
 func lookUpProject(ctx context.Context, r store.Reader, id int64) (identity.Project, error) {
-	t, ok := r.(*changeTx)
-	if ok && t.cache != nil {
-		if p, hit := t.cache.project(id); hit {
-			return p, nil
-		}
-	}
-	p, err := r.GetProject(ctx, id)
-	if err == nil && ok {
-		t.learned.projects = append(t.learned.projects, p)
-	}
-	return p, err
+	return lookUp(r, func(c *recordCache) (identity.Project, bool) { return c.project(id) },
+		func() (identity.Project, error) { return r.GetProject(ctx, id) }, noteProject)
 }

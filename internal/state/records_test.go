@@ -100,3 +100,32 @@ func TestRecordCache(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordsPut: learning a record again under a new name drops the old
+// name; forgetting drops both.
+func TestRecordsPut(t *testing.T) {
+	c := newRecordCache()
+	c.learn(&learned{groups: []identity.Group{{ID: 7, Name: "devs"}}}, nil)
+	if g, ok := c.groupByName("devs"); !ok || g.ID != 7 {
+		t.Fatalf("devs = %+v %v", g, ok)
+	}
+	c.learn(&learned{groups: []identity.Group{{ID: 7, Name: "developers"}}}, nil)
+	if _, ok := c.groupByName("devs"); ok {
+		t.Fatal("the old name still resolves after the record came back renamed")
+	}
+	if g, ok := c.groupByName("developers"); !ok || g.ID != 7 {
+		t.Fatalf("developers = %+v %v", g, ok)
+	}
+	// A record the batch changed is not learned.
+	c.learn(&learned{groups: []identity.Group{{ID: 8, Name: "ops"}}}, map[store.Change]struct{}{{Kind: store.ChangeGroup, ID: 8}: {}})
+	if _, ok := c.groupByName("ops"); ok {
+		t.Fatal("a record the batch changed was learned")
+	}
+	c.forget(store.Change{Kind: store.ChangeGroup, ID: 7})
+	if _, ok := c.group(7); ok {
+		t.Fatal("forgotten group still cached by id")
+	}
+	if _, ok := c.groupByName("developers"); ok {
+		t.Fatal("forgotten group still cached by name")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	gitlabconn "github.com/gatehouse-dev/gatehouse/internal/connector/gitlab"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/provision"
+	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
 
 // gitlabRoutes are the GitLab provisioning page's routes.
@@ -35,7 +36,7 @@ var errNoGitLab = identity.Errorf(identity.ErrNotFound, "GitLab provisioning is 
 
 // withGitLab gives h the engine, when it has the GitLab source; without,
 // there is no GitLab page.
-func (u *UI) withGitLab(h func(p *pageCall, prov Provisioner) error) func(p *pageCall) error {
+func (u *UI) withGitLab(h func(p *pageCall, prov webapi.Provisioner) error) func(p *pageCall) error {
 	return func(p *pageCall) error {
 		prov := u.opts.Provisioner
 		if prov == nil || !slices.Contains(prov.Sources(), identity.SourceGitLab) {
@@ -224,7 +225,7 @@ func fieldID(name string) string { return "gl-" + strings.ReplaceAll(name, ".", 
 
 // gitlabData reads what the page shows: the settings (secrets masked), the
 // role mapping, the status and a page of the run history.
-func (u *UI) gitlabData(p *pageCall, prov Provisioner) (gitlabData, error) {
+func (u *UI) gitlabData(p *pageCall, prov webapi.Provisioner) (gitlabData, error) {
 	d := gitlabData{Permissions: rolePermissions, NewOn: make([]bool, len(rolePermissions))}
 	vals, err := prov.Settings(p.ctx, identity.SourceGitLab)
 	if err != nil {
@@ -293,7 +294,7 @@ func roleRows(m gitlabconn.RoleMapping) []roleRow {
 
 // gitlabPage is Administration → Authentication → GitLab: settings, the
 // role mapping, Synchronize now and dry run, the status and the history.
-func (u *UI) gitlabPage(p *pageCall, prov Provisioner) error {
+func (u *UI) gitlabPage(p *pageCall, prov webapi.Provisioner) error {
 	d, err := u.gitlabData(p, prov)
 	if err != nil {
 		return err
@@ -303,7 +304,7 @@ func (u *UI) gitlabPage(p *pageCall, prov Provisioner) error {
 
 // gitlabStatus answers the status region alone: the page's script polls it
 // while a run is pending or running.
-func (u *UI) gitlabStatus(p *pageCall, prov Provisioner) error {
+func (u *UI) gitlabStatus(p *pageCall, prov webapi.Provisioner) error {
 	st, err := prov.Status(p.ctx, identity.SourceGitLab)
 	if err != nil {
 		return err
@@ -318,7 +319,7 @@ func (u *UI) gitlabStatus(p *pageCall, prov Provisioner) error {
 }
 
 // again renders the page with err and what the form held.
-func (u *UI) gitlabAgain(p *pageCall, prov Provisioner, keep func(d *gitlabData), err error) error {
+func (u *UI) gitlabAgain(p *pageCall, prov webapi.Provisioner, keep func(d *gitlabData), err error) error {
 	d, lerr := u.gitlabData(p, prov)
 	if lerr != nil {
 		return lerr
@@ -333,7 +334,7 @@ func (u *UI) gitlabAgain(p *pageCall, prov Provisioner, keep func(d *gitlabData)
 // empty keeps its value (they are write-only: the form never holds them);
 // its "remove" box resets it. The engine checks the result against GitLab
 // before it stores anything.
-func (u *UI) saveGitLabSettings(p *pageCall, prov Provisioner) error {
+func (u *UI) saveGitLabSettings(p *pageCall, prov webapi.Provisioner) error {
 	vals, err := prov.Settings(p.ctx, identity.SourceGitLab)
 	if err != nil {
 		return err
@@ -396,7 +397,7 @@ func postedRoles(p *pageCall) (gitlabconn.RoleMapping, []roleRow, string, []bool
 
 // saveGitLabRoles stores the role-mapping table as the roleMapping setting,
 // through SetSettings: the connector's own checks apply.
-func (u *UI) saveGitLabRoles(p *pageCall, prov Provisioner) error {
+func (u *UI) saveGitLabRoles(p *pageCall, prov webapi.Provisioner) error {
 	m, rows, name, on, err := postedRoles(p)
 	if err == nil {
 		err = prov.SetSettings(p.ctx, identity.SourceGitLab, map[string]string{gitlabconn.SettingRoleMapping: m.String()})
@@ -413,7 +414,7 @@ func (u *UI) saveGitLabRoles(p *pageCall, prov Provisioner) error {
 	return p.done(gitlabPath+"#roles", msg)
 }
 
-func (u *UI) removeGitLabRole(p *pageCall, prov Provisioner) error {
+func (u *UI) removeGitLabRole(p *pageCall, prov webapi.Provisioner) error {
 	vals, err := prov.Settings(p.ctx, identity.SourceGitLab)
 	if err != nil {
 		return err
@@ -432,7 +433,7 @@ func (u *UI) removeGitLabRole(p *pageCall, prov Provisioner) error {
 	return p.done(gitlabPath+"#roles", "Custom role "+e.Role+" removed: its members get their base role's permissions.")
 }
 
-func (u *UI) resetGitLabRoles(p *pageCall, prov Provisioner) error {
+func (u *UI) resetGitLabRoles(p *pageCall, prov webapi.Provisioner) error {
 	// An empty value resets a setting to its default.
 	if err := prov.SetSettings(p.ctx, identity.SourceGitLab, map[string]string{gitlabconn.SettingRoleMapping: ""}); err != nil {
 		return u.gitlabAgain(p, prov, nil, err)
@@ -443,7 +444,7 @@ func (u *UI) resetGitLabRoles(p *pageCall, prov Provisioner) error {
 // syncGitLab is "Synchronize now": a run is queued and the page shows it
 // move from pending to running to its result. With force=true (the dry
 // run's "Synchronize anyway") the run applies a plan the guard would stop.
-func (u *UI) syncGitLab(p *pageCall, prov Provisioner) error {
+func (u *UI) syncGitLab(p *pageCall, prov webapi.Provisioner) error {
 	q, err := prov.Queue(p.ctx, identity.SourceGitLab, p.r.PostForm.Get("force") == "true")
 	if err != nil {
 		return u.gitlabAgain(p, prov, nil, err)
@@ -457,7 +458,7 @@ func (u *UI) syncGitLab(p *pageCall, prov Provisioner) error {
 
 // dryRunGitLab reads GitLab and plans without writing, and shows what a
 // run would change.
-func (u *UI) dryRunGitLab(p *pageCall, prov Provisioner) error {
+func (u *UI) dryRunGitLab(p *pageCall, prov webapi.Provisioner) error {
 	st, err := prov.Status(p.ctx, identity.SourceGitLab)
 	if err != nil {
 		return err

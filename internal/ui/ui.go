@@ -21,9 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
-	"github.com/gatehouse-dev/gatehouse/internal/provision"
 	"github.com/gatehouse-dev/gatehouse/internal/state"
-	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/webapi"
 )
 
@@ -48,8 +46,9 @@ type Options struct {
 	// Secure on plain HTTP too, as for the Web API's session cookies.
 	SecureCookies bool
 	// Provisioner is the provisioning engine behind the GitLab and LDAP
-	// pages; nil when no pull source is wired.
-	Provisioner Provisioner
+	// pages, as the Web API's provisioning actions use it; nil when no
+	// pull source is wired.
+	Provisioner webapi.Provisioner
 	// SSO is the SSO adapter behind the SSO page's endpoints and test
 	// sign-in; nil without one.
 	SSO SSOAdmin
@@ -57,18 +56,6 @@ type Options struct {
 	// page's "test a login"; it answers false when no directory is
 	// configured. It is the Web API's api/ldap/test function.
 	LDAPTest webapi.DirectoryTester
-}
-
-// Provisioner is the provisioning engine as the UI uses it;
-// *provision.Engine implements it.
-type Provisioner interface {
-	Sources() []identity.Source
-	Status(ctx context.Context, src identity.Source) (provision.Status, error)
-	Runs(ctx context.Context, src identity.Source, p store.Page) ([]identity.SyncRun, int, error)
-	Queue(ctx context.Context, src identity.Source, force bool) (provision.Queued, error)
-	DryRun(ctx context.Context, src identity.Source, force bool) (provision.Result, error)
-	Settings(ctx context.Context, src identity.Source) ([]provision.SettingValue, error)
-	SetSettings(ctx context.Context, src identity.Source, values map[string]string) error
 }
 
 // SSOAdmin is what the SSO page needs of the SSO adapter (internal/sso):

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -74,17 +73,12 @@ func (t *txn) AppendAudits(ctx context.Context, es []identity.AuditEvent) error 
 	for len(es) > 0 {
 		chunk := es[:min(len(es), auditRowsPerInsert)]
 		es = es[len(chunk):]
-		var q strings.Builder
-		q.WriteString("INSERT INTO audit_events (at, actor, action_name, target, before_json, after_json, request_id, client_address) VALUES ")
 		args := make([]any, 0, 8*len(chunk))
-		for i, e := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, e := range chunk {
 			args = append(args, orNow(e.Time, at).UnixMicro(), e.Actor, e.Action, e.Target, e.Before, e.After, e.RequestID, e.ClientAddress)
 		}
-		if _, err := t.exec(ctx, q.String(), args...); err != nil {
+		q := "INSERT INTO audit_events (at, actor, action_name, target, before_json, after_json, request_id, client_address) VALUES " + valueRows(len(chunk), 8)
+		if _, err := t.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("append %d audit events: %w", len(chunk), err)
 		}
 	}

@@ -430,6 +430,13 @@ func (r *reader) execAffected(ctx context.Context, query string, args ...any) (i
 	return n, nil
 }
 
+// valueRows is the VALUES list of a multi-row insert: rows groups of cols
+// placeholders, "(?, ?), (?, ?)".
+func valueRows(rows, cols int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return row + strings.Repeat(", "+row, rows-1)
+}
+
 // insertID runs an INSERT ... RETURNING id.
 func (r *reader) insertID(ctx context.Context, query string, args ...any) (int64, error) {
 	var id int64

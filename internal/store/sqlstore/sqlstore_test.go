@@ -770,3 +770,18 @@ func TestHasSchema(t *testing.T) {
 		})
 	}
 }
+
+func TestValueRows(t *testing.T) {
+	for _, tc := range []struct {
+		rows, cols int
+		want       string
+	}{
+		{1, 1, "(?)"},
+		{1, 3, "(?, ?, ?)"},
+		{3, 2, "(?, ?), (?, ?), (?, ?)"},
+	} {
+		if got := valueRows(tc.rows, tc.cols); got != tc.want {
+			t.Errorf("valueRows(%d, %d) = %q, want %q", tc.rows, tc.cols, got, tc.want)
+		}
+	}
+}

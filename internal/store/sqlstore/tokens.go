@@ -206,20 +206,13 @@ func (t *txn) AddTokenProjects(ctx context.Context, tokenID int64, projectIDs []
 	if err := t.tokenExists(ctx, tokenID); err != nil {
 		return fmt.Errorf("add projects to token: %w", err)
 	}
-	var b strings.Builder
 	for chunk := range slices.Chunk(ids, tokenProjectChunk) {
-		b.Reset()
-		b.WriteString("INSERT INTO token_projects (token_id, project_id) VALUES ")
 		args := make([]any, 0, 2*len(chunk))
-		for i, id := range chunk {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?)")
+		for _, id := range chunk {
 			args = append(args, tokenID, id)
 		}
-		b.WriteString(" ON CONFLICT DO NOTHING")
-		if _, err := t.exec(ctx, b.String(), args...); err != nil {
+		q := "INSERT INTO token_projects (token_id, project_id) VALUES " + valueRows(len(chunk), 2) + " ON CONFLICT DO NOTHING"
+		if _, err := t.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("add projects to token %d: %w", tokenID, err)
 		}
 	}
