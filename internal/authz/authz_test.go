@@ -535,3 +535,33 @@ func otherChar(c byte) string {
 	}
 	return "a"
 }
+
+// TestGrantedProjectKeys: the projects named by explicit grants, confirmed
+// by decisions; incomplete where grants cannot tell.
+func TestGrantedProjectKeys(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		who      string
+		perm     identity.Permission
+		want     []string
+		complete bool
+	}{
+		{"user:3", identity.PermIssueAdmin, []string{"docs"}, true}, // carol's own grant
+		{"user:2", identity.PermIssueAdmin, nil, true},              // bob: none
+		{"user:4", identity.PermIssueAdmin, nil, true},              // dave: inactive
+		{"bob-global", identity.PermIssueAdmin, nil, true},          // a global analysis token is capped
+		{"user:2", identity.PermScan, nil, false},                   // scan may come from the global permission
+		{"user:2", identity.PermUser, nil, false},                   // browse is implicit on public projects
+		{"org-all", identity.PermIssueAdmin, nil, false},            // an organization token's scope decides
+		{"user:1", identity.PermProvisioning, nil, false},           // not a project permission
+		{"user:99", identity.PermIssueAdmin, nil, true},             // unknown user
+	} {
+		t.Run(tc.who+" "+string(tc.perm), func(t *testing.T) {
+			keys, complete := f.ix.GrantedProjectKeys(f.principal(t, tc.who), tc.perm)
+			slices.Sort(keys)
+			if complete != tc.complete || !slices.Equal(keys, tc.want) {
+				t.Fatalf("GrantedProjectKeys = %v, %v; want %v, %v", keys, complete, tc.want, tc.complete)
+			}
+		})
+	}
+}

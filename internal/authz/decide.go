@@ -308,3 +308,48 @@ func (ix *Index) Sees(p Principal, key string) bool {
 	}
 	return ix.decide(p, identity.PermUser, key).Allowed || ix.decide(p, identity.PermScan, key).Allowed
 }
+
+// GrantedProjectKeys lists the keys of the projects on which p holds perm,
+// found from the explicit grants alone — p's, its groups', sonar-users'
+// and, on public projects, Anyone's — each confirmed by a decision. It
+// answers complete=false when explicit grants cannot tell: organization
+// tokens (their scope decides) and the permissions a project grants
+// implicitly (browse and see source on public projects, scan through the
+// global scan permission). The caller then decides project by project.
+func (ix *Index) GrantedProjectKeys(p Principal, perm identity.Permission) (keys []string, complete bool) {
+	b := bitOf(perm)
+	if !perm.IsProject() || b&(bitUser|bitCodeViewer|bitScan) != 0 || p.TokenType == identity.TokenOrganization {
+		return nil, false
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	u := ix.users[p.UserID]
+	if u == nil {
+		return nil, true
+	}
+	seen := map[int64]bool{}
+	collect := func(g *grants) {
+		for id, set := range g.projects {
+			if set&b != 0 {
+				seen[id] = true
+			}
+		}
+	}
+	collect(&u.grants)
+	if ix.sonarUsers != nil {
+		collect(&ix.sonarUsers.grants)
+	}
+	if !u.groupsHeld() {
+		for _, g := range u.groups {
+			collect(&g.grants)
+		}
+	}
+	collect(&ix.anyone)
+	for id := range seen {
+		proj := ix.projects[id]
+		if proj != nil && ix.decide(p, perm, proj.key).Allowed {
+			keys = append(keys, proj.key)
+		}
+	}
+	return keys, true
+}

@@ -77,11 +77,30 @@ func (s *State) MayEditPermissions(p authz.Principal, projectKey string) bool {
 	return projectKey != "" && s.index.Decide(p, identity.PermAdmin, projectKey).Allowed
 }
 
+// MayCreateProjects is who may create a project: a global administrator
+// or a holder of Create Projects (SonarQube's "provisioning"), as
+// api/projects/create and the admin UI ask.
+func (s *State) MayCreateProjects(p authz.Principal) bool {
+	return s.index.Decide(p, identity.PermAdmin, "").Allowed || s.index.Decide(p, identity.PermProvisioning, "").Allowed
+}
+
+// maxGrantedKeys bounds the key list ProjectsWith sends the store; past it
+// reading every project is as cheap.
+const maxGrantedKeys = 1000
+
 // ProjectsWith lists the projects matching f (its paging ignored) on which
 // p holds perm, in the store's order, as the index decides: a listing
 // shows p's rights as the next decision would.
 func (s *State) ProjectsWith(ctx context.Context, p authz.Principal, perm identity.Permission, f store.ProjectFilter) ([]identity.Project, error) {
 	f.Page = store.Page{}
+	// Where the explicit grants tell, read only the projects they name
+	// rather than every project.
+	if keys, complete := s.index.GrantedProjectKeys(p, perm); complete && len(f.Keys) == 0 && len(keys) <= maxGrantedKeys {
+		if len(keys) == 0 {
+			return nil, nil
+		}
+		f.Keys = keys
+	}
 	all, _, err := s.store.ListProjects(ctx, f)
 	if err != nil {
 		return nil, err

@@ -128,11 +128,9 @@ func TestMayEditPermissions(t *testing.T) {
 			}
 		})
 	}
-	for _, tc := range []struct {
-		who  identity.User
-		want []string
-	}{{root, []string{"api", "web"}}, {pa, []string{"web"}}, {plain, nil}} {
-		ps, err := e.s.ProjectsWith(e.ctx, principal(tc.who), identity.PermAdmin, store.ProjectFilter{Page: store.Page{Number: 1, Size: 1}})
+	listed := func(who identity.User, want []string) {
+		t.Helper()
+		ps, err := e.s.ProjectsWith(e.ctx, principal(who), identity.PermAdmin, store.ProjectFilter{Page: store.Page{Number: 1, Size: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,8 +139,19 @@ func TestMayEditPermissions(t *testing.T) {
 			keys = append(keys, p.Key)
 		}
 		slices.Sort(keys)
-		if !slices.Equal(keys, tc.want) {
-			t.Errorf("ProjectsWith(%s) = %v, want %v (every page)", tc.who.Login, keys, tc.want)
+		if !slices.Equal(keys, want) {
+			t.Errorf("ProjectsWith(%s) = %v, want %v (every page)", who.Login, keys, want)
 		}
 	}
+	listed(root, []string{"api", "web"})
+	listed(pa, []string{"web"})
+	listed(plain, nil)
+	// Through a group's grant.
+	gpa := e.user("gpa", "ops")
+	ops, _ := e.db.GetGroupByName(e.ctx, "ops")
+	api, _ := e.db.GetProjectByKey(e.ctx, "api")
+	if err := e.s.AddGrant(e.ctx, identity.Grant{Subject: identity.GroupSubject(ops.ID), ProjectID: api.ID, Permission: identity.PermAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	listed(gpa, []string{"api"})
 }

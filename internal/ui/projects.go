@@ -13,15 +13,15 @@ import (
 func (u *UI) projectRoutes() []route {
 	return []route{
 		{"GET /projects", adminOnly, u.projects},
-		{"POST /projects/new", adminOnly, u.createProject},
+		{"POST /projects/new", projectCreator, u.createProject},
 		{"GET /account/projects", signedIn, u.myProjects},
-		// A project's administrators manage its permissions, and nothing
-		// else of it.
+		// A project's administrators manage its permissions and
+		// visibility and may delete it, as in the Web API.
 		{"GET /projects/{key}", projectAdmin, u.projectPage},
 		{"POST /projects/{key}/grant", projectAdmin, u.projectGrant(true)},
 		{"POST /projects/{key}/revoke", projectAdmin, u.projectGrant(false)},
-		{"POST /projects/{key}/visibility", adminOnly, u.projectVisibility},
-		{"POST /projects/{key}/delete", adminOnly, u.deleteProject},
+		{"POST /projects/{key}/visibility", projectAdmin, u.projectVisibility},
+		{"POST /projects/{key}/delete", projectAdmin, u.deleteProject},
 		{"GET /permissions", adminOnly, u.globalPermissions},
 		{"POST /permissions/grant", adminOnly, u.globalGrant(true)},
 		{"POST /permissions/revoke", adminOnly, u.globalGrant(false)},
@@ -66,7 +66,17 @@ func (u *UI) projectsData(p *pageCall) (projectsData, error) {
 
 // myProjects lists the projects the signed-in user administers, as
 // api/projects/search_my_projects does, a page at a time.
-func (u *UI) myProjects(p *pageCall) error {
+// myProjectsData is the "Projects I administer" page: the list, and the
+// creation form for those who may create projects.
+type myProjectsData struct {
+	List                        projectList
+	MayCreate                   bool
+	NewKey, NewName, Visibility string
+}
+
+const myProjectsTitle = "Projects I administer"
+
+func (u *UI) myProjectsData(p *pageCall) (myProjectsData, error) {
 	q := p.r.URL.Query()
 	d := projectList{Action: "/account/projects", Query: strings.TrimSpace(q.Get("q")), Empty: "You administer no project."}
 	if d.Query != "" {
@@ -74,13 +84,21 @@ func (u *UI) myProjects(p *pageCall) error {
 	}
 	ps, err := u.st.ProjectsWith(p.ctx, p.principal, identity.PermAdmin, store.ProjectFilter{Query: d.Query})
 	if err != nil {
-		return err
+		return myProjectsData{}, err
 	}
 	pg := pageOf(q)
 	d.Pager = newPager("/account/projects", q, pg, len(ps))
 	from := min((min(pg.Number, d.Pager.Pages)-1)*pg.Size, len(ps))
 	d.Rows = ps[from:min(from+pg.Size, len(ps))]
-	return p.show("my_projects", "Projects I administer", d)
+	return myProjectsData{List: d, MayCreate: u.st.MayCreateProjects(p.principal), Visibility: "private"}, nil
+}
+
+func (u *UI) myProjects(p *pageCall) error {
+	d, err := u.myProjectsData(p)
+	if err != nil {
+		return err
+	}
+	return p.show("my_projects", myProjectsTitle, d)
 }
 
 func (u *UI) createProject(p *pageCall) error {
@@ -90,6 +108,14 @@ func (u *UI) createProject(p *pageCall) error {
 		name = key
 	}
 	pr, err := u.st.CreateProject(p.ctx, identity.Project{Key: key, Name: name, Visibility: identity.Visibility(vis)}, p.principal.UserID)
+	if err != nil && !p.admin {
+		d, lerr := u.myProjectsData(p)
+		if lerr != nil {
+			return lerr
+		}
+		d.NewKey, d.NewName, d.Visibility = key, name, vis
+		return p.showError("my_projects", myProjectsTitle, d, err)
+	}
 	if err != nil {
 		d, lerr := u.projectsData(p)
 		if lerr != nil {
@@ -97,6 +123,11 @@ func (u *UI) createProject(p *pageCall) error {
 		}
 		d.NewKey, d.NewName, d.Visibility = key, name, vis
 		return p.showError("projects", "Projects", d, err)
+	}
+	// The creator's permissions come from the template: without
+	// Administer on it, the page to go to is the list.
+	if !u.st.MayEditPermissions(p.principal, pr.Key) {
+		return p.done("/account/projects", "Project "+pr.Key+" created.")
 	}
 	return p.done("/projects/"+url.PathEscape(pr.Key), "Project "+pr.Key+" created.")
 }
@@ -274,5 +305,9 @@ func (u *UI) deleteProject(p *pageCall) error {
 	if err := u.st.DeleteProject(p.ctx, key); err != nil {
 		return err
 	}
-	return p.done("/projects", "Project "+key+" deleted.")
+	to := "/projects"
+	if !p.admin {
+		to = "/account/projects"
+	}
+	return p.done(to, "Project "+key+" deleted.")
 }

@@ -93,8 +93,10 @@ func TestProjectAdministratorPages(t *testing.T) {
 	b.get("/account/projects?p=2").must(200).contains("web-54").lacks("web-00<")
 	b.get("/account/projects?q=web-07").must(200).contains("web-07").lacks("web-08")
 
-	page := b.get("/projects/web-00").must(200).contains(`action="/projects/web-00/grant"`, "← Projects I administer").
-		lacks(`action="/projects/web-00/visibility"`, `action="/projects/web-00/delete"`, `href="/users/`)
+	// He manages the project as the Web API lets him: permissions,
+	// visibility, deletion.
+	page := b.get("/projects/web-00").must(200).contains(`action="/projects/web-00/grant"`, "← Projects I administer",
+		`action="/projects/web-00/visibility"`, `action="/projects/web-00/delete"`).lacks(`href="/users/`)
 	checkPage(t, page)
 	for _, tc := range []struct {
 		name, path string
@@ -108,10 +110,12 @@ func TestProjectAdministratorPages(t *testing.T) {
 		{"the state's rules hold", "/projects/web-00/grant", []string{"kind", "group", "name", "Anyone", "permission", "admin"}, http.StatusBadRequest, "not possible to add the &#39;admin&#39; permission"},
 		{"another project", "/projects/billing/grant", []string{"kind", "user", "name", "ivy", "permission", "scan"}, http.StatusForbidden, "the project&#39;s administrators"},
 		{"another project's revoke", "/projects/billing/revoke", []string{"kind", "user", "name", "ivy", "permission", "codeviewer"}, http.StatusForbidden, ""},
-		{"visibility", "/projects/web-00/visibility", []string{"visibility", "public"}, http.StatusForbidden, "Administer System"},
-		{"delete", "/projects/web-00/delete", nil, http.StatusForbidden, "Administer System"},
+		{"visibility", "/projects/web-01/visibility", []string{"visibility", "public"}, http.StatusSeeOther, "Project web-01 is now public."},
+		{"another project's visibility", "/projects/billing/visibility", []string{"visibility", "public"}, http.StatusForbidden, "the project&#39;s administrators"},
+		{"delete", "/projects/web-02/delete", nil, http.StatusSeeOther, "Project web-02 deleted."},
+		{"another project's delete", "/projects/billing/delete", nil, http.StatusForbidden, "the project&#39;s administrators"},
 		{"global permissions", "/permissions/grant", []string{"kind", "user", "name", "hank", "permission", "admin"}, http.StatusForbidden, "Administer System"},
-		{"create a project", "/projects/new", []string{"key", "mine"}, http.StatusForbidden, ""},
+		{"create a project", "/projects/new", []string{"key", "mine"}, http.StatusForbidden, "Create Projects permission"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b.get("/projects/web-00").must(200)
@@ -129,8 +133,11 @@ func TestProjectAdministratorPages(t *testing.T) {
 	if ts.st.Index().Decide(ts.principal("ivy"), identity.PermScan, "billing").Allowed {
 		t.Fatal("a refused grant decides")
 	}
-	if pr, _ := ts.st.Store().GetProjectByKey(ts.ctx, "web-00"); pr.Visibility != identity.Private {
+	if pr, _ := ts.st.Store().GetProjectByKey(ts.ctx, "billing"); pr.Visibility != identity.Private {
 		t.Fatal("a refused visibility change was made")
+	}
+	if _, err := ts.st.Store().GetProjectByKey(ts.ctx, "billing"); err != nil {
+		t.Fatalf("a refused delete was made: %v", err)
 	}
 
 	// Other projects' pages and the admin pages stay closed; an unknown
@@ -157,7 +164,7 @@ func TestProjectAdministratorPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.get("/projects/web-00").must(http.StatusForbidden)
-	b.get("/account/projects").must(200).contains("54 in all")
+	b.get("/account/projects").must(200).contains("53 in all") // 55, less web-02 (deleted) and web-00
 }
 
 func mustProject(t *testing.T, ts *testServer, key string) identity.Project {
@@ -167,4 +174,41 @@ func mustProject(t *testing.T, ts *testServer, key string) identity.Project {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestProjectCreatorPages: a holder of Create Projects (not an
+// administrator) creates a project from "Projects I administer", as
+// api/projects/create lets them; others may not.
+func TestProjectCreatorPages(t *testing.T) {
+	ts := newTestServer(t)
+	cara := ts.user("cara", "cara-password-12")
+	ts.user("dave", "dave-password-12")
+	ts.lockDown()
+	if err := ts.st.AddGrant(ts.ctx, identity.Grant{Subject: identity.UserSubject(cara.ID), Permission: identity.PermProvisioning}); err != nil {
+		t.Fatal(err)
+	}
+	b := ts.browser()
+	b.signIn("cara", "cara-password-12")
+	page := b.get("/account/projects").must(200).contains("Create a project", `action="/projects/new"`)
+	checkPage(t, page)
+	res := b.post("/projects/new", "key", "cara-app", "name", "Cara's app", "visibility", "private").must(http.StatusSeeOther)
+	b.get(res.location()).must(200).contains("Project cara-app created.")
+	if _, err := ts.st.Store().GetProjectByKey(ts.ctx, "cara-app"); err != nil {
+		t.Fatalf("cara-app: %v", err)
+	}
+	// A refusal shows on her page, with what she typed.
+	b.get("/account/projects").must(200)
+	b.post("/projects/new", "key", "cara-app", "visibility", "private").must(http.StatusBadRequest).contains("cara-app", "Create a project")
+	b.get("/projects").must(http.StatusForbidden)
+
+	d := ts.browser()
+	d.signIn("dave", "dave-password-12")
+	d.get("/account/projects").must(200).lacks("Create a project")
+	d.post("/projects/new", "key", "dave-app").must(http.StatusForbidden)
+	if status, _ := ts.apiPostAs("dave", "dave-password-12", "/api/projects/create", url.Values{"project": {"dave-app"}, "name": {"D"}}); status != http.StatusForbidden {
+		t.Fatalf("the Web API let dave create a project: %d", status)
+	}
+	if status, body := ts.apiPostAs("cara", "cara-password-12", "/api/projects/create", url.Values{"project": {"cara-api"}, "name": {"C"}}); status != http.StatusOK {
+		t.Fatalf("the Web API refused cara: %d %s", status, body)
+	}
 }

@@ -115,6 +115,9 @@ const (
 	// project {key} of the path (state.MayEditPermissions, the Web API's
 	// rule for api/permissions/* with a projectKey).
 	projectAdmin
+	// projectCreator: global administrators and holders of Create
+	// Projects (state.MayCreateProjects, api/projects/create's rule).
+	projectCreator
 )
 
 // Register adds the UI's pages to mux, beside the Web API's routes.
@@ -224,6 +227,10 @@ func (u *UI) page(level access, h func(p *pageCall) error) http.Handler {
 		}
 		if level == projectAdmin && !u.st.MayEditPermissions(s.Principal, r.PathValue("key")) {
 			u.fail(p, identity.Errorf(identity.ErrForbidden, "This page is for the project's administrators: you need the Administer permission on it, or Administer System."))
+			return
+		}
+		if level == projectCreator && !u.st.MayCreateProjects(s.Principal) {
+			u.fail(p, identity.Errorf(identity.ErrForbidden, "Creating a project needs the Create Projects permission, or Administer System."))
 			return
 		}
 		if r.Method == http.MethodPost {

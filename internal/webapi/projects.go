@@ -98,7 +98,7 @@ type projSearchJSON struct {
 }
 
 func (a *API) projCreate(c *call) (any, error) {
-	if !c.may(identity.PermProvisioning, "") && !c.isAdmin() {
+	if !c.authed || !a.st.MayCreateProjects(c.principal) {
 		return nil, errForbidden
 	}
 	p, err := a.st.CreateProject(c.ctx, identity.Project{
