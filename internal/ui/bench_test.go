@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,27 @@ func BenchmarkPages(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// 100,000 audit events (the data set has none) and an organization
+	// token over every project.
+	for i := range 100 {
+		events := make([]identity.AuditEvent, 1000)
+		for j := range events {
+			n := i*1000 + j
+			events[j] = identity.AuditEvent{Time: time.Now().Add(-time.Duration(n) * time.Second), Actor: "user:u" + strconv.Itoa(n%500),
+				Action: "group.add_user", Target: "group:g" + strconv.Itoa(n%1000), After: `{"login":"u1"}`}
+		}
+		if err := db.Tx(ctx, func(tx store.Tx) error { return tx.AppendAudits(ctx, events) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_, orgTok, err := st.GenerateOrgToken(ctx, state.OrgTokenSpec{Name: "ci-all", Permissions: []identity.Permission{identity.PermScan}, Set: identity.SetAll})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpls, err := db.ListTemplates(ctx)
+	if err != nil || len(tmpls) == 0 {
+		b.Fatalf("templates: %v %v", tmpls, err)
+	}
 	if _, err := st.CreateSSOConnection(ctx, state.SSOConnectionInput{Name: "okta", Protocol: identity.SSOOIDC,
 		Settings: identity.SSOSettings{DisplayName: "Okta", Enabled: true, Issuer: "https://idp.example.com", ClientID: "gatehouse"}}); err != nil {
 		b.Fatal(err)
@@ -101,6 +123,8 @@ func BenchmarkPages(b *testing.B) {
 		"/templates?pattern=" + url.QueryEscape(".*1.*"), "/org-tokens", "/audit", "/explain?permission=scan&projectKey=" + url.QueryEscape(project),
 		"/account/tokens", "/account/projects", "/provisioning/scim", "/provisioning/gitlab", "/provisioning/gitlab?p=3", "/provisioning/gitlab/status",
 		"/provisioning/ldap", "/sso", "/sso/okta",
+		"/audit?actor=" + url.QueryEscape("user:u7"), "/org-tokens/" + strconv.FormatInt(orgTok.ID, 10), "/org-tokens/" + strconv.FormatInt(orgTok.ID, 10) + "?p=20",
+		"/templates/" + strconv.FormatInt(tmpls[0].ID, 10),
 	} {
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
