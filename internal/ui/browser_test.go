@@ -183,6 +183,8 @@ func TestBrowserLayoutWidths(t *testing.T) {
 			fitsWidth(t, ctx, fmt.Sprintf("%s at %d px", path, width))
 			if width == 390 {
 				screenshot(t, ctx, "narrow"+shotName(path))
+			} else {
+				screenshot(t, ctx, "wide"+shotName(path))
 			}
 		}
 	}
@@ -223,6 +225,18 @@ func TestBrowserOrgTokenOverAllProjects(t *testing.T) {
 	screenshot(t, ctx, "org-token-created")
 	// The copy button is shown by the script and copies (or selects) it.
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS(`button[data-copy="new-token"]`)), chromedp.Click(chromedp.CSS(`button[data-copy="new-token"]`)))
+	// The clipboard answers asynchronously (and headless Chromium may refuse
+	// it, when the script selects the text instead): wait for either.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		copied := value(t, ctx, chromedp.Evaluate[bool](`document.querySelector('button[data-copy="new-token"]').textContent === "Copied" ||
+			window.getSelection().toString().trim() === document.getElementById("new-token").textContent.trim()`))
+		if copied {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the copy button neither copied nor selected the secret")
+		}
+	}
 	tokenURL := value(t, ctx, chromedp.Location())
 	if !strings.Contains(tokenURL, "/org-tokens/new") {
 		t.Fatalf("the secret came on %s, want the answer to the form", tokenURL)
@@ -233,19 +247,36 @@ func TestBrowserOrgTokenOverAllProjects(t *testing.T) {
 	if html := value(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, secret) {
 		t.Fatal("the token list shows the secret")
 	}
+	screenshot(t, ctx, "org-tokens")
+	// Back to the answer to the form: the browser has no copy of it
+	// (no-store) and will not post the form again unasked.
+	if err := chromedp.Do(ctx, chromedp.NavigateBack()); err != nil && !strings.Contains(err.Error(), "ERR_CACHE_MISS") {
+		t.Fatalf("back: %v", err)
+	}
+	if html := value(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, secret) {
+		t.Fatal("going back shows the secret again")
+	}
+	run(t, ctx, chromedp.Navigate(ts.srv.URL+"/org-tokens"), chromedp.WaitVisible(chromedp.CSS("main h1")))
 	run(t, ctx, chromedp.Click(chromedp.CSS(`td a[href^="/org-tokens/"]`)), chromedp.WaitVisible(chromedp.CSS("#covered")))
 	if html := value(t, ctx, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, secret) {
 		t.Fatal("the token page shows the secret")
 	}
+	screenshot(t, ctx, "org-token-page-before")
 	page := value(t, ctx, chromedp.Location())
 
 	// A project created afterwards is covered.
 	run(t, ctx,
 		chromedp.Navigate(ts.srv.URL+"/projects"),
 		chromedp.WaitVisible(chromedp.CSS("#key")),
+	)
+	screenshot(t, ctx, "projects")
+	run(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#key"), "created-later"),
 		chromedp.Click(chromedp.CSS(`form[action="/projects/new"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/projects/created-later/grant"]`)),
+	)
+	screenshot(t, ctx, "project-created-later")
+	run(t, ctx,
 		chromedp.Navigate(page),
 		chromedp.WaitVisible(chromedp.CSS(`#covered`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/projects/created-later"]`)),
@@ -256,6 +287,9 @@ func TestBrowserOrgTokenOverAllProjects(t *testing.T) {
 	run(t, ctx,
 		chromedp.Click(chromedp.CSS(`a[href^="/explain?tokenId="]`)),
 		chromedp.WaitVisible(chromedp.CSS("#permission")),
+	)
+	screenshot(t, ctx, "explain-form")
+	run(t, ctx,
 		chromedp.SetValue(chromedp.CSS("#permission"), "issueadmin"),
 		chromedp.SendKeys(chromedp.CSS("#projectKey"), "created-later"),
 		chromedp.Click(chromedp.CSS(`form[action="/explain"] button[type=submit]`)),

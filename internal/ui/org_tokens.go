@@ -266,9 +266,15 @@ func (u *UI) rotateOrgToken(p *pageCall) error {
 	if err != nil {
 		return err
 	}
-	grace, err := strconv.Atoi(p.r.PostForm.Get("grace"))
-	if err != nil || !slices.ContainsFunc(graceChoices, func(g graceChoice) bool { return g.Seconds == grace }) {
-		return identity.Errorf(identity.ErrInvalid, "Choose a grace period.")
+	// A preset, or any number of seconds (the state bounds it, as for
+	// api/organization_tokens/rotate's gracePeriod).
+	raw := p.r.PostForm.Get("grace")
+	if raw == "custom" {
+		raw = strings.TrimSpace(p.r.PostForm.Get("graceSeconds"))
+	}
+	grace, err := strconv.Atoi(raw)
+	if err != nil {
+		return identity.Errorf(identity.ErrInvalid, "Choose a grace period, or give one in seconds.")
 	}
 	secret, t, err := u.st.RotateToken(p.ctx, t.ID, time.Duration(grace)*time.Second)
 	if err != nil {

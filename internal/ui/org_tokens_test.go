@@ -91,7 +91,22 @@ func TestOrgTokens(t *testing.T) {
 			t.Fatalf("a secret fails within the grace period: %v", err)
 		}
 	}
-	b.post(path+"/rotate", "grace", "12345").must(http.StatusBadRequest)
+	// Any length in seconds, within the state's bound (as the Web API's
+	// gracePeriod); not a word, not past 30 days.
+	b.get(path).must(200).contains(`<option value="custom">`, `name="graceSeconds"`)
+	b.post(path+"/rotate", "grace", "custom", "graceSeconds", "soon").must(http.StatusBadRequest).contains("in seconds")
+	b.post(path+"/rotate", "grace", "custom", "graceSeconds", "2592001").must(http.StatusBadRequest).contains("between 0 and 2592000 seconds")
+	custom := b.post(path+"/rotate", "grace", "custom", "graceSeconds", "12345").must(200).contains("the old secret works until")
+	m3 := secretRE.FindStringSubmatch(custom.body)
+	if m3 == nil {
+		t.Fatal("no secret after a custom grace period")
+	}
+	if tok, err := ts.st.Authenticate(m3[1]); err != nil {
+		t.Fatal(err)
+	} else if stored, _ := ts.st.Store().GetToken(ts.ctx, tok.TokenID); stored.PrevValidUntil.Sub(time.Now()) < 12000*time.Second || stored.PrevValidUntil.Sub(time.Now()) > 12400*time.Second {
+		t.Fatalf("grace until %v, want about 12,345 s from now", stored.PrevValidUntil)
+	}
+	m2 = m3
 	b.get(path).must(200).lacks(m2[1])
 	b.post(path + "/revoke").must(http.StatusSeeOther)
 	b.get("/org-tokens").must(200).contains("Organization token ci revoked.", "No organization token.")

@@ -210,7 +210,7 @@ func (u *UI) page(level access, h func(p *pageCall) error) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		s, ok := u.sess.Authenticate(r)
 		if !ok {
-			if r.Method == http.MethodGet {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
 				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}

@@ -60,6 +60,11 @@ func TestSignedOutVisitorsSeeTheSignInPage(t *testing.T) {
 	if res.location() != "/signin?next=%2F" {
 		t.Fatalf("redirect to %q", res.location())
 	}
+	// HEAD as GET (a link checker, a monitor): the redirect, not a 401.
+	head, _ := http.NewRequest(http.MethodHead, ts.srv.URL+"/users", nil)
+	if hr := b.do(head).must(http.StatusSeeOther); !strings.HasPrefix(hr.location(), "/signin?next=") {
+		t.Fatalf("HEAD redirect to %q", hr.location())
+	}
 	p := b.get("/signin").must(200).contains(`<label for="login">Login</label>`, `<label for="password">Password</label>`)
 	checkPage(t, p)
 	csp := p.header.Get("Content-Security-Policy")
