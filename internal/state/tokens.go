@@ -85,6 +85,54 @@ type NewUserToken struct {
 	ExpiresAt time.Time          // zero: never, if the policy allows
 }
 
+// SeesProject is whether p may learn that project key exists: a global
+// administrator, a holder of browse (or an implicit browse on a public
+// project), or an administrator of the project. Others are answered as if
+// there were no such project.
+func (s *State) SeesProject(p authz.Principal, key string) bool {
+	return s.index.Decide(p, identity.PermAdmin, "").Allowed || s.index.Sees(p, key) || s.index.Decide(p, identity.PermAdmin, key).Allowed
+}
+
+// UserTokenRequest is a user-bound token asked for by a caller.
+type UserTokenRequest struct {
+	Owner      identity.User
+	Name       string
+	Type       identity.TokenType
+	ProjectKey string    // project analysis tokens
+	ExpiresAt  time.Time // zero: never, if the policy allows
+}
+
+// IssueUserToken is the one path of a user-bound token asked for by
+// caller, for api/user_tokens/generate and the admin UI: an analysis token
+// for oneself only ([CheckTokenOwner]), the project of a project analysis
+// token known to the caller ([State.SeesProject], else "not found"), the
+// caller's right to the type ([State.CheckTokenRight]), then
+// [State.GenerateUserToken].
+func (s *State) IssueUserToken(ctx context.Context, caller authz.Principal, req UserTokenRequest) (string, identity.Token, error) {
+	if err := CheckTokenOwner(caller.UserID, req.Owner.ID, req.Type); err != nil {
+		return "", identity.Token{}, err
+	}
+	n := NewUserToken{UserID: req.Owner.ID, Name: strings.TrimSpace(req.Name), Type: req.Type, ExpiresAt: req.ExpiresAt}
+	key := strings.TrimSpace(req.ProjectKey)
+	if req.Type == identity.TokenProjectAnalysis {
+		if key == "" {
+			return "", identity.Token{}, identity.Errorf(identity.ErrInvalid, "A projectKey is needed when creating Project Analysis Token")
+		}
+		p, err := s.store.GetProjectByKey(ctx, key)
+		if errors.Is(err, identity.ErrNotFound) || err == nil && !s.SeesProject(caller, key) {
+			return "", identity.Token{}, identity.Errorf(identity.ErrNotFound, "Project key '%s' not found", key)
+		}
+		if err != nil {
+			return "", identity.Token{}, err
+		}
+		n.ProjectID = p.ID
+	}
+	if err := s.CheckTokenRight(caller, req.Type, key); err != nil {
+		return "", identity.Token{}, err
+	}
+	return s.GenerateUserToken(ctx, n)
+}
+
 // CheckTokenRight refuses an analysis token its user could not use: a
 // global analysis token needs scan globally, a project analysis token scan
 // on its project. Every adapter asks it before [State.GenerateUserToken].

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -421,5 +422,68 @@ func TestCheckTokenOwner(t *testing.T) {
 				t.Fatalf("CheckTokenOwner = %v", err)
 			}
 		})
+	}
+}
+
+// TestIssueUserToken: the one path of api/user_tokens/generate and the
+// admin UI, refusal by refusal.
+func TestIssueUserToken(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", identity.GroupAdministrators)
+	ivy := e.user("ivy")
+	pub := e.project("pub", identity.Public, 0)
+	secret := e.project("secret", identity.Private, 0)
+	// Nobody but the administrators may see the private project, and
+	// nobody scan the public one: the new instance's global grants and the
+	// default template's go.
+	var global int64
+	for _, pid := range []int64{global, pub.ID, secret.ID} {
+		gs, err := e.db.ListGrants(e.ctx, store.GrantFilter{ProjectID: &pid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gs {
+			if g.Subject.Kind == identity.SubjectGroup && g.Subject.ID == mustGroup(t, e, identity.GroupAdministrators).ID {
+				continue
+			}
+			if err := e.s.RemoveGrant(e.ctx, g); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	as := func(u identity.User) authz.Principal {
+		p, err := e.s.Index().UserPrincipal(u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		caller identity.User
+		req    UserTokenRequest
+		want   error
+	}{
+		{"own user token", ivy, UserTokenRequest{Owner: ivy, Name: "laptop", Type: identity.TokenUser}, nil},
+		{"an admin's for another user", root, UserTokenRequest{Owner: ivy, Name: "given", Type: identity.TokenUser}, nil},
+		{"analysis for another user", root, UserTokenRequest{Owner: ivy, Name: "ci", Type: identity.TokenGlobalAnalysis}, identity.ErrInvalid},
+		{"project analysis without a key", ivy, UserTokenRequest{Owner: ivy, Name: "ci", Type: identity.TokenProjectAnalysis}, identity.ErrInvalid},
+		{"an unknown project", ivy, UserTokenRequest{Owner: ivy, Name: "ci", Type: identity.TokenProjectAnalysis, ProjectKey: "nope"}, identity.ErrNotFound},
+		{"a private project unseen", ivy, UserTokenRequest{Owner: ivy, Name: "ci", Type: identity.TokenProjectAnalysis, ProjectKey: "secret"}, identity.ErrNotFound},
+		{"a seen project without scan", ivy, UserTokenRequest{Owner: ivy, Name: "ci", Type: identity.TokenProjectAnalysis, ProjectKey: "pub"}, identity.ErrForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := e.s.IssueUserToken(e.ctx, as(tc.caller), tc.req)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("IssueUserToken = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if err := e.s.AddGrant(e.ctx, identity.Grant{Subject: identity.UserSubject(ivy.ID), ProjectID: pub.ID, Permission: identity.PermScan}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := e.s.IssueUserToken(e.ctx, as(ivy), UserTokenRequest{Owner: ivy, Name: " ci ", Type: identity.TokenProjectAnalysis, ProjectKey: " pub "})
+	if err != nil || tok.ProjectID != pub.ID || tok.Name != "ci" {
+		t.Fatalf("with scan: %+v %v", tok, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
 )
 
 // One Chromium serves the whole package run; each test gets a tab in a
@@ -170,6 +173,20 @@ var layoutPages = []string{"/", "/users", "/users/admin", "/users/new", "/groups
 
 func TestBrowserLayoutWidths(t *testing.T) {
 	ts := newTestServer(t)
+	// A project, a template and an organization token, for their pages.
+	if _, err := ts.st.CreateProject(ts.ctx, identity.Project{Key: "org.example:a-rather-long-project-key", Name: "Layout"}, ts.principal("admin").UserID); err != nil {
+		t.Fatal(err)
+	}
+	tmpls, err := ts.st.Store().ListTemplates(ts.ctx)
+	if err != nil || len(tmpls) == 0 {
+		t.Fatalf("templates: %v %v", tmpls, err)
+	}
+	_, tok, err := ts.st.GenerateOrgToken(ts.ctx, state.OrgTokenSpec{Name: "layout", Permissions: []identity.Permission{identity.PermScan}, Set: identity.SetAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := append(slices.Clone(layoutPages), "/projects/org.example:a-rather-long-project-key", "/templates/"+strconv.FormatInt(tmpls[0].ID, 10),
+		"/org-tokens/"+strconv.FormatInt(tok.ID, 10), "/account/projects", "/sso")
 	ctx := newTab(t)
 	for _, width := range []int64{1280, 390} {
 		run(t, ctx, chromedp.EmulateViewport(width, 844), chromedp.Navigate(ts.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#login")))
@@ -178,7 +195,7 @@ func TestBrowserLayoutWidths(t *testing.T) {
 	browserSignIn(t, ctx, ts.srv.URL, "admin", adminPassword)
 	for _, width := range []int64{1280, 390} {
 		run(t, ctx, chromedp.EmulateViewport(width, 844))
-		for _, path := range layoutPages {
+		for _, path := range pages {
 			run(t, ctx, chromedp.Navigate(ts.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
 			fitsWidth(t, ctx, fmt.Sprintf("%s at %d px", path, width))
 			if width == 390 {

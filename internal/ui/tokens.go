@@ -86,28 +86,13 @@ func (u *UI) ownTokens(p *pageCall) error {
 	return p.show("account_tokens", "My tokens", d)
 }
 
-// analysisTokenProject resolves the project of a project analysis token:
-// one the user may scan, else "not found" (no existence leak).
-func (u *UI) analysisTokenProject(p *pageCall, key string) (int64, error) {
-	if key == "" {
-		return 0, identity.Errorf(identity.ErrInvalid, "A projectKey is needed when creating Project Analysis Token")
-	}
-	pr, err := u.st.Store().GetProjectByKey(p.ctx, key)
-	if err != nil || u.st.CheckTokenRight(p.principal, identity.TokenProjectAnalysis, key) != nil {
-		return 0, identity.Errorf(identity.ErrNotFound, "Project key '%s' not found, or you may not analyse it", key)
-	}
-	return pr.ID, nil
-}
-
 func (u *UI) blankTokenForm() tokenForm {
 	return tokenForm{Type: string(identity.TokenUser), Expiry: newExpiry(u.st.Now(), "90")}
 }
 
 // generateToken generates a user-bound token for owner from the token form
 // in the request, on the path of api/user_tokens/generate with
-// login=owner: an analysis token for oneself only (state.CheckTokenOwner),
-// the caller's right to the type (state.CheckTokenRight), then
-// state.GenerateUserToken. tf gets the form's values.
+// login=owner (state.IssueUserToken). tf gets the form's values.
 func (u *UI) generateToken(p *pageCall, owner identity.User, tf *tokenForm) (createdToken, error) {
 	f := p.r.PostForm
 	tf.Name, tf.Type, tf.ProjectKey = strings.TrimSpace(f.Get("name")), f.Get("type"), strings.TrimSpace(f.Get("projectKey"))
@@ -117,19 +102,11 @@ func (u *UI) generateToken(p *pageCall, owner identity.User, tf *tokenForm) (cre
 		return createdToken{}, err
 	}
 	typ := identity.TokenType(tf.Type)
-	if err := state.CheckTokenOwner(p.principal.UserID, owner.ID, typ); err != nil {
-		return createdToken{}, err
-	}
-	n := state.NewUserToken{UserID: owner.ID, Name: tf.Name, Type: typ, ExpiresAt: at}
+	req := state.UserTokenRequest{Owner: owner, Name: tf.Name, Type: typ, ExpiresAt: at}
 	if typ == identity.TokenProjectAnalysis {
-		if n.ProjectID, err = u.analysisTokenProject(p, tf.ProjectKey); err != nil {
-			return createdToken{}, err
-		}
+		req.ProjectKey = tf.ProjectKey
 	}
-	if err := u.st.CheckTokenRight(p.principal, typ, tf.ProjectKey); err != nil {
-		return createdToken{}, err
-	}
-	secret, t, err := u.st.GenerateUserToken(p.ctx, n)
+	secret, t, err := u.st.IssueUserToken(p.ctx, p.principal, req)
 	if err != nil {
 		return createdToken{}, err
 	}

@@ -46,7 +46,7 @@ func TestOwnTokensShownOnce(t *testing.T) {
 	b.get("/account/tokens").must(200).contains("laptop").lacks(m[1], "Copy the token now")
 
 	// A project analysis token needs scan on its project.
-	b.post("/account/tokens/new", "name", "svc-ci", "type", "PROJECT_ANALYSIS_TOKEN", "projectKey", "svc", "expiry", "30").must(http.StatusNotFound).contains("not found, or you may not analyse it")
+	b.post("/account/tokens/new", "name", "svc-ci", "type", "PROJECT_ANALYSIS_TOKEN", "projectKey", "svc", "expiry", "30").must(http.StatusForbidden).contains("Insufficient privileges") // as api/user_tokens/generate answers
 	ab := ts.browser()
 	ab.signIn("admin", adminPassword)
 	ab.get("/projects/svc").must(200)

@@ -204,7 +204,7 @@ func (c *call) sees(key string) bool {
 	if !c.authed {
 		return false
 	}
-	return c.isAdmin() || c.api.st.Index().Sees(c.principal, key) || c.may(identity.PermAdmin, key)
+	return c.api.st.SeesProject(c.principal, key)
 }
 
 func (c *call) may(perm identity.Permission, projectKey string) bool {

@@ -106,39 +106,20 @@ func (a *API) generateUserToken(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	typ := identity.TokenType(c.str("type"))
-	if err := state.CheckTokenOwner(c.principal.UserID, owner.ID, typ); err != nil {
+	req := state.UserTokenRequest{Owner: owner, Name: c.str("name"), Type: identity.TokenType(c.str("type"))}
+	if req.Type == identity.TokenProjectAnalysis {
+		req.ProjectKey = c.str("projectKey")
+	}
+	if req.ExpiresAt, err = a.parseExpirationDate(c); err != nil {
 		return nil, err
 	}
-	n := state.NewUserToken{UserID: owner.ID, Name: strings.TrimSpace(c.str("name")), Type: typ}
-	var projectKey string
-	if typ == identity.TokenProjectAnalysis {
-		projectKey = strings.TrimSpace(c.str("projectKey"))
-		if projectKey == "" {
-			return nil, badRequest("A projectKey is needed when creating Project Analysis Token")
-		}
-		p, err := a.st.Store().GetProjectByKey(c.ctx, projectKey)
-		if errors.Is(err, identity.ErrNotFound) || err == nil && !c.sees(projectKey) {
-			return nil, identity.Errorf(identity.ErrNotFound, "Project key '%s' not found", projectKey)
-		}
-		if err != nil {
-			return nil, err
-		}
-		n.ProjectID = p.ID
-	}
-	if err := a.st.CheckTokenRight(c.principal, typ, projectKey); err != nil {
-		return nil, err
-	}
-	if n.ExpiresAt, err = a.parseExpirationDate(c); err != nil {
-		return nil, err
-	}
-	secret, t, err := a.st.GenerateUserToken(c.ctx, n)
+	secret, t, err := a.st.IssueUserToken(c.ctx, c.principal, req)
 	if err != nil {
 		return nil, err
 	}
 	return generatedTokenJSON{
 		Login: owner.Login, Name: t.Name, Token: secret, CreatedAt: formatTime(t.CreatedAt), Type: string(t.Type),
-		ProjectKey: projectKey, ExpirationDate: optTime(t.ExpiresAt),
+		ProjectKey: strings.TrimSpace(req.ProjectKey), ExpirationDate: optTime(t.ExpiresAt),
 	}, nil
 }
 
