@@ -89,6 +89,19 @@ func BenchmarkPages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A group of every user: its page pages 10,000 members.
+	if _, err := st.CreateGroup(ctx, identity.Group{Name: "everyone-explicit"}); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < len(set.Snapshot.Users); i += state.MaxBulkItems {
+		var ms []state.MemberChange
+		for _, u := range set.Snapshot.Users[i:min(i+state.MaxBulkItems, len(set.Snapshot.Users))] {
+			ms = append(ms, state.MemberChange{Group: "everyone-explicit", Login: u.Login})
+		}
+		if _, err := st.AddMembers(ctx, ms, state.BulkOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	tmpls, err := db.ListTemplates(ctx)
 	if err != nil || len(tmpls) == 0 {
 		b.Fatalf("templates: %v %v", tmpls, err)
@@ -124,7 +137,7 @@ func BenchmarkPages(b *testing.B) {
 		"/account/tokens", "/account/projects", "/provisioning/scim", "/provisioning/gitlab", "/provisioning/gitlab?p=3", "/provisioning/gitlab/status",
 		"/provisioning/ldap", "/sso", "/sso/okta",
 		"/audit?actor=" + url.QueryEscape("user:u7"), "/org-tokens/" + strconv.FormatInt(orgTok.ID, 10), "/org-tokens/" + strconv.FormatInt(orgTok.ID, 10) + "?p=20",
-		"/templates/" + strconv.FormatInt(tmpls[0].ID, 10),
+		"/templates/" + strconv.FormatInt(tmpls[0].ID, 10), "/groups/everyone-explicit", "/groups/everyone-explicit?p=100&q=user",
 	} {
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
