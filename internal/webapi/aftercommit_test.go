@@ -3,8 +3,10 @@ package webapi
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -105,7 +107,19 @@ func TestWriteAnswersAfterCommit(t *testing.T) {
 	s.post("api/user_groups/create", asAdmin, "name", "devs").must(t, 200)
 	s.post("api/user_groups/add_user", asAdmin, "name", "devs", "login", "alice").must(t, 204)
 	admin := bearer(s.userToken("admin", "after-commit"))
-	s.get("api/authz/check", admin, "permission", "admin").must(t, 200) // its first use is recorded now, not during a case
+	s.get("api/authz/check", admin, "permission", "admin").must(t, 200)
+	// Its first use is recorded in the background, in a transaction of its
+	// own: wait for it, or it may commit during a case and arm the store
+	// before the case's write.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ts, _, err := lite.ListTokens(t.Context(), store.TokenFilter{Types: []identity.TokenType{identity.TokenUser}})
+		if err == nil && slices.ContainsFunc(ts, func(tk identity.Token) bool { return tk.Name == "after-commit" && !tk.LastUsedAt.IsZero() }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token's use was never recorded (%v)", err)
+		}
+	}
 
 	for _, tc := range []struct {
 		name, path string
