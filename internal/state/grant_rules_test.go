@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -100,13 +99,7 @@ func TestMayEditPermissions(t *testing.T) {
 	if err := e.s.AddGrant(e.ctx, identity.Grant{Subject: identity.UserSubject(pa.ID), ProjectID: web.ID, Permission: identity.PermAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	principal := func(u identity.User) authz.Principal {
-		p, err := e.s.Index().UserPrincipal(u.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	principal := e.principal
 	for _, tc := range []struct {
 		name string
 		who  identity.User

@@ -103,37 +103,36 @@ func (c *recordCache) forget(ch store.Change) {
 	}
 }
 
-func (c *recordCache) user(id int64) (identity.User, bool) {
+func (r *records[T]) get(id int64) (T, bool) {
+	v, ok := r.byID[id]
+	return v, ok
+}
+
+// locked runs a read of the cache under its lock.
+func locked[T any](c *recordCache, read func() (T, bool)) (T, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	u, ok := c.users.byID[id]
-	return u, ok
+	return read()
+}
+
+func (c *recordCache) user(id int64) (identity.User, bool) {
+	return locked(c, func() (identity.User, bool) { return c.users.get(id) })
 }
 
 func (c *recordCache) userByLogin(login string) (identity.User, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.users.byName(login)
+	return locked(c, func() (identity.User, bool) { return c.users.byName(login) })
 }
 
 func (c *recordCache) group(id int64) (identity.Group, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g, ok := c.groups.byID[id]
-	return g, ok
+	return locked(c, func() (identity.Group, bool) { return c.groups.get(id) })
 }
 
 func (c *recordCache) groupByName(name string) (identity.Group, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.groups.byName(name)
+	return locked(c, func() (identity.Group, bool) { return c.groups.byName(name) })
 }
 
 func (c *recordCache) project(id int64) (identity.Project, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.projects.byID[id]
-	return p, ok
+	return locked(c, func() (identity.Project, bool) { return c.projects.get(id) })
 }
 
 // learn adds what a committed batch read, except the records it changed.

@@ -81,6 +81,16 @@ func (e *env) project(key string, vis identity.Visibility, creator int64) identi
 	return p
 }
 
+// principal is u's principal, as its session would give it.
+func (e *env) principal(u identity.User) authz.Principal {
+	e.t.Helper()
+	p, err := e.s.Index().UserPrincipal(u.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
 func (e *env) allowed(secret string, perm identity.Permission, key string) bool {
 	e.t.Helper()
 	p, err := e.s.Authenticate(secret)

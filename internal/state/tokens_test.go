@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -451,13 +450,7 @@ func TestIssueUserToken(t *testing.T) {
 			}
 		}
 	}
-	as := func(u identity.User) authz.Principal {
-		p, err := e.s.Index().UserPrincipal(u.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	as := e.principal
 	for _, tc := range []struct {
 		name   string
 		caller identity.User
