@@ -59,6 +59,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v4/projects/{id}", s.api(needAPI, s.getProject))
 	m.HandleFunc("GET /api/v4/projects/{id}/members", s.api(needAPI, s.projectMembers(false)))
 	m.HandleFunc("GET /api/v4/projects/{id}/members/all", s.api(needAPI, s.projectMembers(true)))
+	m.HandleFunc("POST /api/graphql", s.api(needAPI, s.graphQL))
 	m.HandleFunc("GET /oauth/authorize", s.authorize)
 	m.HandleFunc("POST /oauth/token", s.token)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	graphql "github.com/graph-gophers/graphql-go"
 )
 
 // Options tune the simulator's behaviour beyond its data.
@@ -65,6 +67,7 @@ type Stats struct {
 type Server struct {
 	opts Options
 	mux  *http.ServeMux
+	gql  *graphql.Schema
 
 	mu  sync.RWMutex
 	fix *Fixture
@@ -109,6 +112,7 @@ func New(fix *Fixture, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.routes()
+	s.gql = s.graphQLSchema()
 	return s, nil
 }
 
