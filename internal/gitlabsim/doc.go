@@ -7,7 +7,12 @@
 // keyset for /projects and /users), GitLab's authentication answers (401
 // for a bad token, 403 insufficient_scope without read_api), its
 // rate-limit headers and 429 under a configurable fixed-window limit,
-// configurable latency and injected faults, and the OAuth2
+// configurable latency and injected faults; the GraphQL API (POST
+// /api/graphql) for groups, their descendants and their members by
+// relation, with GitLab's names, global ids, cursor pagination and query
+// complexity limit, under the same authentication, rate limit, latency and
+// faults (a query counts as one request however many groups it reads); and
+// the OAuth2
 // authorization-code endpoints (/oauth/authorize, /oauth/token) with
 // /api/v4/user for sign-in.
 //

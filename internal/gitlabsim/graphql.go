@@ -95,8 +95,9 @@ type MemberRole {
 `
 
 // Query limits, GitLab's (doc/api/graphql/index.md, "Limits"): a query's
-// complexity at most 250 for an authenticated caller, nesting at most 15
-// levels deep, connections at most 100 nodes a page.
+// complexity at most 250 for an authenticated caller (Options can lower
+// it), nesting at most 15 levels deep, connections at most 100 nodes a
+// page.
 const (
 	MaxQueryComplexity = 250
 	maxQueryDepth      = 15
@@ -108,7 +109,10 @@ const (
 // size / 100), so a page of 100 counts its selection twice. Aliases count
 // each time. A query above the limit is refused as a whole, with GitLab's
 // message, and none of its data.
-type complexity struct{ score atomic.Int64 }
+type complexity struct {
+	score atomic.Int64
+	limit int32
+}
 
 type complexityKey struct{}
 
@@ -173,17 +177,17 @@ type gqlCallKey struct{}
 // faults are the REST endpoints'.
 func (s *Server) graphQL(w http.ResponseWriter, r *http.Request, c caller, ix *index) {
 	var req gqlRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil || req.Query == "" {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil || req.Query == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]string{{"message": "No query string was present"}}})
 		return
 	}
-	cx := &complexity{}
+	cx := &complexity{limit: int32(s.opts.GraphQLComplexity)}
 	ctx := context.WithValue(r.Context(), gqlCallKey{}, &gqlCall{ix: ix, caller: c})
 	ctx = context.WithValue(ctx, complexityKey{}, cx)
 	resp := s.gql.Exec(ctx, req.Query, req.OperationName, req.Variables)
-	if score := cx.score.Load(); score > MaxQueryComplexity {
+	if score, limit := cx.score.Load(), int64(s.opts.GraphQLComplexity); score > limit {
 		writeJSON(w, http.StatusOK, map[string]any{"errors": []map[string]string{{
-			"message": fmt.Sprintf("Query has complexity of %d, which exceeds max complexity of %d", score, MaxQueryComplexity),
+			"message": fmt.Sprintf("Query has complexity of %d, which exceeds max complexity of %d", score, limit),
 		}}})
 		return
 	}
@@ -210,15 +214,15 @@ func (*gqlQuery) Group(ctx context.Context, args struct{ FullPath graphql.ID }) 
 	return &gqlGroup{g: g}
 }
 
-type gqlComplexity struct{ score int32 }
+type gqlComplexity struct{ limit int32 }
 
 func (*gqlQuery) QueryComplexity(ctx context.Context) *gqlComplexity {
 	cx, _ := ctx.Value(complexityKey{}).(*complexity)
 	cx.score.Add(1 + selectionCost(ctx))
-	return &gqlComplexity{}
+	return &gqlComplexity{limit: cx.limit}
 }
 
-func (*gqlComplexity) Limit() *int32 { n := int32(MaxQueryComplexity); return &n }
+func (c *gqlComplexity) Limit() *int32 { return &c.limit }
 
 // Score is the score so far: GitLab's is the whole query's, known before
 // it runs; this one counts the fields resolved before this one.

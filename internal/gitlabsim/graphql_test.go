@@ -362,12 +362,30 @@ func TestGraphQLAuthLimitsFaults(t *testing.T) {
 	if resp, _ := post(t, ts, "glpat-sync-token", q, nil); resp.StatusCode != 200 {
 		t.Errorf("after the fault: %d", resp.StatusCode)
 	}
-	if st := sim.Stats(); st.RateLimited != 1 || st.Faulted != 1 {
+	// Skip: the second GraphQL request fails, the first and third pass.
+	sim.Inject(Fault{Path: "/api/graphql", Status: 500, Skip: 1, Times: 1})
+	for i, want := range []int{200, 500, 200} {
+		if resp, _ := post(t, ts, "glpat-sync-token", q, nil); resp.StatusCode != want {
+			t.Errorf("request %d after a Skip fault: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	if st := sim.Stats(); st.RateLimited != 1 || st.Faulted != 2 {
 		t.Errorf("stats %+v", st)
 	}
 	// Too deep: GitLab's depth limit is 15.
 	deep := `{ group(fullPath: "acme/backend/payments") { ` + strings.Repeat("parent { ", 15) + "id" + strings.Repeat(" }", 15) + " } }"
 	if _, b := post(t, ts, "glpat-sync-token", deep, nil); len(decode[gqlAnswer](t, b).Errors) == 0 {
 		t.Errorf("depth 17 accepted: %s", b)
+	}
+}
+
+func TestGraphQLComplexityOption(t *testing.T) {
+	_, ts := start(t, loadAcme(t), Options{GraphQLComplexity: 60})
+	if a := gqlOK(t, ts, aliased([]string{"acme", "partners"}), nil); len(a.Data) != 2 {
+		t.Errorf("2 groups (58) under 60: %v", a.Data)
+	}
+	_, b := post(t, ts, "glpat-sync-token", aliased([]string{"acme", "partners", "other"}), nil)
+	if a := decode[gqlAnswer](t, b); len(a.Errors) != 1 || a.Errors[0].Message != "Query has complexity of 87, which exceeds max complexity of 60" {
+		t.Errorf("3 groups: %s", b)
 	}
 }

@@ -1,11 +1,13 @@
 package gitlabsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -17,6 +19,9 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 )
+
+// maxBody bounds a request body (GraphQL queries, OAuth token requests).
+const maxBody = 1 << 20
 
 // Options tune the simulator's behaviour beyond its data.
 type Options struct {
@@ -32,6 +37,9 @@ type Options struct {
 	HangFor time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// GraphQLComplexity is the most complex GraphQL query answered
+	// (default MaxQueryComplexity, GitLab's for an authenticated caller).
+	GraphQLComplexity int
 }
 
 // Fault makes matching requests fail. Faults are checked in the order they
@@ -48,11 +56,14 @@ type Fault struct {
 	// Times is how many requests the fault hits before it clears itself
 	// (0: until cleared).
 	Times int
+	// Skip lets that many matching requests through before the fault hits
+	// (a GraphQL listing's later page: its requests are all one path).
+	Skip int
 }
 
 type fault struct {
 	Fault
-	left int
+	left, skip int
 }
 
 // Stats are request counters since the server started or was reset.
@@ -107,6 +118,9 @@ func New(fix *Fixture, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.GraphQLComplexity <= 0 {
+		opts.GraphQLComplexity = MaxQueryComplexity
+	}
 	s := &Server{opts: opts, windows: map[string]*window{}, codes: map[string]oauthGrant{}, oauthTokens: map[string]oauthGrant{}}
 	if err := s.Update(func(f *Fixture) { *f = *fix.Clone() }); err != nil {
 		return nil, err
@@ -146,7 +160,7 @@ func (s *Server) Fixture() *Fixture {
 func (s *Server) Inject(f Fault) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	s.faults = append(s.faults, &fault{Fault: f, left: f.Times})
+	s.faults = append(s.faults, &fault{Fault: f, left: f.Times, skip: f.Skip})
 }
 
 // ClearFaults removes every injected fault.
@@ -188,6 +202,15 @@ func (s *Server) ResetStats() {
 // limit, then the endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	if r.Method == http.MethodPost {
+		// Read the body first: until it is read, the server does not see
+		// a client that gives up, and a held request would outlive it.
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	if s.opts.Latency > 0 {
 		t := time.NewTimer(s.opts.Latency)
 		select {
@@ -232,6 +255,10 @@ func (s *Server) matchFault(r *http.Request) *fault {
 	}
 	for i, f := range s.faults {
 		if !strings.Contains(r.URL.Path, f.Path) || (f.Page != 0 && f.Page != page) {
+			continue
+		}
+		if f.skip > 0 {
+			f.skip--
 			continue
 		}
 		if f.Times > 0 {

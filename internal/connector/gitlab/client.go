@@ -117,8 +117,9 @@ func (c *client) do(ctx context.Context, f func(opts ...gl.RequestOptionFunc) (*
 }
 
 // checkRetry retries what can succeed later: 429, 5xx (but 501) and
-// transport errors. Every request of the connector is a GET, so a repeat
-// cannot duplicate anything.
+// transport errors. Every request of the connector only reads (GETs, and
+// GraphQL queries without mutations, POSTed), so a repeat cannot duplicate
+// anything.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()

@@ -40,6 +40,9 @@ type source struct {
 	cfg  Config
 	log  *slog.Logger
 	opts clientOptions
+	// restMembers reads group members with one REST members/all listing
+	// per group instead of GraphQL (tests compare the two).
+	restMembers bool
 }
 
 // Settings declares the connector's settings.

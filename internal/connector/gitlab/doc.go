@@ -26,21 +26,25 @@
 //
 // # Requests
 //
-// Read keeps the number of GitLab requests close to one per group and one
-// per project: per allowed root group one GET of the group, the pages of its
+// Read keeps the number of GitLab requests close to one per eight groups
+// and one per project: per allowed root group one GET of the group, the pages of its
 // descendant groups and of its projects (include_subgroups, with_shared=false)
-// and its custom roles; per group the pages of members/all (GitLab resolves
-// inheritance and invited groups); per project the pages of its direct
-// members (inherited ones are known from its namespace's members/all), and
+// and its custom roles; the effective members of the groups (GitLab
+// resolves inheritance and invited groups, as members/all does) through the
+// GraphQL API, 8 groups a query (aliased group fields, as many as GitLab's
+// query complexity limit of 250 allows; a refused query is retried with
+// half as many groups and the snapshot says so in a warning), each group's
+// further pages of 100 in later queries; per project the pages of its direct
+// members (inherited ones are known from its namespace's members), and
 // members/all only for projects shared with other groups, whose invited
 // members GitLab resolves best. Pages are fetched concurrently, and requests
 // are paced by GitLab's RateLimit-Remaining and RateLimit-Reset headers so
 // that a rate limit is waited out rather than hit; a 429 or 5xx that still
 // comes is retried after its Retry-After, a bounded number of times.
 //
-// The cost grows with effective, not direct, membership: members/all of a
-// subgroup lists its ancestors' members too, so a root group with thousands
-// of direct members makes every subgroup's listing that many pages long.
+// The cost grows with effective, not direct, membership: a subgroup's
+// members include its ancestors' too, so a root group with thousands of
+// direct members makes every subgroup's listing that many pages long.
 //
 // E-mail addresses are not read (GitLab's member listings do not carry
 // them); [SignIn] returns the user's own at sign-in. Blocked users are

@@ -236,8 +236,9 @@ func TestReadPagination(t *testing.T) {
 		t.Errorf("subgroup has %d effective members, want 250", got)
 	}
 	// 1 group + 2 descendant pages + 3 project pages + 1 custom roles +
-	// 121 groups × 3 member pages + 230 projects × 1 direct-member page.
-	if got, want := sim.Stats().Requests, int64(1+2+3+1+121*3+230); got != want {
+	// 121 groups × 3 member pages in GraphQL queries of 8 groups (16 a
+	// round, 3 rounds) + 230 projects × 1 direct-member page.
+	if got, want := sim.Stats().Requests, int64(1+2+3+1+16*3+230); got != want {
 		t.Errorf("%d requests, want %d", got, want)
 	}
 }
@@ -259,9 +260,10 @@ func TestReadRecovers(t *testing.T) {
 		name  string
 		fault gitlabsim.Fault
 	}{
-		{"429 with Retry-After", gitlabsim.Fault{Path: "/members/all", Status: 429, Times: 2}},
+		{"429 with Retry-After", gitlabsim.Fault{Path: "/api/graphql", Status: 429, Times: 2}},
+		{"429 on a project's members", gitlabsim.Fault{Path: "/members", Status: 429, Times: 2}},
 		{"502", gitlabsim.Fault{Path: "/descendant_groups", Status: 502, Times: 2}},
-		{"500 on a later page", gitlabsim.Fault{Path: "/members/all", Page: 2, Status: 500, Times: 1}},
+		{"500 on a later GraphQL page", gitlabsim.Fault{Path: "/api/graphql", Skip: 1, Status: 500, Times: 1}},
 		{"503 on the root group", gitlabsim.Fault{Path: "/groups/big", Status: 503, Times: 1}},
 	}
 	want := mustRead(t, values(startSimURL(t, bigFixture(150, 3, 5)), SettingAllowedGroups+"=big"))
@@ -310,7 +312,8 @@ func TestReadFails(t *testing.T) {
 		want  string // in the error
 		kind  error
 	}{
-		{"page failing mid-listing", &gitlabsim.Fault{Path: "/members/all", Page: 2, Status: 500}, nil, "page 2", identity.ErrUnavailable},
+		{"GraphQL page failing mid-listing", &gitlabsim.Fault{Path: "/api/graphql", Skip: 1, Status: 500}, nil, "500 Internal Server Error) to list the members of groups big", identity.ErrUnavailable},
+		{"GraphQL rate limit outlasting the retries", &gitlabsim.Fault{Path: "/api/graphql", Status: 429}, nil, "rate-limiting (429 Too Many Requests) to list the members of groups", identity.ErrUnavailable},
 		{"project listing failing", &gitlabsim.Fault{Path: "/projects", Status: 502}, nil, "502", identity.ErrUnavailable},
 		{"rate limit outlasting the retries", &gitlabsim.Fault{Path: "/descendant_groups", Status: 429}, nil, "rate-limiting", identity.ErrUnavailable},
 		{"timeout", &gitlabsim.Fault{Path: "/members", Hang: true}, []string{SettingTimeout + "=150ms"}, "timed out", identity.ErrUnavailable},
@@ -343,7 +346,7 @@ func TestReadFails(t *testing.T) {
 
 func TestReadContextEnds(t *testing.T) {
 	sim, ts := startSim(t, bigFixture(10, 2, 2), gitlabsim.Options{})
-	sim.Inject(gitlabsim.Fault{Path: "/members/all", Hang: true})
+	sim.Inject(gitlabsim.Fault{Path: "/api/graphql", Hang: true})
 	src, err := testConnector().Open(context.Background(), values(ts.URL, SettingAllowedGroups+"=big"))
 	if err != nil {
 		t.Fatal(err)

@@ -23,15 +23,17 @@ const perPage = 100 // GitLab's maximum
 // member is one effective membership as members/all (or a project's
 // members) gives it.
 type member struct {
-	ID              int64  `json:"id"`
-	Username        string `json:"username"`
-	Name            string `json:"name"`
-	State           string `json:"state"`
-	AccessLevel     int    `json:"access_level"`
-	MembershipState string `json:"membership_state"`
-	MemberRole      *struct {
-		Name string `json:"name"`
-	} `json:"member_role"`
+	ID              int64       `json:"id"`
+	Username        string      `json:"username"`
+	Name            string      `json:"name"`
+	State           string      `json:"state"`
+	AccessLevel     int         `json:"access_level"`
+	MembershipState string      `json:"membership_state"`
+	MemberRole      *memberRole `json:"member_role"`
+}
+
+type memberRole struct {
+	Name string `json:"name"`
 }
 
 func (m *member) role() string {
@@ -109,11 +111,21 @@ func (s *source) read(ctx context.Context, c *client) (provision.Snapshot, error
 	groups = dedupe(groups, func(g group) int64 { return g.id })
 	projects = dedupe(projects, func(p *project) int64 { return p.id })
 	eff := make([][]member, len(groups))
+	var warnings []string
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(cap(c.sem))
-	for i, gr := range groups {
+	if s.restMembers {
+		for i, gr := range groups {
+			g.Go(func() (err error) {
+				eff[i], err = listMembers(gctx, c, "groups/"+strconv.FormatInt(gr.id, 10)+"/members/all", "list the members of group "+gr.path)
+				return err
+			})
+		}
+	} else {
+		// One GraphQL query reads the members of several groups: a
+		// request per group is what the rate limit cannot afford.
 		g.Go(func() (err error) {
-			eff[i], err = listMembers(gctx, c, "groups/"+strconv.FormatInt(gr.id, 10)+"/members/all", "list the members of group "+gr.path)
+			eff, warnings, err = readGroupMembers(gctx, c, groups)
 			return err
 		})
 	}
@@ -135,7 +147,9 @@ func (s *source) read(ctx context.Context, c *client) (provision.Snapshot, error
 	if err := g.Wait(); err != nil {
 		return provision.Snapshot{}, err
 	}
-	return s.assemble(trees, groups, eff, projects), nil
+	snap := s.assemble(trees, groups, eff, projects)
+	snap.Warnings = append(warnings, snap.Warnings...)
+	return snap, nil
 }
 
 // readRoot reads an allowed group and checks it is a root group.
