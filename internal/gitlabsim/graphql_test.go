@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,16 +19,7 @@ func post(t testing.TB, ts *httptest.Server, token, query string, vars map[strin
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return send(t, ts, req)
 }
 
 type gqlAnswer struct {
@@ -39,29 +29,24 @@ type gqlAnswer struct {
 	} `json:"errors"`
 }
 
+// membersAnswer is a group with its members (encoding/json matches the
+// field names case-insensitively).
 type membersAnswer struct {
-	ID           string `json:"id"`
-	FullPath     string `json:"fullPath"`
+	ID, FullPath string
 	GroupMembers struct {
 		PageInfo struct {
-			HasNextPage bool   `json:"hasNextPage"`
-			EndCursor   string `json:"endCursor"`
-		} `json:"pageInfo"`
+			HasNextPage bool
+			EndCursor   string
+		}
 		Nodes []struct {
-			User struct {
-				ID       string `json:"id"`
-				Username string `json:"username"`
-				State    string `json:"state"`
-			} `json:"user"`
+			User        struct{ ID, Username, State string }
 			AccessLevel struct {
-				IntegerValue int    `json:"integerValue"`
-				StringValue  string `json:"stringValue"`
-			} `json:"accessLevel"`
-			MemberRole *struct {
-				Name string `json:"name"`
-			} `json:"memberRole"`
-		} `json:"nodes"`
-	} `json:"groupMembers"`
+				IntegerValue int
+				StringValue  string
+			}
+			MemberRole *struct{ Name string }
+		}
+	}
 }
 
 const membersQuery = `query($path: ID!, $after: String, $first: Int) {

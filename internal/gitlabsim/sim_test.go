@@ -40,6 +40,12 @@ func get(t testing.TB, ts *httptest.Server, token, path string) (*http.Response,
 	if token != "" {
 		req.Header.Set("PRIVATE-TOKEN", token)
 	}
+	return send(t, ts, req)
+}
+
+// send does req and reads the answer.
+func send(t testing.TB, ts *httptest.Server, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
