@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -36,6 +37,10 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/connector/gitlab"
 	"github.com/gatehouse-dev/gatehouse/internal/gitlabsim"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/provision"
+	"github.com/gatehouse-dev/gatehouse/internal/state"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlstore"
 )
 
 type result struct {
@@ -48,6 +53,12 @@ type result struct {
 	PeakRSSMiB                       float64
 	SimRSSMiB                        float64
 	Error                            string
+	// With -apply: the first run's store writes, and the second run's
+	// wall time, requests and writes.
+	Writes, Writes2 int
+	Wall2           time.Duration
+	Requests2       int64
+	Status, Status2 string
 }
 
 func main() {
@@ -60,15 +71,20 @@ func main() {
 	align := flag.Bool("align", false, "start each read at the beginning of a rate-limit window")
 	url := flag.String("url", "", "internal: simulator URL for -role read")
 	profile := flag.String("profile", "", "write the reader's CPU profile to this file, and its heap profile to the file .heap")
+	apply := flag.Bool("apply", false, "a full sync (read, plan, apply through the engine into SQLite in a temporary directory), then a second with no change, instead of the read alone")
 	flag.Parse()
 	var err error
 	switch *role {
 	case "sim":
 		err = serveSim(*users, *latency, *rate)
 	case "read":
-		err = readOnce(*url, *conc, *projectMembers, *profile)
+		if *apply {
+			err = syncTwice(*url, *conc, *projectMembers)
+		} else {
+			err = readOnce(*url, *conc, *projectMembers, *profile)
+		}
 	default:
-		err = orchestrate(*users, *latency, *rate, *conc, *projectMembers, *align, *profile)
+		err = orchestrate(*users, *latency, *rate, *conc, *projectMembers, *align, *profile, *apply)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gitlab-sync:", err)
@@ -76,7 +92,7 @@ func main() {
 	}
 }
 
-func orchestrate(users string, latency time.Duration, rate, conc int, projectMembers, align bool, profile string) error {
+func orchestrate(users string, latency time.Duration, rate, conc int, projectMembers, align bool, profile string, apply bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -104,7 +120,7 @@ func orchestrate(users string, latency time.Duration, rate, conc int, projectMem
 			now := time.Now()
 			time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now) + 50*time.Millisecond)
 		}
-		rd := exec.Command(self, "-role", "read", "-url", simURL, "-concurrency", strconv.Itoa(conc), "-project-members="+strconv.FormatBool(projectMembers), "-profile", profile)
+		rd := exec.Command(self, "-role", "read", "-url", simURL, "-concurrency", strconv.Itoa(conc), "-project-members="+strconv.FormatBool(projectMembers), "-profile", profile, "-apply="+strconv.FormatBool(apply))
 		rd.Stderr = os.Stderr
 		b, err := rd.Output()
 		var r result
@@ -121,6 +137,11 @@ func orchestrate(users string, latency time.Duration, rate, conc int, projectMem
 		}
 		if r.Error != "" {
 			fmt.Printf("| %s | | | %d | %d | %v | | | | | error: %s |\n", n, r.Requests, r.RateLimited, r.Wall.Round(time.Millisecond), r.Error)
+			continue
+		}
+		if apply {
+			fmt.Printf("| %s users | first sync %s: %.1f s, %d requests, %d 429s, %d store writes | second sync %s: %.1f s, %d requests, %d writes | peak RSS %.0f MiB |\n",
+				n, r.Status, r.Wall.Seconds(), r.Requests, r.RateLimited, r.Writes, r.Status2, r.Wall2.Seconds(), r.Requests2, r.Writes2, r.PeakRSSMiB)
 			continue
 		}
 		fmt.Printf("| %d | %d | %d | %d | %d | %.1f s | %.0f s | %d | %d | %.0f MiB | %.0f MiB |\n",
@@ -265,4 +286,68 @@ func rssOf(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// syncTwice runs a first full sync of the simulator through the
+// provisioning engine into a fresh SQLite store, then a second with no
+// change, and prints the result.
+func syncTwice(url string, conc int, projectMembers bool) error {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir, err := os.MkdirTemp("", "gitlab-sync-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "gatehouse.db"), log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	st, err := state.New(ctx, db, state.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	// The settings come as the deployment's defaults: no secret key is
+	// needed to hold the token.
+	eng, err := provision.New(ctx, st, map[identity.Source]provision.SourceConfig{identity.SourceGitLab: {
+		Connector: gitlab.Connector{Logger: log, Concurrency: conc},
+		Defaults: map[string]string{gitlab.SettingURL: url, gitlab.SettingToken: "glpat-sync-token", gitlab.SettingSyncEnabled: "true",
+			gitlab.SettingAllowedGroups: allRoots(url), gitlab.SettingReadProjectMembers: strconv.FormatBool(projectMembers)},
+	}}, provision.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	var r result
+	for i := range 2 {
+		if _, err := stats(url, true); err != nil {
+			return err
+		}
+		start := time.Now()
+		run, err := eng.RunOnce(ctx, identity.SourceGitLab, provision.RunOptions{Trigger: identity.TriggerManual})
+		wall := time.Since(start)
+		sst, serr := stats(url, false)
+		if serr != nil {
+			return serr
+		}
+		if err != nil {
+			r.Error = err.Error()
+			break
+		}
+		if i == 0 {
+			r.Wall, r.Requests, r.RateLimited, r.Writes, r.Status = wall, sst.Requests, sst.RateLimited, run.Counts.Writes, string(run.Status)
+			r.PhaseSec = float64(start.UnixNano()%int64(time.Minute)) / 1e9
+		} else {
+			r.Wall2, r.Requests2, r.Writes2, r.Status2 = wall, sst.Requests, run.Counts.Writes, string(run.Status)
+		}
+		if run.Status != identity.SyncSuccess {
+			r.Error = fmt.Sprintf("run %d: %s %v", i+1, run.Status, run.Errors)
+			break
+		}
+	}
+	r.PeakRSSMiB = peakRSS()
+	return json.NewEncoder(os.Stdout).Encode(r)
 }
