@@ -79,7 +79,7 @@ func main() {
 		err = serveSim(*users, *latency, *rate)
 	case "read":
 		if *apply {
-			err = syncTwice(*url, *conc, *projectMembers)
+			err = syncTwice(*url, *conc, *projectMembers, *profile)
 		} else {
 			err = readOnce(*url, *conc, *projectMembers, *profile)
 		}
@@ -291,7 +291,7 @@ func rssOf(pid int) float64 {
 // syncTwice runs a first full sync of the simulator through the
 // provisioning engine into a fresh SQLite store, then a second with no
 // change, and prints the result.
-func syncTwice(url string, conc int, projectMembers bool) error {
+func syncTwice(url string, conc int, projectMembers bool, profile string) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir, err := os.MkdirTemp("", "gitlab-sync-")
@@ -320,6 +320,16 @@ func syncTwice(url string, conc int, projectMembers bool) error {
 	}}, provision.Config{Logger: log})
 	if err != nil {
 		return err
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var r result
 	for i := range 2 {

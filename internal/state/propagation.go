@@ -63,6 +63,8 @@ type changeTx struct {
 	records *recordCache
 	cache   *recordCache
 	learned learned
+	// memo is what this transaction read, less what it changed since.
+	memo *recordCache
 }
 
 func (t *changeTx) note(kind store.ChangeKind, id int64) {
@@ -70,6 +72,9 @@ func (t *changeTx) note(kind store.ChangeKind, id int64) {
 	t.rec.add(ch)
 	if t.records != nil {
 		t.records.forget(ch)
+	}
+	if t.memo != nil {
+		t.memo.forget(ch)
 	}
 }
 

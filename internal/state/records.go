@@ -174,23 +174,45 @@ func (l *learned) empty() bool {
 
 // lookUp is the one shape of them: hit asks the cache, read the store,
 // and note keeps what was read for the cache to learn after the commit.
-func lookUp[T any](r store.Reader, hit func(*recordCache) (T, bool), read func() (T, error), note func(*learned, T)) (T, error) {
+//
+// Within one transaction a record read once is served again from the
+// transaction's memo until a write there changes it (a bulk request's
+// thousand grants on one project read it once): no other writer commits
+// while the transaction holds the revision's lock, so the memo needs no
+// trust in the replica's view.
+func lookUp[T any](r store.Reader, hit func(*recordCache) (T, bool), read func() (T, error), note func(*changeTx, T)) (T, error) {
 	t, ok := r.(*changeTx)
 	if ok && t.cache != nil {
 		if v, found := hit(t.cache); found {
 			return v, nil
 		}
 	}
+	if ok && t.memo != nil {
+		if v, found := hit(t.memo); found {
+			return v, nil
+		}
+	}
 	v, err := read()
 	if err == nil && ok {
-		note(&t.learned, v)
+		note(t, v)
 	}
 	return v, err
 }
 
-func noteUser(l *learned, u identity.User)       { l.users = append(l.users, u) }
-func noteGroup(l *learned, g identity.Group)     { l.groups = append(l.groups, g) }
-func noteProject(l *learned, p identity.Project) { l.projects = append(l.projects, p) }
+func noteUser(t *changeTx, u identity.User) {
+	t.learned.users = append(t.learned.users, u)
+	t.memo.learn(&learned{users: []identity.User{u}}, nil)
+}
+
+func noteGroup(t *changeTx, g identity.Group) {
+	t.learned.groups = append(t.learned.groups, g)
+	t.memo.learn(&learned{groups: []identity.Group{g}}, nil)
+}
+
+func noteProject(t *changeTx, p identity.Project) {
+	t.learned.projects = append(t.learned.projects, p)
+	t.memo.learn(&learned{projects: []identity.Project{p}}, nil)
+}
 
 func lookUpUserByLogin(ctx context.Context, r store.Reader, login string) (identity.User, error) {
 	return lookUp(r, func(c *recordCache) (identity.User, bool) { return c.userByLogin(login) },

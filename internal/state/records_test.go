@@ -129,3 +129,41 @@ func TestRecordsPut(t *testing.T) {
 		t.Fatal("forgotten group still cached by name")
 	}
 }
+
+// TestRecordMemo: within one write a record is read from the store once,
+// and again after the write changes it.
+func TestRecordMemo(t *testing.T) {
+	db := newEnv(t).db
+	var reads atomic.Int64
+	s, err := New(t.Context(), countingLookUps{db, &reads}, Options{})
+	noErr(t, err)
+	ctx := WithActor(t.Context(), Actor{Name: "user:test"})
+	_, err = s.CreateGroup(ctx, identity.Group{Name: "devs"})
+	noErr(t, err)
+	s.records.clear() // nothing learned from earlier writes
+	err = s.write(ctx, func(tx store.Tx) (audit, func(), error) {
+		before := reads.Load()
+		for range 3 {
+			if _, err := lookUpGroupByName(ctx, tx, "devs"); err != nil {
+				return audit{}, nil, err
+			}
+		}
+		if got := reads.Load() - before; got != 1 {
+			t.Errorf("%d reads for three look-ups in one write, want 1", got)
+		}
+		g, _ := lookUpGroupByName(ctx, tx, "devs")
+		g.Description = "changed"
+		if err := tx.UpdateGroup(ctx, g); err != nil {
+			return audit{}, nil, err
+		}
+		again, err := lookUpGroupByName(ctx, tx, "devs")
+		if err != nil || again.Description != "changed" {
+			t.Errorf("after the write: %+v %v, want the changed group read again", again, err)
+		}
+		if got := reads.Load() - before; got != 2 {
+			t.Errorf("%d reads, want 2 (once more after the change)", got)
+		}
+		return audit{}, nil, nil
+	})
+	noErr(t, err)
+}

@@ -461,7 +461,7 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 	applied := false
 	var learned *learned
 	err := s.store.Tx(txCtx, func(raw store.Tx) error {
-		tx := &changeTx{Tx: raw, rec: &res.changes, records: s.records}
+		tx := &changeTx{Tx: raw, rec: &res.changes, records: s.records, memo: newRecordCache()}
 		// The bump comes first: its row lock serialises writers across
 		// replicas sharing the store, so every read below sees the last
 		// committed write (no lost update under READ COMMITTED), and the
@@ -517,6 +517,9 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 				})
 				var sub *store.SubError
 				if errors.As(err, &sub) {
+					// What the undone write read after its own writes
+					// is gone with them.
+					tx.memo.clear()
 					res.results[i] = sub.Err
 					continue
 				}
