@@ -138,6 +138,9 @@ func browserSignIn(t *testing.T, ctx context.Context, base, login, password stri
 	run(t, ctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#login")),
+	)
+	screenshot(t, ctx, "signin-redirect") // where a signed-out visitor of / lands
+	run(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#login"), login),
 		chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.Click(chromedp.CSS(`.signin button[type=submit]`)),
