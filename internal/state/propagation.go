@@ -58,12 +58,11 @@ type changeTx struct {
 	store.Tx
 	rec *changeSet
 	// records forgets what a write changes; cache is records when this
-	// batch may read through it, else nil; learned is what the batch read
-	// (see recordCache).
+	// batch may read through it, else nil (see recordCache).
 	records *recordCache
 	cache   *recordCache
-	learned learned
-	// memo is what this transaction read, less what it changed since.
+	// memo is what this transaction read, less what it changed since;
+	// records learns it after the commit.
 	memo *recordCache
 }
 

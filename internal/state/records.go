@@ -135,48 +135,42 @@ func (c *recordCache) project(id int64) (identity.Project, bool) {
 	return locked(c, func() (identity.Project, bool) { return c.projects.get(id) })
 }
 
-// learn adds what a committed batch read, except the records it changed.
-func (c *recordCache) learn(l *learned, changed map[store.Change]struct{}) {
-	if l.empty() {
-		return
-	}
+// put adds a record read from the store.
+func put[T any](c *recordCache, r *records[T], v T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	learnKind(&c.users, l.users, store.ChangeUser, changed)
-	learnKind(&c.groups, l.groups, store.ChangeGroup, changed)
-	learnKind(&c.projects, l.projects, store.ChangeProject, changed)
+	r.put(v)
 }
 
-func learnKind[T any](r *records[T], read []T, kind store.ChangeKind, changed map[store.Change]struct{}) {
-	for _, v := range read {
-		id, _ := r.names(v)
+// merge adds what a committed batch read (its transaction's memo), except
+// the records the batch changed.
+func (c *recordCache) merge(memo *recordCache, changed map[store.Change]struct{}) {
+	memo.mu.Lock()
+	defer memo.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mergeKind(&c.users, &memo.users, store.ChangeUser, changed)
+	mergeKind(&c.groups, &memo.groups, store.ChangeGroup, changed)
+	mergeKind(&c.projects, &memo.projects, store.ChangeProject, changed)
+}
+
+func mergeKind[T any](into, from *records[T], kind store.ChangeKind, changed map[store.Change]struct{}) {
+	for id, v := range from.byID {
 		if _, ok := changed[store.Change{Kind: kind, ID: id}]; !ok {
-			r.put(v)
+			into.put(v)
 		}
 	}
-}
-
-// learned is what one batch read from the store, for the cache to learn
-// once the batch commits.
-type learned struct {
-	users    []identity.User
-	groups   []identity.Group
-	projects []identity.Project
-}
-
-func (l *learned) empty() bool {
-	return len(l.users) == 0 && len(l.groups) == 0 && len(l.projects) == 0
 }
 
 // The look-ups below read through the cache when r is a batch's
 // transaction that may trust it, and from r otherwise. They are for reads
 // that never write the record back (see recordCache).
 
-// lookUp is the one shape of them: hit asks the cache, read the store,
-// and note keeps what was read for the cache to learn after the commit.
+// lookUp is the one shape of them: hit asks a cache, read the store, and
+// note keeps what was read in the transaction's memo.
 //
 // Within one transaction a record read once is served again from the
-// transaction's memo until a write there changes it (a bulk request's
+// memo until a write there changes it (a bulk request's
 // thousand grants on one project read it once): no other writer commits
 // while the transaction holds the revision's lock, so the memo needs no
 // trust in the replica's view.
@@ -199,20 +193,9 @@ func lookUp[T any](r store.Reader, hit func(*recordCache) (T, bool), read func()
 	return v, err
 }
 
-func noteUser(t *changeTx, u identity.User) {
-	t.learned.users = append(t.learned.users, u)
-	t.memo.learn(&learned{users: []identity.User{u}}, nil)
-}
-
-func noteGroup(t *changeTx, g identity.Group) {
-	t.learned.groups = append(t.learned.groups, g)
-	t.memo.learn(&learned{groups: []identity.Group{g}}, nil)
-}
-
-func noteProject(t *changeTx, p identity.Project) {
-	t.learned.projects = append(t.learned.projects, p)
-	t.memo.learn(&learned{projects: []identity.Project{p}}, nil)
-}
+func noteUser(t *changeTx, u identity.User)       { put(t.memo, &t.memo.users, u) }
+func noteGroup(t *changeTx, g identity.Group)     { put(t.memo, &t.memo.groups, g) }
+func noteProject(t *changeTx, p identity.Project) { put(t.memo, &t.memo.projects, p) }
 
 func lookUpUserByLogin(ctx context.Context, r store.Reader, login string) (identity.User, error) {
 	return lookUp(r, func(c *recordCache) (identity.User, bool) { return c.userByLogin(login) },

@@ -105,11 +105,16 @@ func TestRecordCache(t *testing.T) {
 // name; forgetting drops both.
 func TestRecordsPut(t *testing.T) {
 	c := newRecordCache()
-	c.learn(&learned{groups: []identity.Group{{ID: 7, Name: "devs"}}}, nil)
+	learn := func(g identity.Group, changed map[store.Change]struct{}) {
+		memo := newRecordCache()
+		put(memo, &memo.groups, g)
+		c.merge(memo, changed)
+	}
+	learn(identity.Group{ID: 7, Name: "devs"}, nil)
 	if g, ok := c.groupByName("devs"); !ok || g.ID != 7 {
 		t.Fatalf("devs = %+v %v", g, ok)
 	}
-	c.learn(&learned{groups: []identity.Group{{ID: 7, Name: "developers"}}}, nil)
+	learn(identity.Group{ID: 7, Name: "developers"}, nil)
 	if _, ok := c.groupByName("devs"); ok {
 		t.Fatal("the old name still resolves after the record came back renamed")
 	}
@@ -117,7 +122,7 @@ func TestRecordsPut(t *testing.T) {
 		t.Fatalf("developers = %+v %v", g, ok)
 	}
 	// A record the batch changed is not learned.
-	c.learn(&learned{groups: []identity.Group{{ID: 8, Name: "ops"}}}, map[store.Change]struct{}{{Kind: store.ChangeGroup, ID: 8}: {}})
+	learn(identity.Group{ID: 8, Name: "ops"}, map[store.Change]struct{}{{Kind: store.ChangeGroup, ID: 8}: {}})
 	if _, ok := c.groupByName("ops"); ok {
 		t.Fatal("a record the batch changed was learned")
 	}

@@ -459,9 +459,9 @@ type groupRun struct {
 func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoints bool) (groupRun, error) {
 	res := groupRun{results: make([]error, len(batch)), applies: make([]func(), len(batch))}
 	applied := false
-	var learned *learned
+	memo := newRecordCache()
 	err := s.store.Tx(txCtx, func(raw store.Tx) error {
-		tx := &changeTx{Tx: raw, rec: &res.changes, records: s.records, memo: newRecordCache()}
+		tx := &changeTx{Tx: raw, rec: &res.changes, records: s.records, memo: memo}
 		// The bump comes first: its row lock serialises writers across
 		// replicas sharing the store, so every read below sees the last
 		// committed write (no lost update under READ COMMITTED), and the
@@ -475,7 +475,6 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 		if res.rev == s.revision+1 && !s.needRebuild.Load() {
 			tx.cache = s.records
 		}
-		learned = &tx.learned
 		// The writes' audit events go in one statement, and the
 		// change-log entry last: it names what the writes changed. A
 		// write undone in its savepoint may leave a name behind, which
@@ -523,6 +522,9 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 					res.results[i] = sub.Err
 					continue
 				}
+				if err != nil {
+					return err
+				}
 			} else {
 				before := tx.Effects()
 				a, ap, err = p.fn(tx)
@@ -534,9 +536,6 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 					continue
 				}
 			}
-			if err != nil {
-				return err
-			}
 			if a.Action != "" {
 				events = append(events, s.auditEvent(p.ctx, a))
 			}
@@ -547,8 +546,8 @@ func (s *State) runGroup(txCtx context.Context, batch []*pendingWrite, savepoint
 		}
 		return finish()
 	})
-	if err == nil && learned != nil {
-		s.records.learn(learned, res.changes.seen)
+	if err == nil {
+		s.records.merge(memo, res.changes.seen)
 	}
 	if err != nil && applied {
 		// Changes of the batch reached the index before the commit
