@@ -200,32 +200,18 @@ func readOnce(url string, conc int, projectMembers bool, profile string) error {
 		return err
 	}
 	c := gitlab.Connector{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: conc}
-	src, err := c.Open(context.Background(), map[string]string{
-		gitlab.SettingURL: url, gitlab.SettingToken: "glpat-sync-token", gitlab.SettingSyncEnabled: "true",
-		gitlab.SettingAllowedGroups: allRoots(url), gitlab.SettingReadProjectMembers: strconv.FormatBool(projectMembers),
-	})
+	src, err := c.Open(context.Background(), syncSettings(url, projectMembers))
 	if err != nil {
 		return err
 	}
 	if _, err := stats(url, true); err != nil {
 		return err
 	}
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			if h, err := os.Create(profile + ".heap"); err == nil {
-				_ = pprof.Lookup("allocs").WriteTo(h, 0)
-				h.Close()
-			}
-		}()
+	stop, err := startProfile(profile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	start := time.Now()
 	phase := float64(start.UnixNano()%int64(time.Minute)) / 1e9
 	snap, err := src.Read(context.Background())
@@ -242,6 +228,39 @@ func readOnce(url string, conc int, projectMembers bool, profile string) error {
 		r.Memberships, r.Permissions = len(snap.Memberships), len(snap.Permissions)
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// syncSettings are the GitLab settings of a sync of every root group of
+// the simulator at url.
+func syncSettings(url string, projectMembers bool) map[string]string {
+	return map[string]string{
+		gitlab.SettingURL: url, gitlab.SettingToken: "glpat-sync-token", gitlab.SettingSyncEnabled: "true",
+		gitlab.SettingAllowedGroups: allRoots(url), gitlab.SettingReadProjectMembers: strconv.FormatBool(projectMembers),
+	}
+}
+
+// startProfile writes a CPU profile to file until stop is called, and then
+// the allocation profile to file.heap; without a file it does nothing.
+func startProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if h, err := os.Create(file + ".heap"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(h, 0)
+			h.Close()
+		}
+	}, nil
 }
 
 // allRoots lists the simulator's root groups (org00, org01, …) the way an
@@ -315,22 +334,16 @@ func syncTwice(url string, conc int, projectMembers bool, profile string) error 
 	// needed to hold the token.
 	eng, err := provision.New(ctx, st, map[identity.Source]provision.SourceConfig{identity.SourceGitLab: {
 		Connector: gitlab.Connector{Logger: log, Concurrency: conc},
-		Defaults: map[string]string{gitlab.SettingURL: url, gitlab.SettingToken: "glpat-sync-token", gitlab.SettingSyncEnabled: "true",
-			gitlab.SettingAllowedGroups: allRoots(url), gitlab.SettingReadProjectMembers: strconv.FormatBool(projectMembers)},
+		Defaults:  syncSettings(url, projectMembers),
 	}}, provision.Config{Logger: log})
 	if err != nil {
 		return err
 	}
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(profile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	var r result
 	for i := range 2 {
 		if _, err := stats(url, true); err != nil {
