@@ -25,10 +25,15 @@ type applier struct {
 	projectID map[string]int64 // by key
 
 	batch    []state.SourceChange
+	limit    int // changes per batch: BatchSize, GrantBatchSize for grants
 	tally    []func(*identity.SyncCounts)
 	created  []pendingCreate
 	batches  int
 	warnings []string
+}
+
+func newApplier(e *Engine, src identity.Source, cur Current) *applier {
+	return &applier{e: e, src: src, cur: cur, limit: e.cfg.BatchSize}
 }
 
 func (a *applier) apply(ctx context.Context, p *Plan) error {
@@ -89,6 +94,10 @@ func (a *applier) apply(ctx context.Context, p *Plan) error {
 			return err
 		}
 	}
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	a.limit = a.e.cfg.GrantBatchSize
 	for _, g := range p.Grant {
 		uid, pid := a.userID[g.Login], a.projectID[g.Project]
 		if uid == 0 || pid == 0 {
@@ -103,6 +112,7 @@ func (a *applier) apply(ctx context.Context, p *Plan) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
+	a.limit = a.e.cfg.BatchSize
 
 	// Phase 3: access taken away.
 	for _, m := range p.RemoveMembers {
@@ -150,7 +160,7 @@ type pendingCreate struct {
 }
 
 func (a *applier) maybeFlush(ctx context.Context) error {
-	if len(a.batch) < a.e.cfg.BatchSize {
+	if len(a.batch) < a.limit {
 		return nil
 	}
 	return a.flush(ctx)
@@ -159,7 +169,7 @@ func (a *applier) maybeFlush(ctx context.Context) error {
 // flush applies the queued changes in batches of the configured size.
 func (a *applier) flush(ctx context.Context) error {
 	for len(a.batch) > 0 {
-		n := min(len(a.batch), a.e.cfg.BatchSize)
+		n := min(len(a.batch), a.limit)
 		if err := a.applyBatch(ctx, n); err != nil {
 			return err
 		}

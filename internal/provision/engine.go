@@ -48,6 +48,10 @@ type Config struct {
 	Guard  Guard
 	// BatchSize is the number of changes per transaction; 500 when 0.
 	BatchSize int
+	// GrantBatchSize is the number of project permissions granted per
+	// transaction, 10,000 when 0: the store inserts them together, so a
+	// larger batch is cheaper, and a first GitLab run grants millions.
+	GrantBatchSize int
 	// Interval is the default time between scheduled runs; 1 h when 0.
 	Interval time.Duration
 	// ReadTimeout bounds one snapshot read; 30 min when 0.
@@ -120,6 +124,9 @@ func New(ctx context.Context, st State, sources map[identity.Source]SourceConfig
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
+	}
+	if cfg.GrantBatchSize <= 0 {
+		cfg.GrantBatchSize = 10000
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Hour
@@ -396,7 +403,7 @@ func (e *Engine) sync(ctx context.Context, s *source, force, dry bool) (Result, 
 		res.Samples = samples(&plan, e.cfg.Samples)
 		return res, nil
 	}
-	a := applier{e: e, src: s.name, cur: cur}
+	a := newApplier(e, s.name, cur)
 	err = a.apply(ctx, &plan)
 	res.Counts = a.counts
 	res.Warnings = append(res.Warnings, a.warnings...)

@@ -418,23 +418,65 @@ func (pl *planner) projects() {
 }
 
 func (pl *planner) permissions() {
-	want := map[GrantRef]bool{}
-	for _, p := range pl.snap.Permissions {
-		login, ok1 := pl.loginOf[p.UserExternalID]
-		key, ok2 := pl.projectOf[p.ProjectExternalID]
-		// Everyone holds browse and see-source on a public project; such
-		// a grant would be a no-op the next run plans again.
-		if ok1 && ok2 && p.Permission.IsProject() && !(pl.publicKey[key] && p.Permission.ImplicitOnPublic()) {
-			want[GrantRef{Login: login, Project: key, Permission: p.Permission}] = true
-		}
-	}
+	// A grant is one integer: its key's, login's and permission's ranks in
+	// sorted order, so that sorting the integers sorts the grants by
+	// project, login and permission. A first GitLab run plans millions,
+	// which as strings in maps cost most of the plan.
 	users, loginAfter := pl.usersAfter()
-	projects := map[int64]identity.Project{}
+	projects := make(map[int64]identity.Project, len(pl.cur.Projects))
+	var logins, keys []string
 	for _, p := range pl.cur.Projects {
 		projects[p.ID] = p
+		keys = append(keys, p.Key)
 	}
-	have := map[GrantRef]bool{}
-	for _, g := range pl.cur.Grants {
+	for _, u := range pl.cur.Users {
+		logins = append(logins, cmp.Or(loginAfter[u.ID], u.Login))
+	}
+	for _, l := range pl.loginOf {
+		logins = append(logins, l)
+	}
+	for _, k := range pl.projectOf {
+		keys = append(keys, k)
+	}
+	loginRank, loginAt := ranks(logins)
+	keyRank, keyAt := ranks(keys)
+	permRank, permAt := ranks(identity.ProjectPermissions)
+	if len(loginAt) >= 1<<grantLoginBits || len(keyAt) >= 1<<(64-grantLoginBits-grantPermBits) {
+		pl.warn("%d logins and %d projects are more than a plan can hold: project permissions are left as they are", len(loginAt), len(keyAt))
+		return
+	}
+	pack := func(key, login, perm int) uint64 {
+		return uint64(key)<<(grantLoginBits+grantPermBits) | uint64(login)<<grantPermBits | uint64(perm)
+	}
+
+	userOf := make(map[string]int, len(pl.loginOf))
+	for ext, l := range pl.loginOf {
+		userOf[ext] = loginRank[l]
+	}
+	projectOf := make(map[string]int, len(pl.projectOf))
+	for ext, k := range pl.projectOf {
+		projectOf[ext] = keyRank[k]
+	}
+	want := make([]uint64, 0, len(pl.snap.Permissions))
+	for _, p := range pl.snap.Permissions {
+		login, ok1 := userOf[p.UserExternalID]
+		key, ok2 := projectOf[p.ProjectExternalID]
+		perm, ok3 := permRank[p.Permission]
+		// Everyone holds browse and see-source on a public project; such
+		// a grant would be a no-op the next run plans again.
+		if ok1 && ok2 && ok3 && !(pl.publicKey[keyAt[key]] && p.Permission.ImplicitOnPublic()) {
+			want = append(want, pack(key, login, perm))
+		}
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+
+	type held struct {
+		grant uint64
+		at    int // in cur.Grants
+	}
+	have := make([]held, 0, len(pl.cur.Grants))
+	for i, g := range pl.cur.Grants {
 		if g.Global() || g.Subject.Kind != identity.SubjectUser {
 			continue
 		}
@@ -443,25 +485,65 @@ func (pl *planner) permissions() {
 		if !okU || !okP {
 			continue
 		}
-		ref := GrantRef{Login: cmp.Or(loginAfter[u.ID], u.Login), Project: p.Key, Permission: g.Permission}
-		have[ref] = true
-		if want[ref] {
-			continue
+		perm, ok := permRank[g.Permission]
+		if !ok {
+			perm = len(permAt) // not a project permission: never wanted
 		}
+		have = append(have, held{pack(keyRank[p.Key], loginRank[cmp.Or(loginAfter[u.ID], u.Login)], perm), i})
+	}
+	slices.SortFunc(have, func(a, b held) int { return cmp.Compare(a.grant, b.grant) })
+
+	var revoke []int
+	i := 0
+	for _, h := range have {
+		for i < len(want) && want[i] < h.grant {
+			pl.plan.Grant = append(pl.plan.Grant, grantRef(want[i], loginAt, keyAt, permAt))
+			i++
+		}
+		if i < len(want) && want[i] == h.grant {
+			i++
+		}
+		if i > 0 && want[i-1] == h.grant {
+			continue // wanted and held (by this grant or an earlier one)
+		}
+		g := pl.cur.Grants[h.at]
 		// The source owns its users' permissions on its projects, and on
 		// the first run every project permission of its users.
-		if pl.sourceUser[u.ID] && (p.Source == pl.src || pl.opts.FirstRun) {
-			pl.plan.Revoke = append(pl.plan.Revoke, g)
+		if pl.sourceUser[g.Subject.ID] && (projects[g.ProjectID].Source == pl.src || pl.opts.FirstRun) {
+			revoke = append(revoke, h.at)
 		}
 	}
-	for ref := range want {
-		if !have[ref] {
-			pl.plan.Grant = append(pl.plan.Grant, ref)
-		}
+	for ; i < len(want); i++ {
+		pl.plan.Grant = append(pl.plan.Grant, grantRef(want[i], loginAt, keyAt, permAt))
 	}
-	slices.SortFunc(pl.plan.Grant, func(a, b GrantRef) int {
-		return cmp.Or(strings.Compare(a.Project, b.Project), strings.Compare(a.Login, b.Login), strings.Compare(string(a.Permission), string(b.Permission)))
-	})
+	slices.Sort(revoke) // in the store's order
+	for _, at := range revoke {
+		pl.plan.Revoke = append(pl.plan.Revoke, pl.cur.Grants[at])
+	}
+}
+
+// The bits of a planned grant: the rest (36) are the project key's rank.
+const (
+	grantLoginBits = 24
+	grantPermBits  = 4
+)
+
+func grantRef(g uint64, loginAt, keyAt []string, permAt []identity.Permission) GrantRef {
+	return GrantRef{
+		Project:    keyAt[g>>(grantLoginBits+grantPermBits)],
+		Login:      loginAt[g>>grantPermBits&(1<<grantLoginBits-1)],
+		Permission: permAt[g&(1<<grantPermBits-1)],
+	}
+}
+
+// ranks sorts and dedupes xs and returns each value's rank.
+func ranks[T cmp.Ordered](xs []T) (map[T]int, []T) {
+	sorted := slices.Compact(slices.Sorted(slices.Values(xs)))
+	rank := make(map[T]int, len(sorted))
+	for i, x := range sorted {
+		rank[x] = i
+	}
+	return rank, sorted
 }
 
 // usersAfter returns the store's users by id and the login each has after

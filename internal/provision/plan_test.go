@@ -1,6 +1,9 @@
 package provision
 
 import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -373,5 +376,102 @@ func TestGuard(t *testing.T) {
 				t.Fatalf("the refusal must say how to proceed: %v", err)
 			}
 		})
+	}
+}
+
+// TestPlanPermissionsMatchesReference compares the plan's permission diff
+// (integer-keyed, merged) with the rule written plainly, on random states:
+// grants wanted and not held are granted in project, login, permission
+// order; held and not wanted are revoked, in the store's order, when the
+// source owns them.
+func TestPlanPermissionsMatchesReference(t *testing.T) {
+	perms := identity.ProjectPermissions
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		var cur Current
+		var snap Snapshot
+		snap.ManagesProjects = true
+		for i := range 12 {
+			src := gl
+			if i%4 == 3 {
+				src = identity.SourceLocal
+			}
+			cur.Users = append(cur.Users, identity.User{ID: int64(i + 1), Login: fmt.Sprintf("u%02d", i), Name: "n", ExternalID: fmt.Sprintf("x%d", i), Source: src, Active: true})
+			if src == gl && r.IntN(5) > 0 {
+				snap.Users = append(snap.Users, User{ExternalID: fmt.Sprintf("x%d", i), Login: fmt.Sprintf("u%02d", i), Name: "n", Active: true})
+			}
+		}
+		for i := range 8 {
+			src, vis := gl, identity.Private
+			if i%3 == 2 {
+				src = identity.SourceLocal
+			}
+			if r.IntN(3) == 0 {
+				vis = identity.Public
+			}
+			key := fmt.Sprintf("p%d", 7-i) // ids and keys in opposite orders
+			cur.Projects = append(cur.Projects, identity.Project{ID: int64(100 + i), Key: key, Name: key, Visibility: vis, Source: src, ExternalID: fmt.Sprintf("e%d", i)})
+			if src == gl {
+				snap.Projects = append(snap.Projects, Project{ExternalID: fmt.Sprintf("e%d", i), Key: key, Name: key, Visibility: vis})
+			}
+		}
+		for range 60 {
+			u, p, perm := cur.Users[r.IntN(len(cur.Users))], cur.Projects[r.IntN(len(cur.Projects))], perms[r.IntN(len(perms))]
+			if r.IntN(2) == 0 {
+				cur.Grants = append(cur.Grants, identity.Grant{Subject: identity.UserSubject(u.ID), ProjectID: p.ID, Permission: perm})
+			} else {
+				snap.Permissions = append(snap.Permissions, ProjectPermission{UserExternalID: u.ExternalID, ProjectExternalID: p.ExternalID, Permission: perm})
+			}
+		}
+		first := seed%2 == 0
+		got := MakePlan(cur, snap, PlanOptions{Source: gl, FirstRun: first})
+
+		// The reference, from the plan's own view of users and projects.
+		pl := planner{cur: cur, snap: snap, opts: PlanOptions{Source: gl, FirstRun: first}, src: gl}
+		pl.users()
+		pl.groups()
+		pl.memberships()
+		pl.projects()
+		want := map[GrantRef]bool{}
+		for _, p := range snap.Permissions {
+			login, ok1 := pl.loginOf[p.UserExternalID]
+			key, ok2 := pl.projectOf[p.ProjectExternalID]
+			if ok1 && ok2 && !(pl.publicKey[key] && p.Permission.ImplicitOnPublic()) {
+				want[GrantRef{Login: login, Project: key, Permission: p.Permission}] = true
+			}
+		}
+		byID := map[int64]identity.User{}
+		for _, u := range cur.Users {
+			byID[u.ID] = u
+		}
+		proj := map[int64]identity.Project{}
+		for _, p := range cur.Projects {
+			proj[p.ID] = p
+		}
+		have := map[GrantRef]bool{}
+		var revoke []identity.Grant
+		for _, g := range cur.Grants {
+			u, p := byID[g.Subject.ID], proj[g.ProjectID]
+			ref := GrantRef{Login: u.Login, Project: p.Key, Permission: g.Permission}
+			have[ref] = true
+			if !want[ref] && u.Source == gl && (p.Source == gl || first) {
+				revoke = append(revoke, g)
+			}
+		}
+		var grant []GrantRef
+		for ref := range want {
+			if !have[ref] {
+				grant = append(grant, ref)
+			}
+		}
+		slices.SortFunc(grant, func(a, b GrantRef) int {
+			return cmp.Or(strings.Compare(a.Project, b.Project), strings.Compare(a.Login, b.Login), strings.Compare(string(a.Permission), string(b.Permission)))
+		})
+		if !slices.Equal(got.Grant, grant) {
+			t.Errorf("seed %d: grants\n got %v\nwant %v", seed, got.Grant, grant)
+		}
+		if !slices.Equal(got.Revoke, revoke) {
+			t.Errorf("seed %d: revocations\n got %v\nwant %v", seed, got.Revoke, revoke)
+		}
 	}
 }

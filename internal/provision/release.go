@@ -19,7 +19,7 @@ func (e *Engine) releaseGroups(ctx context.Context, s *source) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list the %s groups: %w", s.name, err)
 	}
-	a := applier{e: e, src: s.name}
+	a := newApplier(e, s.name, Current{})
 	for _, g := range groups {
 		a.add(state.SourceChange{Kind: state.DeleteGroup, Group: g}, func(c *identity.SyncCounts) { c.GroupsDeleted++ }, nil)
 		if err := a.maybeFlush(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -113,6 +114,18 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 	if n > MaxBulkItems {
 		return nil, tooMany(n)
 	}
+	return s.bulkThen(ctx, n, opts, item, nil)
+}
+
+// settleFunc runs in a bulk write after its items, for the items it
+// handles together (a provisioning batch's grants): it sets their results
+// and returns their audit events and index changes. It refuses an item by
+// its result, and fails the batch by its error.
+type settleFunc func(tx store.Tx, res []ItemResult) ([]audit, func(), error)
+
+// bulkThen is bulk without its bound, with settle (when set) run after the
+// items in the same write.
+func (s *State) bulkThen(ctx context.Context, n int, opts BulkOptions, item func(tx store.Tx, i int) (audit, func(), error), settle settleFunc) ([]ItemResult, error) {
 	res := make([]ItemResult, n)
 	err := s.write(ctx, func(tx store.Tx) (audit, func(), error) {
 		clear(res)
@@ -120,7 +133,6 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 			applies []func()
 			events  []identity.AuditEvent
 		)
-		failed := 0
 		for i := range n {
 			a, apply, err := item(tx, i)
 			if err != nil {
@@ -128,7 +140,6 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 					return audit{}, nil, fmt.Errorf("bulk item %d: %w", i, err)
 				}
 				res[i].Err = err
-				failed++
 				continue
 			}
 			if a.Action == "" {
@@ -140,7 +151,19 @@ func (s *State) bulk(ctx context.Context, n int, opts BulkOptions, item func(tx 
 				applies = append(applies, apply)
 			}
 		}
-		if opts.Atomic && failed > 0 {
+		if settle != nil {
+			as, apply, err := settle(tx, res)
+			if err != nil {
+				return audit{}, nil, err
+			}
+			for _, a := range as {
+				events = append(events, s.auditEvent(ctx, a))
+			}
+			if apply != nil {
+				applies = append(applies, apply)
+			}
+		}
+		if opts.Atomic && slices.ContainsFunc(res, func(r ItemResult) bool { return r.Err != nil }) {
 			return audit{}, nil, ErrBulkRefused
 		}
 		if err := tx.AppendAudits(ctx, events); err != nil {

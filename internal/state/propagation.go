@@ -166,6 +166,17 @@ func (t *changeTx) AddGrant(ctx context.Context, g identity.Grant) (bool, error)
 	return added, err
 }
 
+// AddGrants is recorded per project: a replica re-reads each project's
+// grants once, where a change per user would pass maxDeltaChanges and
+// rebuild its index at every provisioning batch.
+func (t *changeTx) AddGrants(ctx context.Context, gs []identity.Grant) ([]identity.Grant, error) {
+	added, err := t.Tx.AddGrants(ctx, gs)
+	for _, g := range added {
+		t.rec.add(store.Change{Kind: store.ChangeProjectGrants, ID: g.ProjectID})
+	}
+	return added, err
+}
+
 func (t *changeTx) RemoveGrant(ctx context.Context, g identity.Grant) (bool, error) {
 	removed, err := t.Tx.RemoveGrant(ctx, g)
 	if removed {

@@ -21,7 +21,7 @@ var writerEffects = map[string]bool{
 	"CreateGroup": true, "UpdateGroup": true, "DeleteGroup": true,
 	"AddMember": true, "AddMembers": true, "RemoveMember": true,
 	"CreateProject": true, "UpdateProject": true, "DeleteProject": true,
-	"AddGrant": true, "RemoveGrant": true, "DeleteProjectGrants": true,
+	"AddGrant": true, "AddGrants": true, "RemoveGrant": true, "DeleteProjectGrants": true,
 	"CreateToken": true, "UpdateToken": true, "DeleteToken": true,
 	"AddTokenProjects": true, "RemoveTokenProjects": true,
 	"CreateSession": true, "DeleteSession": true, "DeleteUserSessions": true,

@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -63,14 +65,25 @@ func (s *State) ProvisionSnapshot(ctx context.Context) (store.Snapshot, error) {
 // refers to another source's object, or that the rules refuse (the last
 // administrator…), is refused alone with its error; a store failure fails
 // the batch, which then writes nothing.
+//
+// The batch's AddGrant changes are applied together, after its other
+// changes: a first GitLab run grants millions. They are inserted a
+// thousand a statement, and each project's grants of the batch are one
+// audit event (permission.add, its After naming every subject's
+// permissions) rather than one each.
 func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []SourceChange) ([]SourceResult, error) {
 	if !src.Managed() {
 		return nil, identity.Errorf(identity.ErrInvalid, "source %q cannot provision", src)
 	}
 	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID, ClientAddress: ActorFrom(ctx).ClientAddress})
 	ids := make([]int64, len(changes))
-	res, err := s.bulk(ctx, len(changes), BulkOptions{}, func(tx store.Tx, i int) (audit, func(), error) {
+	res, err := s.bulkThen(ctx, len(changes), BulkOptions{}, func(tx store.Tx, i int) (audit, func(), error) {
+		if changes[i].Kind == AddGrant {
+			return audit{}, nil, nil // settled below
+		}
 		return s.sourceChangeTx(ctx, tx, src, changes[i], &ids[i])
+	}, func(tx store.Tx, res []ItemResult) ([]audit, func(), error) {
+		return s.sourceGrantsTx(ctx, tx, changes, res)
 	})
 	if err != nil {
 		return nil, err
@@ -80,6 +93,100 @@ func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []
 		out[i] = SourceResult{ID: ids[i], Changed: r.Changed, Err: r.Err}
 	}
 	return out, nil
+}
+
+var errSourceGrant = identity.Errorf(identity.ErrInvalid, "A source grants project permissions to users only")
+
+// grantsView is the audit view of one write's grants on one project: each
+// subject's permissions.
+type grantsView struct {
+	Project string                           `json:"project"`
+	Grants  map[string][]identity.Permission `json:"grants"`
+}
+
+// sourceGrantsTx applies the AddGrant changes of a batch: each is checked
+// as grantTx checks one, those not held yet are inserted together, and
+// each project's are one audit event.
+func (s *State) sourceGrantsTx(ctx context.Context, tx store.Tx, changes []SourceChange, res []ItemResult) ([]audit, func(), error) {
+	projects := map[int64]identity.Project{}
+	subjects := map[int64]string{}
+	at := map[identity.Grant]int{}
+	var gs []identity.Grant
+	for i, c := range changes {
+		if c.Kind != AddGrant {
+			continue
+		}
+		g := c.Grant
+		if g.Global() || g.Subject.Kind != identity.SubjectUser {
+			res[i].Err = errSourceGrant
+			continue
+		}
+		p, ok := projects[g.ProjectID]
+		if !ok {
+			var err error
+			if p, err = lookUpProject(ctx, tx, g.ProjectID); err != nil {
+				if !isDomain(err) {
+					return nil, nil, err
+				}
+				res[i].Err = err
+				continue
+			}
+			projects[g.ProjectID] = p
+		}
+		if p.Visibility == identity.Public && g.Permission.ImplicitOnPublic() {
+			continue // everyone holds it (grantTx)
+		}
+		if err := identity.ValidateGrant(g, &p); err != nil {
+			res[i].Err = err
+			continue
+		}
+		if _, ok := subjects[g.Subject.ID]; !ok {
+			name, err := subjectName(ctx, tx, g.Subject)
+			if err != nil {
+				if !isDomain(err) {
+					return nil, nil, err
+				}
+				res[i].Err = err
+				continue
+			}
+			subjects[g.Subject.ID] = name
+		}
+		if _, dup := at[g]; !dup {
+			at[g] = i
+			gs = append(gs, g)
+		}
+	}
+	if len(gs) == 0 {
+		return nil, nil, nil
+	}
+	added, err := tx.AddGrants(ctx, gs)
+	if err != nil {
+		return nil, nil, err
+	}
+	views := map[int64]*grantsView{}
+	for _, g := range added {
+		res[at[g]].Changed = true
+		v := views[g.ProjectID]
+		if v == nil {
+			v = &grantsView{Project: projects[g.ProjectID].Key, Grants: map[string][]identity.Permission{}}
+			views[g.ProjectID] = v
+		}
+		name := subjects[g.Subject.ID]
+		v.Grants[name] = append(v.Grants[name], g.Permission)
+	}
+	events := make([]audit, 0, len(views))
+	for _, pid := range slices.Sorted(maps.Keys(views)) {
+		v := views[pid]
+		for _, ps := range v.Grants {
+			slices.Sort(ps)
+		}
+		events = append(events, audit{Action: "permission.add", Target: "project:" + v.Project, After: v})
+	}
+	return events, func() {
+		for _, g := range added {
+			s.index.AddGrant(g)
+		}
+	}, nil
 }
 
 func (s *State) sourceChangeTx(ctx context.Context, tx store.Tx, src identity.Source, c SourceChange, id *int64) (audit, func(), error) {
@@ -256,12 +363,12 @@ func (s *State) sourceChangeTx(ctx context.Context, tx store.Tx, src identity.So
 		}
 		return audit{Action: "project.update", Target: "project:" + p.Key, Before: viewProject(old), After: viewProject(p)}, func() { s.index.PutProject(p) }, nil
 
-	case AddGrant, RemoveGrant:
+	case RemoveGrant: // AddGrant: sourceGrantsTx
 		g := c.Grant
 		if g.Global() || g.Subject.Kind != identity.SubjectUser {
-			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "A source grants project permissions to users only")
+			return audit{}, nil, errSourceGrant
 		}
-		return s.grantTx(ctx, tx, g, c.Kind == AddGrant)
+		return s.grantTx(ctx, tx, g, false)
 	}
 	return audit{}, nil, fmt.Errorf("unknown source change kind %d", c.Kind)
 }

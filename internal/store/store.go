@@ -226,6 +226,11 @@ type Writer interface {
 
 	// AddGrant is idempotent and reports whether a row was added.
 	AddGrant(ctx context.Context, g identity.Grant) (bool, error)
+	// AddGrants adds many grants in as few statements as the database
+	// allows and returns those it added, in no particular order: a grant
+	// held already is skipped. It is AddGrant for a provisioning run's
+	// thousands.
+	AddGrants(ctx context.Context, gs []identity.Grant) ([]identity.Grant, error)
 	// RemoveGrant reports whether a row was removed.
 	RemoveGrant(ctx context.Context, g identity.Grant) (bool, error)
 	// DeleteProjectGrants removes every grant on a project (template apply).

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
@@ -9,6 +10,7 @@ import (
 
 var grantTests = []test{
 	{"AddIdempotent", testAddGrantIdempotent},
+	{"AddMany", testAddGrants},
 	{"Remove", testRemoveGrant},
 	{"ListFilters", testListGrantsFilters},
 	{"DeleteProjectGrants", testDeleteProjectGrants},
@@ -55,6 +57,39 @@ func testAddGrantIdempotent(t *testing.T, s store.Store) {
 	got, err := s.ListGrants(t.Context(), store.GrantFilter{})
 	noErr(t, "ListGrants", err)
 	checkGrants(t, "grants after adding each twice", got, want)
+}
+
+// testAddGrants adds many grants in one call, more than one statement
+// holds: those held already are skipped, the others reported, and a
+// second call adds nothing.
+func testAddGrants(t *testing.T, s store.Store) {
+	f := newGrantFixture(t, s)
+	held := identity.Grant{Subject: identity.UserSubject(f.alice.ID), ProjectID: f.private.ID, Permission: identity.PermScan}
+	addGrants(t, s, held)
+	gs := []identity.Grant{held, {Subject: identity.GroupSubject(f.devs.ID), Permission: identity.PermScan}}
+	// 2,500 user grants on a project: ids need no user row, as AddGrant's.
+	for i := range 2500 {
+		gs = append(gs, identity.Grant{Subject: identity.UserSubject(f.bob.ID + 1 + int64(i)), ProjectID: f.public.ID, Permission: identity.PermIssueAdmin})
+	}
+	for i, want := range [][]identity.Grant{gs[1:], nil} {
+		var added []identity.Grant
+		write(t, s, func(tx store.Tx) error {
+			var err error
+			added, err = tx.AddGrants(t.Context(), gs)
+			return err
+		})
+		checkGrants(t, fmt.Sprintf("AddGrants call %d", i+1), added, want)
+	}
+	got, err := s.ListGrants(t.Context(), store.GrantFilter{})
+	noErr(t, "ListGrants", err)
+	checkGrants(t, "grants after AddGrants", got, gs)
+	write(t, s, func(tx store.Tx) error {
+		added, err := tx.AddGrants(t.Context(), nil)
+		if len(added) != 0 {
+			t.Errorf("AddGrants(nil) added %v", added)
+		}
+		return err
+	})
 }
 
 func testRemoveGrant(t *testing.T, s store.Store) {

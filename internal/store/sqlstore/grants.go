@@ -53,6 +53,31 @@ func (t *txn) AddGrant(ctx context.Context, g identity.Grant) (bool, error) {
 	return n > 0, nil
 }
 
+// grantRowsPerInsert keeps one INSERT's parameters (4 a row) below
+// SQLite's limit of 32,766 and PostgreSQL's of 65,535.
+const grantRowsPerInsert = 1000
+
+// AddGrants inserts the grants not held yet, a thousand rows a statement,
+// and returns those it inserted.
+func (t *txn) AddGrants(ctx context.Context, gs []identity.Grant) ([]identity.Grant, error) {
+	var added []identity.Grant
+	for len(gs) > 0 {
+		chunk := gs[:min(len(gs), grantRowsPerInsert)]
+		gs = gs[len(chunk):]
+		args := make([]any, 0, 4*len(chunk))
+		for _, g := range chunk {
+			args = append(args, string(g.Subject.Kind), g.Subject.ID, g.ProjectID, string(g.Permission))
+		}
+		got, err := queryAll(ctx, &t.reader, scanGrant, "INSERT INTO grants ("+grantCols+") VALUES "+valueRows(len(chunk), 4)+
+			" ON CONFLICT DO NOTHING RETURNING "+grantCols, args...)
+		if err != nil {
+			return nil, fmt.Errorf("add %d grants: %w", len(chunk), err)
+		}
+		added = append(added, got...)
+	}
+	return added, nil
+}
+
 // RemoveGrant removes a grant and reports whether it existed.
 func (t *txn) RemoveGrant(ctx context.Context, g identity.Grant) (bool, error) {
 	n, err := t.execAffected(ctx, `DELETE FROM grants

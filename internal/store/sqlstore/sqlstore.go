@@ -76,6 +76,10 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 	}
 	wq.Add("_pragma", "journal_mode(WAL)")
 	wq.Add("_pragma", "synchronous(NORMAL)")
+	// The one writer keeps 64 MiB of pages (SQLite's default is 2 MiB):
+	// a provisioning run's millions of grants land all over the grants
+	// table's two b-trees, and a small cache rereads a page per row.
+	wq.Add("_pragma", "cache_size(-65536)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails upgrading a read lock.
 	wq.Set("_txlock", "immediate")
