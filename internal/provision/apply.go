@@ -143,10 +143,7 @@ func (a *applier) apply(ctx context.Context, p *Plan) error {
 // created an object (with its id).
 func (a *applier) add(c state.SourceChange, count func(*identity.SyncCounts), created func(int64)) {
 	a.batch = append(a.batch, c)
-	a.tally = append(a.tally, func(sc *identity.SyncCounts) {
-		count(sc)
-		sc.Writes++
-	})
+	a.tally = append(a.tally, count)
 	if created != nil {
 		// Creations are rare next to memberships: their callbacks ride in
 		// a side table keyed by the position in the batch.
@@ -191,6 +188,7 @@ func (a *applier) applyBatch(ctx context.Context, n int) error {
 			a.warnings = append(a.warnings, "refused: "+describe(a.batch[i])+": "+r.Err.Error())
 		case r.Changed:
 			a.tally[i](&a.counts)
+			a.counts.Writes++
 		}
 	}
 	var rest []pendingCreate

@@ -66,11 +66,12 @@ func (s *State) ProvisionSnapshot(ctx context.Context) (store.Snapshot, error) {
 // administrator…), is refused alone with its error; a store failure fails
 // the batch, which then writes nothing.
 //
-// The batch's AddGrant changes are applied together, after its other
-// changes: a first GitLab run grants millions. They are inserted a
-// thousand a statement, and each project's grants of the batch are one
-// audit event (permission.add, its After naming every subject's
-// permissions) rather than one each.
+// The batch's AddMember and AddGrant changes are applied together, after
+// its other changes: a first GitLab run adds hundreds of thousands of
+// memberships and grants millions. They are inserted many a statement,
+// and each group's new members (group.add_user, After naming the logins)
+// and each project's new grants (permission.add, After naming every
+// subject's permissions) are one audit event rather than one each.
 func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []SourceChange) ([]SourceResult, error) {
 	if !src.Managed() {
 		return nil, identity.Errorf(identity.ErrInvalid, "source %q cannot provision", src)
@@ -78,12 +79,26 @@ func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []
 	ctx = WithActor(ctx, Actor{Name: "connector:" + string(src), Source: src, RequestID: ActorFrom(ctx).RequestID, ClientAddress: ActorFrom(ctx).ClientAddress})
 	ids := make([]int64, len(changes))
 	res, err := s.bulkThen(ctx, len(changes), BulkOptions{}, func(tx store.Tx, i int) (audit, func(), error) {
-		if changes[i].Kind == AddGrant {
+		if k := changes[i].Kind; k == AddMember || k == AddGrant {
 			return audit{}, nil, nil // settled below
 		}
 		return s.sourceChangeTx(ctx, tx, src, changes[i], &ids[i])
 	}, func(tx store.Tx, res []ItemResult) ([]audit, func(), error) {
-		return s.sourceGrantsTx(ctx, tx, changes, res)
+		members, addMembers, err := s.sourceMembersTx(ctx, tx, src, changes, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		grants, addGrants, err := s.sourceGrantsTx(ctx, tx, changes, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		return append(members, grants...), func() {
+			for _, apply := range []func(){addMembers, addGrants} {
+				if apply != nil {
+					apply()
+				}
+			}
+		}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -93,6 +108,97 @@ func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []
 		out[i] = SourceResult{ID: ids[i], Changed: r.Changed, Err: r.Err}
 	}
 	return out, nil
+}
+
+// membersView is the audit view of one write's new members of one group.
+type membersView struct {
+	Group  string   `json:"group"`
+	Logins []string `json:"logins"`
+}
+
+// sourceMembersTx applies the AddMember changes of a batch: each is
+// checked as the one-by-one path checks one, and each group's are added
+// in one statement with one audit event.
+func (s *State) sourceMembersTx(ctx context.Context, tx store.Tx, src identity.Source, changes []SourceChange, res []ItemResult) ([]audit, func(), error) {
+	type pending struct {
+		group identity.Group
+		users []int64
+		at    map[int64]int // change index + 1, by user
+		login map[int64]string
+	}
+	byGroup := map[int64]*pending{}
+	var order []int64
+	refuse := func(i int, err error) error {
+		if !isDomain(err) {
+			return err
+		}
+		res[i].Err = err
+		return nil
+	}
+	for i, c := range changes {
+		if c.Kind != AddMember {
+			continue
+		}
+		m := c.Membership
+		p := byGroup[m.GroupID]
+		if p == nil {
+			g, err := lookUpGroup(ctx, tx, m.GroupID)
+			if err != nil {
+				if err := refuse(i, err); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			p = &pending{group: g, at: map[int64]int{}, login: map[int64]string{}}
+			byGroup[m.GroupID] = p
+			order = append(order, m.GroupID)
+		}
+		u, err := lookUpUser(ctx, tx, m.UserID)
+		if err != nil {
+			if err := refuse(i, err); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if p.group.Name == identity.GroupUsers || (u.Source != src && p.group.Source != src) {
+			res[i].Err = identity.Errorf(identity.ErrManaged, "The membership of '%s' in '%s' is not managed by %s", u.Login, p.group.Name, src)
+			continue
+		}
+		if p.at[u.ID] == 0 {
+			p.at[u.ID] = i + 1
+			p.login[u.ID] = u.Login
+			p.users = append(p.users, u.ID)
+		}
+	}
+	var events []audit
+	var added []identity.Membership
+	for _, gid := range order {
+		p := byGroup[gid]
+		if len(p.users) == 0 {
+			continue
+		}
+		ids, err := tx.AddMembers(ctx, gid, p.users)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		slices.Sort(ids)
+		v := membersView{Group: p.group.Name}
+		for _, id := range ids {
+			res[p.at[id]-1].Changed = true
+			v.Logins = append(v.Logins, p.login[id])
+			added = append(added, identity.Membership{UserID: id, GroupID: gid})
+		}
+		slices.Sort(v.Logins)
+		events = append(events, audit{Action: "group.add_user", Target: "group:" + p.group.Name, After: v})
+	}
+	return events, func() {
+		for _, m := range added {
+			s.index.AddMember(m.UserID, m.GroupID)
+		}
+	}, nil
 }
 
 var errSourceGrant = identity.Errorf(identity.ErrInvalid, "A source grants project permissions to users only")
@@ -110,7 +216,13 @@ type grantsView struct {
 func (s *State) sourceGrantsTx(ctx context.Context, tx store.Tx, changes []SourceChange, res []ItemResult) ([]audit, func(), error) {
 	projects := map[int64]identity.Project{}
 	subjects := map[int64]string{}
-	at := map[identity.Grant]int{}
+	// A source's grants are users' project permissions: user, project and
+	// permission identify one, and integers hash faster than a Grant.
+	type userGrant struct {
+		user, project int64
+		perm          identity.Permission
+	}
+	at := map[userGrant]int{}
 	var gs []identity.Grant
 	for i, c := range changes {
 		if c.Kind != AddGrant {
@@ -151,8 +263,8 @@ func (s *State) sourceGrantsTx(ctx context.Context, tx store.Tx, changes []Sourc
 			}
 			subjects[g.Subject.ID] = name
 		}
-		if _, dup := at[g]; !dup {
-			at[g] = i
+		if k := (userGrant{g.Subject.ID, g.ProjectID, g.Permission}); at[k] == 0 {
+			at[k] = i + 1 // 0: absent
 			gs = append(gs, g)
 		}
 	}
@@ -165,7 +277,7 @@ func (s *State) sourceGrantsTx(ctx context.Context, tx store.Tx, changes []Sourc
 	}
 	views := map[int64]*grantsView{}
 	for _, g := range added {
-		res[at[g]].Changed = true
+		res[at[userGrant{g.Subject.ID, g.ProjectID, g.Permission}]-1].Changed = true
 		v := views[g.ProjectID]
 		if v == nil {
 			v = &grantsView{Project: projects[g.ProjectID].Key, Grants: map[string][]identity.Permission{}}

@@ -33,13 +33,13 @@ func TestApplySourceGrants(t *testing.T) {
 	changes := []SourceChange{
 		grant(ann.ID, web.ID, identity.PermScan),
 		{Kind: AddMember, Membership: identity.Membership{UserID: bob.ID, GroupID: devs.ID}}, // refused: neither is GitLab's
-		grant(ann.ID, web.ID, identity.PermUser),       // held already
-		grant(bob.ID, web.ID, identity.PermIssueAdmin), //
-		grant(ann.ID, web.ID, identity.PermScan),       // twice in the batch
-		grant(bob.ID, docs.ID, identity.PermUser),      // implicit on a public project
-		grant(bob.ID, docs.ID, identity.PermAdmin),     //
-		grant(bob.ID, 999, identity.PermScan),          // no such project
-		grant(999, web.ID, identity.PermScan),          // no such user
+		grant(ann.ID, web.ID, identity.PermUser),                                             // held already
+		grant(bob.ID, web.ID, identity.PermIssueAdmin),                                       //
+		grant(ann.ID, web.ID, identity.PermScan),                                             // twice in the batch
+		grant(bob.ID, docs.ID, identity.PermUser),                                            // implicit on a public project
+		grant(bob.ID, docs.ID, identity.PermAdmin),                                           //
+		grant(bob.ID, 999, identity.PermScan),                                                // no such project
+		grant(999, web.ID, identity.PermScan),                                                // no such user
 		{Kind: AddGrant, Grant: identity.Grant{Subject: identity.GroupSubject(devs.ID), ProjectID: web.ID, Permission: identity.PermScan}},
 		{Kind: AddGrant, Grant: identity.Grant{Subject: identity.UserSubject(bob.ID), Permission: identity.PermScan}}, // global
 	}

@@ -80,6 +80,9 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 	// a provisioning run's millions of grants land all over the grants
 	// table's two b-trees, and a small cache rereads a page per row.
 	wq.Add("_pragma", "cache_size(-65536)")
+	// A statement of many rows keeps its statement journal (to undo a
+	// failed statement alone) in memory, not in a temporary file.
+	wq.Add("_pragma", "temp_store(MEMORY)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails upgrading a read lock.
 	wq.Set("_txlock", "immediate")

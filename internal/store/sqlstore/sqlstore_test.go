@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,6 +176,47 @@ func TestMigrateIdempotent(t *testing.T) {
 			n, err = s.Migrate(t.Context())
 			if err != nil || n != 0 {
 				t.Fatalf("second Migrate = %d, %v; want 0, nil", n, err)
+			}
+		})
+	}
+}
+
+// TestMigrateGrantsByProject upgrades a store holding grants to the
+// project-first key (version 12): every grant survives.
+func TestMigrateGrantsByProject(t *testing.T) {
+	all := migrations
+	t.Cleanup(func() { migrations = all })
+	for _, f := range flavors {
+		t.Run(f.name, func(t *testing.T) {
+			migrations = all[:slices.IndexFunc(all, func(m migration) bool { return m.version == 12 })]
+			s := migrated(t, f.open(t))
+			want := []identity.Grant{
+				{Subject: identity.UserSubject(7), ProjectID: 3, Permission: identity.PermScan},
+				{Subject: identity.GroupSubject(2), ProjectID: 3, Permission: identity.PermUser},
+				{Subject: identity.Anyone, Permission: identity.PermProvisioning},
+			}
+			if err := s.Tx(t.Context(), func(tx store.Tx) error {
+				for _, g := range want {
+					if _, err := tx.AddGrant(t.Context(), g); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			migrations = all
+			if n, err := s.Migrate(t.Context()); err != nil || n != 1 {
+				t.Fatalf("upgrade = %d, %v", n, err)
+			}
+			got, err := s.ListGrants(t.Context(), store.GrantFilter{})
+			if err != nil || len(got) != len(want) {
+				t.Fatalf("grants after the upgrade = %v, %v; want %v", got, err, want)
+			}
+			for _, g := range want {
+				if !slices.Contains(got, g) {
+					t.Errorf("grant %+v lost in the upgrade", g)
+				}
 			}
 		})
 	}
