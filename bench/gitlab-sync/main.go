@@ -71,7 +71,7 @@ func main() {
 	align := flag.Bool("align", false, "start each read at the beginning of a rate-limit window")
 	url := flag.String("url", "", "internal: simulator URL for -role read")
 	profile := flag.String("profile", "", "write the reader's CPU profile to this file, and its heap profile to the file .heap")
-	grantBatch := flag.Int("grant-batch", 0, "with -apply: project permissions granted per transaction (0: the engine's default)")
+	addBatch := flag.Int("add-batch", 0, "with -apply: memberships or permissions added per transaction (0: the engine's default)")
 	apply := flag.Bool("apply", false, "a full sync (read, plan, apply through the engine into SQLite in a temporary directory), then a second with no change, instead of the read alone")
 	flag.Parse()
 	var err error
@@ -80,12 +80,12 @@ func main() {
 		err = serveSim(*users, *latency, *rate)
 	case "read":
 		if *apply {
-			err = syncTwice(*url, *conc, *projectMembers, *profile, *grantBatch)
+			err = syncTwice(*url, *conc, *projectMembers, *profile, *addBatch)
 		} else {
 			err = readOnce(*url, *conc, *projectMembers, *profile)
 		}
 	default:
-		err = orchestrate(*users, *latency, *rate, *conc, *projectMembers, *align, *profile, *apply, *grantBatch)
+		err = orchestrate(*users, *latency, *rate, *conc, *projectMembers, *align, *profile, *apply, *addBatch)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gitlab-sync:", err)
@@ -93,7 +93,7 @@ func main() {
 	}
 }
 
-func orchestrate(users string, latency time.Duration, rate, conc int, projectMembers, align bool, profile string, apply bool, grantBatch int) error {
+func orchestrate(users string, latency time.Duration, rate, conc int, projectMembers, align bool, profile string, apply bool, addBatch int) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func orchestrate(users string, latency time.Duration, rate, conc int, projectMem
 			now := time.Now()
 			time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now) + 50*time.Millisecond)
 		}
-		rd := exec.Command(self, "-role", "read", "-url", simURL, "-concurrency", strconv.Itoa(conc), "-project-members="+strconv.FormatBool(projectMembers), "-profile", profile, "-apply="+strconv.FormatBool(apply), "-grant-batch", strconv.Itoa(grantBatch))
+		rd := exec.Command(self, "-role", "read", "-url", simURL, "-concurrency", strconv.Itoa(conc), "-project-members="+strconv.FormatBool(projectMembers), "-profile", profile, "-apply="+strconv.FormatBool(apply), "-add-batch", strconv.Itoa(addBatch))
 		rd.Stderr = os.Stderr
 		b, err := rd.Output()
 		var r result
@@ -311,7 +311,7 @@ func rssOf(pid int) float64 {
 // syncTwice runs a first full sync of the simulator through the
 // provisioning engine into a fresh SQLite store, then a second with no
 // change, and prints the result.
-func syncTwice(url string, conc int, projectMembers bool, profile string, grantBatch int) error {
+func syncTwice(url string, conc int, projectMembers bool, profile string, addBatch int) error {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The engine's line per run says where the time went.
@@ -338,7 +338,7 @@ func syncTwice(url string, conc int, projectMembers bool, profile string, grantB
 	eng, err := provision.New(ctx, st, map[identity.Source]provision.SourceConfig{identity.SourceGitLab: {
 		Connector: gitlab.Connector{Logger: log, Concurrency: conc},
 		Defaults:  syncSettings(url, projectMembers),
-	}}, provision.Config{Logger: engineLog, GrantBatchSize: grantBatch})
+	}}, provision.Config{Logger: engineLog, AddBatchSize: addBatch})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ type applier struct {
 	projectID map[string]int64 // by key
 
 	batch    []state.SourceChange
-	limit    int // changes per batch: BatchSize, GrantBatchSize for grants
+	limit    int // changes per batch: BatchSize, AddBatchSize for additions
 	tally    []func(*identity.SyncCounts)
 	created  []pendingCreate
 	batches  int
@@ -84,6 +84,7 @@ func (a *applier) apply(ctx context.Context, p *Plan) error {
 
 	// Phase 2: access added. A reference to an object phase 1 could not
 	// create (refused, with a warning) is skipped.
+	a.limit = a.e.cfg.AddBatchSize
 	for _, m := range p.AddMembers {
 		uid, gid := a.userID[m.Login], a.groupID[m.Group]
 		if uid == 0 || gid == 0 {
@@ -94,10 +95,6 @@ func (a *applier) apply(ctx context.Context, p *Plan) error {
 			return err
 		}
 	}
-	if err := a.flush(ctx); err != nil {
-		return err
-	}
-	a.limit = a.e.cfg.GrantBatchSize
 	for _, g := range p.Grant {
 		uid, pid := a.userID[g.Login], a.projectID[g.Project]
 		if uid == 0 || pid == 0 {

@@ -48,10 +48,12 @@ type Config struct {
 	Guard  Guard
 	// BatchSize is the number of changes per transaction; 500 when 0.
 	BatchSize int
-	// GrantBatchSize is the number of project permissions granted per
-	// transaction, 10,000 when 0: the store inserts them together, so a
-	// larger batch is cheaper, and a first GitLab run grants millions.
-	GrantBatchSize int
+	// AddBatchSize is the number of memberships or project permissions
+	// added per transaction, 50,000 when 0: the store inserts them many a
+	// statement, so a larger batch is cheaper (a first GitLab run of
+	// 20,000 users grants 5 million), while a batch holds the write lock
+	// for a fraction of a second.
+	AddBatchSize int
 	// Interval is the default time between scheduled runs; 1 h when 0.
 	Interval time.Duration
 	// ReadTimeout bounds one snapshot read; 30 min when 0.
@@ -125,8 +127,8 @@ func New(ctx context.Context, st State, sources map[identity.Source]SourceConfig
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
-	if cfg.GrantBatchSize <= 0 {
-		cfg.GrantBatchSize = 10000
+	if cfg.AddBatchSize <= 0 {
+		cfg.AddBatchSize = 50000
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Hour

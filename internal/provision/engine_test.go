@@ -285,7 +285,7 @@ func (v *env) auditedLogins(action string) int {
 
 
 func TestEngineFirstRunAndNoChangeRerun(t *testing.T) {
-	v := newEnv(t, Config{BatchSize: 50, GrantBatchSize: 50})
+	v := newEnv(t, Config{BatchSize: 50, AddBatchSize: 50})
 	v.conn.set(func(s *Snapshot) { *s = fixture(95) })
 	run := v.run(false)
 	if run.Status != identity.SyncSuccess {
@@ -415,13 +415,13 @@ func TestEngineGuardAbortsUnlessForced(t *testing.T) {
 // TestEngineCrashMidApply stops the apply after batch k, as a crash would,
 // and checks that a rerun ends exactly where a clean run ends.
 func TestEngineCrashMidApply(t *testing.T) {
-	clean := newEnv(t, Config{BatchSize: 40, GrantBatchSize: 40})
+	clean := newEnv(t, Config{BatchSize: 40, AddBatchSize: 40})
 	clean.conn.set(func(s *Snapshot) { *s = fixture(100) })
 	clean.run(false)
 	want := clean.dump()
 	for _, k := range []int{1, 3, 5, 7, 8} {
 		t.Run(fmt.Sprint("after batch ", k), func(t *testing.T) {
-			v := newEnv(t, Config{BatchSize: 40, GrantBatchSize: 40})
+			v := newEnv(t, Config{BatchSize: 40, AddBatchSize: 40})
 			v.conn.set(func(s *Snapshot) { *s = fixture(100) })
 			v.e.afterBatch = func(n int) error {
 				if n == k {

@@ -61,7 +61,6 @@ const grantRowsPerInsert = 1000
 // and returns those it inserted.
 func (t *txn) AddGrants(ctx context.Context, gs []identity.Grant) ([]identity.Grant, error) {
 	var added []identity.Grant
-	seen := map[identity.Grant]bool{}
 	for len(gs) > 0 {
 		chunk := gs[:min(len(gs), grantRowsPerInsert)]
 		gs = gs[len(chunk):]
@@ -72,7 +71,7 @@ func (t *txn) AddGrants(ctx context.Context, gs []identity.Grant) ([]identity.Gr
 		if t.f.postgres {
 			got, err = t.insertGrantsReturning(ctx, chunk)
 		} else {
-			got, err = t.insertNewGrants(ctx, chunk, seen)
+			got, err = t.insertNewGrants(ctx, chunk, added)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("add %d grants: %w", len(chunk), err)
@@ -98,9 +97,10 @@ func (t *txn) insertGrantsReturning(ctx context.Context, gs []identity.Grant) ([
 // insertNewGrants is SQLite's insert: its transaction holds the database's
 // write lock, so the grants it finds held on the chunk's projects are
 // exactly those an insert would skip, and reading them (a range of the
-// project-first key) costs less than RETURNING every row. seen holds the
-// grants of earlier chunks of the same call.
-func (t *txn) insertNewGrants(ctx context.Context, gs []identity.Grant, seen map[identity.Grant]bool) ([]identity.Grant, error) {
+// project-first key) costs less than RETURNING every row. Whatever else
+// the insert skips repeats a grant of the same call (earlier: those added
+// before this chunk).
+func (t *txn) insertNewGrants(ctx context.Context, gs, earlier []identity.Grant) ([]identity.Grant, error) {
 	var projects []int64
 	for _, g := range gs {
 		if len(projects) == 0 || projects[len(projects)-1] != g.ProjectID {
@@ -115,14 +115,17 @@ func (t *txn) insertNewGrants(ctx context.Context, gs []identity.Grant, seen map
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range held {
-		seen[g] = true
-	}
-	fresh := make([]identity.Grant, 0, len(gs))
-	for _, g := range gs {
-		if !seen[g] {
-			seen[g] = true
-			fresh = append(fresh, g)
+	fresh := gs
+	if len(held) > 0 {
+		skip := make(map[identity.Grant]bool, len(held))
+		for _, g := range held {
+			skip[g] = true
+		}
+		fresh = make([]identity.Grant, 0, len(gs))
+		for _, g := range gs {
+			if !skip[g] {
+				fresh = append(fresh, g)
+			}
 		}
 	}
 	if len(fresh) == 0 {
@@ -132,10 +135,25 @@ func (t *txn) insertNewGrants(ctx context.Context, gs []identity.Grant, seen map
 	if err != nil {
 		return nil, err
 	}
-	if n != int64(len(fresh)) {
+	if n == int64(len(fresh)) {
+		return fresh, nil
+	}
+	// Repeats: the first of each was inserted (by this chunk or before).
+	seen := make(map[identity.Grant]bool, len(earlier)+len(fresh))
+	for _, g := range earlier {
+		seen[g] = true
+	}
+	var out []identity.Grant
+	for _, g := range fresh {
+		if !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	if int64(len(out)) != n {
 		return nil, fmt.Errorf("inserted %d of %d grants not held: the grants changed under the write lock", n, len(fresh))
 	}
-	return fresh, nil
+	return out, nil
 }
 
 // RemoveGrant removes a grant and reports whether it existed.

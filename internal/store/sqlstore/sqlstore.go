@@ -83,6 +83,10 @@ func OpenSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 	// A statement of many rows keeps its statement journal (to undo a
 	// failed statement alone) in memory, not in a temporary file.
 	wq.Add("_pragma", "temp_store(MEMORY)")
+	// Checkpoint every 40 MiB of log (SQLite's default is 4 MiB): a page
+	// written by many transactions in between is copied to the database
+	// once.
+	wq.Add("_pragma", "wal_autocheckpoint(10000)")
 	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
 	// fails upgrading a read lock.
 	wq.Set("_txlock", "immediate")
