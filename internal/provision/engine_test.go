@@ -283,7 +283,6 @@ func (v *env) auditedLogins(action string) int {
 	return n
 }
 
-
 func TestEngineFirstRunAndNoChangeRerun(t *testing.T) {
 	v := newEnv(t, Config{BatchSize: 50, AddBatchSize: 50})
 	v.conn.set(func(s *Snapshot) { *s = fixture(95) })
