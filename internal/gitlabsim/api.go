@@ -50,15 +50,15 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v4/groups/{id}", s.api(needAPI, s.getGroup))
 	m.HandleFunc("GET /api/v4/groups/{id}/subgroups", s.api(needAPI, s.subgroups(false)))
 	m.HandleFunc("GET /api/v4/groups/{id}/descendant_groups", s.api(needAPI, s.subgroups(true)))
-	m.HandleFunc("GET /api/v4/groups/{id}/members", s.api(needAPI, s.groupMembers(false)))
-	m.HandleFunc("GET /api/v4/groups/{id}/members/all", s.api(needAPI, s.groupMembers(true)))
+	m.HandleFunc("GET /api/v4/groups/{id}/members", s.api(needAPI, s.groupMembers(relDirect)))
+	m.HandleFunc("GET /api/v4/groups/{id}/members/all", s.api(needAPI, s.groupMembers(groupMembersAll...)))
 	m.HandleFunc("GET /api/v4/groups/{id}/projects", s.api(needAPI, s.groupProjects))
 	m.HandleFunc("GET /api/v4/groups/{id}/member_roles", s.api(needAPI, s.groupMemberRoles))
 	m.HandleFunc("GET /api/v4/member_roles", s.api(needAPI, s.instanceMemberRoles))
 	m.HandleFunc("GET /api/v4/projects", s.api(needAPI, s.listProjects))
 	m.HandleFunc("GET /api/v4/projects/{id}", s.api(needAPI, s.getProject))
-	m.HandleFunc("GET /api/v4/projects/{id}/members", s.api(needAPI, s.projectMembers(false)))
-	m.HandleFunc("GET /api/v4/projects/{id}/members/all", s.api(needAPI, s.projectMembers(true)))
+	m.HandleFunc("GET /api/v4/projects/{id}/members", s.api(needAPI, s.projectMembers(relDirect)))
+	m.HandleFunc("GET /api/v4/projects/{id}/members/all", s.api(needAPI, s.projectMembers(projectMembersAll...)))
 	m.HandleFunc("POST /api/graphql", s.api(needAPI, s.graphQL))
 	m.HandleFunc("GET /oauth/authorize", s.authorize)
 	m.HandleFunc("POST /oauth/token", s.token)
@@ -203,7 +203,7 @@ func (ix *index) sees(c caller, g *Group) bool {
 	if c.user.Admin || g.Visibility != "private" {
 		return true
 	}
-	if _, ok := ix.groupEffective(g)[c.user.ID]; ok {
+	if _, ok := ix.groupMembers(g, groupMembersAll...)[c.user.ID]; ok {
 		return true
 	}
 	for _, d := range ix.descendants(g) {
@@ -220,7 +220,7 @@ func (ix *index) seesProject(c caller, p *Project) bool {
 	if c.user.Admin || p.Visibility != "private" {
 		return true
 	}
-	_, ok := ix.projectEffective(p)[c.user.ID]
+	_, ok := ix.projectMembers(p, projectMembersAll...)[c.user.ID]
 	return ok
 }
 
@@ -317,7 +317,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request, c caller, ix
 			continue
 		}
 		if minLevel > 0 {
-			if e, ok := ix.groupEffective(g)[c.user.ID]; !ok || e.level < minLevel {
+			if e, ok := ix.groupMembers(g, groupMembersAll...)[c.user.ID]; !ok || e.level < minLevel {
 				continue
 			}
 		} else if !ix.sees(c, g) {
@@ -360,21 +360,10 @@ func (s *Server) subgroups(all bool) handler {
 
 // members sorts resolved memberships by user id, filtered by user_ids[].
 func members(r *http.Request, acc map[int64]effective) []effective {
-	var only map[int64]bool
+	out := sortedByUser(acc)
 	if ids := r.URL.Query()["user_ids[]"]; len(ids) > 0 {
-		only = map[int64]bool{}
-		for _, v := range ids {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			only[n] = true
-		}
+		out = slices.DeleteFunc(out, func(e effective) bool { return !slices.Contains(ids, strconv.FormatInt(e.user.ID, 10)) })
 	}
-	out := make([]effective, 0, len(acc))
-	for id, e := range acc {
-		if only == nil || only[id] {
-			out = append(out, e)
-		}
-	}
-	slices.SortFunc(out, func(a, b effective) int { return int(a.user.ID - b.user.ID) })
 	return out
 }
 
@@ -388,38 +377,20 @@ func (ix *index) writeMembers(w http.ResponseWriter, r *http.Request, acc map[in
 	writeJSON(w, http.StatusOK, out)
 }
 
-func direct(ix *index, ms []Member) map[int64]effective {
-	acc := map[int64]effective{}
-	for _, m := range ms {
-		ix.add(acc, m, 0)
-	}
-	return acc
-}
-
-func (s *Server) groupMembers(all bool) handler {
+// groupMembers answers a group's members (DIRECT) or members/all.
+func (s *Server) groupMembers(rel ...string) handler {
 	return func(w http.ResponseWriter, r *http.Request, c caller, ix *index) {
-		g := ix.group(w, r, c)
-		if g == nil {
-			return
-		}
-		if all {
-			ix.writeMembers(w, r, ix.groupEffective(g))
-		} else {
-			ix.writeMembers(w, r, direct(ix, g.Members))
+		if g := ix.group(w, r, c); g != nil {
+			ix.writeMembers(w, r, ix.groupMembers(g, rel...))
 		}
 	}
 }
 
-func (s *Server) projectMembers(all bool) handler {
+// projectMembers answers a project's members (DIRECT) or members/all.
+func (s *Server) projectMembers(rel ...string) handler {
 	return func(w http.ResponseWriter, r *http.Request, c caller, ix *index) {
-		p := ix.project(w, r, c)
-		if p == nil {
-			return
-		}
-		if all {
-			ix.writeMembers(w, r, ix.projectEffective(p))
-		} else {
-			ix.writeMembers(w, r, direct(ix, p.Members))
+		if p := ix.project(w, r, c); p != nil {
+			ix.writeMembers(w, r, ix.projectMembers(p, rel...))
 		}
 	}
 }

@@ -8,11 +8,11 @@
 // for a bad token, 403 insufficient_scope without read_api), its
 // rate-limit headers and 429 under a configurable fixed-window limit,
 // configurable latency and injected faults; the GraphQL API (POST
-// /api/graphql) for groups, their descendants and their members by
-// relation, with GitLab's names, global ids, cursor pagination and query
-// complexity limit, under the same authentication, rate limit, latency and
-// faults (a query counts as one request however many groups it reads); and
-// the OAuth2
+// /api/graphql) for groups, their descendants, their projects and the
+// members of groups and projects by relation, with GitLab's names, global
+// ids, cursor pagination and query complexity limit, under the same
+// authentication, rate limit, latency and faults (a query counts as one
+// request however many groups or projects it reads); and the OAuth2
 // authorization-code endpoints (/oauth/authorize, /oauth/token) with
 // /api/v4/user for sign-in.
 //

@@ -2,10 +2,12 @@ package gitlabsim
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -361,6 +363,13 @@ type effective struct {
 	role  string
 }
 
+// sortedByUser lists resolved memberships by user id.
+func sortedByUser(acc map[int64]effective) []effective {
+	out := slices.Collect(maps.Values(acc))
+	slices.SortFunc(out, func(a, b effective) int { return cmp.Compare(a.user.ID, b.user.ID) })
+	return out
+}
+
 func (ix *index) add(acc map[int64]effective, m Member, capLevel int) {
 	u := ix.userByName[m.User]
 	lvl, role := m.AccessLevel, m.MemberRole
@@ -372,49 +381,94 @@ func (ix *index) add(acc map[int64]effective, m Member, capLevel int) {
 	}
 }
 
-// groupEffective resolves what GitLab's members/all answers for a group:
-// direct members, members of every ancestor and members of invited groups
-// (capped at the invitation's level), each user once at the highest level.
-func (ix *index) groupEffective(g *Group) map[int64]effective {
+// Member relations, with the names of GitLab's GroupMemberRelation and
+// ProjectMemberRelation enums.
+const (
+	relDirect              = "DIRECT"
+	relInherited           = "INHERITED"
+	relDescendants         = "DESCENDANTS"
+	relSharedFromGroups    = "SHARED_FROM_GROUPS"    // groups invited into the group or an ancestor
+	relInvitedGroups       = "INVITED_GROUPS"        // groups invited into the project
+	relSharedIntoAncestors = "SHARED_INTO_ANCESTORS" // groups invited into the project's namespace or an ancestor
+)
+
+// What REST members/all answers, and GraphQL with these relations.
+var (
+	groupMembersAll   = []string{relDirect, relInherited, relSharedFromGroups}
+	projectMembersAll = []string{relDirect, relInherited, relInvitedGroups, relSharedIntoAncestors}
+)
+
+// groupMembers resolves a group's memberships of the given relations as
+// GitLab's GroupMembersFinder does: DIRECT (the group's own), INHERITED
+// (its ancestors'), DESCENDANTS (its subgroups'), SHARED_FROM_GROUPS
+// (members of groups invited into it or an ancestor, capped at the
+// invitation's level; GitLab does not follow invitations transitively);
+// each user once, at the highest level.
+func (ix *index) groupMembers(g *Group, rel ...string) map[int64]effective {
 	acc := map[int64]effective{}
-	for a := g; a != nil; a = ix.parent[a.ID] {
-		for _, m := range a.Members {
-			ix.add(acc, m, 0)
+	if slices.Contains(rel, relDirect) {
+		ix.addAll(acc, g.Members)
+	}
+	for a := ix.parent[g.ID]; a != nil && slices.Contains(rel, relInherited); a = ix.parent[a.ID] {
+		ix.addAll(acc, a.Members)
+	}
+	if slices.Contains(rel, relDescendants) {
+		for _, d := range ix.descendants(g) {
+			ix.addAll(acc, d.Members)
 		}
-		for _, s := range a.SharedWithGroups {
-			sg := ix.groupByKey[strings.ToLower(s.Group)]
-			for _, e := range ix.groupEffectiveNoShares(sg) {
-				ix.add(acc, Member{User: e.user.Username, AccessLevel: e.level, MemberRole: e.role}, s.GroupAccessLevel)
-			}
-		}
+	}
+	for a := g; a != nil && slices.Contains(rel, relSharedFromGroups); a = ix.parent[a.ID] {
+		ix.addInvited(acc, a.SharedWithGroups)
 	}
 	return acc
 }
 
-// groupEffectiveNoShares is groupEffective without following invitations
-// (GitLab does not follow invitations transitively).
-func (ix *index) groupEffectiveNoShares(g *Group) map[int64]effective {
-	acc := map[int64]effective{}
-	for a := g; a != nil; a = ix.parent[a.ID] {
-		for _, m := range a.Members {
-			ix.add(acc, m, 0)
-		}
+// projectMembers resolves a project's memberships of the given relations
+// as GitLab's MembersFinder does: DIRECT (the project's own), INHERITED
+// (its namespace's and the namespace's ancestors'), DESCENDANTS (the
+// namespace's subgroups'), INVITED_GROUPS (members of groups invited into
+// the project, and of their ancestors, capped at the invitation's level),
+// SHARED_INTO_ANCESTORS (members of groups invited into the namespace or an
+// ancestor, capped). Like GitLab's finder, any relations but DIRECT alone
+// also bring the namespace's direct and inherited members: they are not a
+// way to tell a project's invited groups apart.
+func (ix *index) projectMembers(p *Project, rel ...string) map[int64]effective {
+	if len(rel) == 1 && rel[0] == relDirect {
+		acc := map[int64]effective{}
+		ix.addAll(acc, p.Members)
+		return acc
+	}
+	nsRel := []string{relDirect, relInherited}
+	if slices.Contains(rel, relDescendants) {
+		nsRel = append(nsRel, relDescendants)
+	}
+	if slices.Contains(rel, relSharedIntoAncestors) {
+		nsRel = append(nsRel, relSharedFromGroups)
+	}
+	acc := ix.groupMembers(ix.projNS[p.ID], nsRel...)
+	if slices.Contains(rel, relDirect) {
+		ix.addAll(acc, p.Members)
+	}
+	if slices.Contains(rel, relInvitedGroups) {
+		ix.addInvited(acc, p.SharedWithGroups)
 	}
 	return acc
 }
 
-func (ix *index) projectEffective(p *Project) map[int64]effective {
-	acc := ix.groupEffective(ix.projNS[p.ID])
-	for _, m := range p.Members {
+func (ix *index) addAll(acc map[int64]effective, ms []Member) {
+	for _, m := range ms {
 		ix.add(acc, m, 0)
 	}
-	for _, s := range p.SharedWithGroups {
-		sg := ix.groupByKey[strings.ToLower(s.Group)]
-		for _, e := range ix.groupEffectiveNoShares(sg) {
+}
+
+// addInvited adds the members of invited groups (their own and their
+// ancestors'), capped at each invitation's level.
+func (ix *index) addInvited(acc map[int64]effective, shares []Share) {
+	for _, s := range shares {
+		for _, e := range ix.groupMembers(ix.groupByKey[strings.ToLower(s.Group)], relDirect, relInherited) {
 			ix.add(acc, Member{User: e.user.Username, AccessLevel: e.level, MemberRole: e.role}, s.GroupAccessLevel)
 		}
 	}
-	return acc
 }
 
 //go:embed testdata/acme.json

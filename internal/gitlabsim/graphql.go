@@ -1,10 +1,12 @@
 package gitlabsim
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,12 +19,17 @@ import (
 // The GraphQL API (POST /api/graphql): the part of GitLab's schema a
 // membership reader needs, with GitLab's type, field and enum names. Ids are
 // global ids ("gid://gitlab/Group/12"), connections are cursor-paginated
-// with at most 100 nodes a page, a group the caller cannot see is null.
+// with at most 100 nodes a page, a group or project the caller cannot see
+// is null. Members are resolved by relation as REST resolves members and
+// members/all (groupMembers, projectMembers in fixture.go); a project's
+// member is a ProjectMember where it is the project's own membership, else
+// a GroupMember.
 const graphQLSchema = `
 schema { query: Query }
 
 type Query {
 	group(fullPath: ID!): Group
+	project(fullPath: ID!): Project
 	queryComplexity: QueryComplexity
 }
 
@@ -39,6 +46,17 @@ type Group {
 	parent: Group
 	descendantGroups(first: Int, after: String, includeParentDescendants: Boolean = true): GroupConnection
 	groupMembers(first: Int, after: String, relations: [GroupMemberRelation!] = [DIRECT, INHERITED]): GroupMemberConnection
+	projects(includeSubgroups: Boolean = false, first: Int, after: String): ProjectConnection!
+}
+
+type Project {
+	id: ID!
+	fullPath: ID!
+	path: String!
+	name: String!
+	visibility: String
+	group: Group
+	projectMembers(first: Int, after: String, relations: [ProjectMemberRelation!] = [DIRECT, INHERITED]): MemberInterfaceConnection
 }
 
 type PageInfo {
@@ -54,21 +72,31 @@ type GroupConnection {
 	nodes: [Group]
 }
 
+type ProjectConnection {
+	count: Int!
+	pageInfo: PageInfo!
+	nodes: [Project]
+}
+
 type GroupMemberConnection {
 	pageInfo: PageInfo!
 	nodes: [GroupMember]
 }
 
+type MemberInterfaceConnection {
+	pageInfo: PageInfo!
+	nodes: [MemberInterface]
+}
+
 enum GroupMemberRelation { DIRECT INHERITED DESCENDANTS SHARED_FROM_GROUPS }
 
-type GroupMember {
-	id: ID!
-	user: UserCore
-	accessLevel: AccessLevel
-	memberRole: MemberRole
-	createdAt: String
-	expiresAt: String
-}
+enum ProjectMemberRelation { DIRECT INHERITED DESCENDANTS INVITED_GROUPS SHARED_INTO_ANCESTORS }
+
+interface MemberInterface {` + memberFields + `}
+
+type GroupMember implements MemberInterface {` + memberFields + `}
+
+type ProjectMember implements MemberInterface {` + memberFields + `}
 
 enum UserState { active blocked deactivated banned ldap_blocked blocked_pending_approval }
 
@@ -94,6 +122,17 @@ type MemberRole {
 }
 `
 
+// memberFields are MemberInterface's, which GroupMember and ProjectMember
+// implement.
+const memberFields = `
+	id: ID!
+	user: UserCore
+	accessLevel: AccessLevel
+	memberRole: MemberRole
+	createdAt: String
+	expiresAt: String
+`
+
 // Query limits, GitLab's (doc/api/graphql/index.md, "Limits"): a query's
 // complexity at most 250 for an authenticated caller (Options can lower
 // it), nesting at most 15 levels deep, connections at most 100 nodes a
@@ -105,10 +144,12 @@ const (
 )
 
 // Complexity is computed as GitLab's Types::BaseField does: every selected
-// field costs 1; a connection field costs (its children + 1) × (1 + page
-// size / 100), so a page of 100 counts its selection twice. Aliases count
-// each time. A query above the limit is refused as a whole, with GitLab's
-// message, and none of its data.
+// field costs 1; a connection field costs (its children + its resolver's
+// complexity) × (1 + page size / 100), so a page of 100 counts its
+// selection twice. A resolver's complexity is 1 (Resolvers::BaseResolver),
+// 11 for a namespace's projects (NamespaceProjectsResolver adds 10).
+// Aliases count each time. A query above the limit is refused as a whole,
+// with GitLab's message, and none of its data.
 type complexity struct {
 	score atomic.Int64
 	limit int32
@@ -116,8 +157,9 @@ type complexity struct {
 
 type complexityKey struct{}
 
-// connections are the connection fields of the schema.
-var connections = map[string]bool{"groupMembers": true, "descendantGroups": true}
+// connections are the connection fields of the schema, with their
+// resolvers' complexity.
+var connections = map[string]int64{"groupMembers": 1, "descendantGroups": 1, "projectMembers": 1, "projects": 11}
 
 // selectionCost is the cost of the fields under the resolver of ctx, from
 // their paths ("groupMembers.nodes.user.id", …).
@@ -140,7 +182,8 @@ func selectionCost(ctx context.Context) int64 {
 		if path == "" {
 			return sub
 		}
-		if !connections[lastField(path)] {
+		resolver, ok := connections[lastField(path)]
+		if !ok {
 			return 1 + sub
 		}
 		var args struct{ First *int32 }
@@ -148,7 +191,7 @@ func selectionCost(ctx context.Context) int64 {
 		if ok, _ := graphql.DecodeSelectedFieldArgs(ctx, path, &args); ok && args.First != nil {
 			size = min(max(int64(*args.First), 0), maxPageSize)
 		}
-		return (sub + 1) * (100 + size) / 100
+		return (sub + resolver) * (100 + size) / 100
 	}
 	return cost("")
 }
@@ -202,10 +245,16 @@ func gid(kind string, id int64) graphql.ID {
 
 type gqlQuery struct{}
 
-func (*gqlQuery) Group(ctx context.Context, args struct{ FullPath graphql.ID }) *gqlGroup {
+// count adds the cost of the field under the resolver of ctx, a
+// top-level field, to the query's complexity.
+func count(ctx context.Context) {
 	if cx, ok := ctx.Value(complexityKey{}).(*complexity); ok {
 		cx.score.Add(1 + selectionCost(ctx))
 	}
+}
+
+func (*gqlQuery) Group(ctx context.Context, args struct{ FullPath graphql.ID }) *gqlGroup {
+	count(ctx)
 	call := callOf(ctx)
 	g := call.ix.groupByKey[strings.ToLower(string(args.FullPath))]
 	if g == nil || !call.ix.sees(call.caller, g) {
@@ -214,11 +263,21 @@ func (*gqlQuery) Group(ctx context.Context, args struct{ FullPath graphql.ID }) 
 	return &gqlGroup{g: g}
 }
 
+func (*gqlQuery) Project(ctx context.Context, args struct{ FullPath graphql.ID }) *gqlProject {
+	count(ctx)
+	call := callOf(ctx)
+	p := call.ix.projByKey[strings.ToLower(string(args.FullPath))]
+	if p == nil || !call.ix.seesProject(call.caller, p) {
+		return nil
+	}
+	return &gqlProject{p: p}
+}
+
 type gqlComplexity struct{ limit int32 }
 
 func (*gqlQuery) QueryComplexity(ctx context.Context) *gqlComplexity {
+	count(ctx)
 	cx, _ := ctx.Value(complexityKey{}).(*complexity)
-	cx.score.Add(1 + selectionCost(ctx))
 	return &gqlComplexity{limit: cx.limit}
 }
 
@@ -309,122 +368,145 @@ func page[T any](items []T, id func(T) int64, args pageArgs) ([]T, gqlPageInfo, 
 	return sel, info, nil
 }
 
-type gqlGroupConnection struct {
+// gqlConnection is one page of a connection: its nodes, its page info and
+// the count of all its nodes (for the connections that have a count).
+type gqlConnection[N any] struct {
 	count int32
 	info  gqlPageInfo
-	nodes []*gqlGroup
+	nodes []N
 }
 
-func (c *gqlGroupConnection) Count() int32          { return c.count }
-func (c *gqlGroupConnection) PageInfo() gqlPageInfo { return c.info }
-func (c *gqlGroupConnection) Nodes() *[]*gqlGroup   { return &c.nodes }
+func (c *gqlConnection[N]) Count() int32          { return c.count }
+func (c *gqlConnection[N]) PageInfo() gqlPageInfo { return c.info }
+func (c *gqlConnection[N]) Nodes() *[]N           { return &c.nodes }
+
+// connectionOf sorts items by id and makes the nodes of one page.
+func connectionOf[T, N any](items []T, id func(T) int64, args pageArgs, node func(T) N) (*gqlConnection[N], error) {
+	sorted := slices.SortedFunc(slices.Values(items), func(a, b T) int { return cmp.Compare(id(a), id(b)) })
+	sel, info, err := page(sorted, id, args)
+	if err != nil {
+		return nil, err
+	}
+	c := &gqlConnection[N]{count: int32(len(sorted)), info: info}
+	for _, t := range sel {
+		c.nodes = append(c.nodes, node(t))
+	}
+	return c, nil
+}
 
 func (g *gqlGroup) DescendantGroups(ctx context.Context, args struct {
 	First                    *int32
 	After                    *string
 	IncludeParentDescendants bool
-}) (*gqlGroupConnection, error) {
+}) (*gqlConnection[*gqlGroup], error) {
 	call := callOf(ctx)
-	var all []*Group
+	all := call.ix.children[g.g.ID]
 	if args.IncludeParentDescendants {
 		all = call.ix.descendants(g.g)
-	} else {
-		all = call.ix.children[g.g.ID]
 	}
-	var visible []*Group
-	for _, d := range all {
-		if call.ix.sees(call.caller, d) {
-			visible = append(visible, d)
+	visible := slices.DeleteFunc(slices.Clone(all), func(d *Group) bool { return !call.ix.sees(call.caller, d) })
+	return connectionOf(visible, func(d *Group) int64 { return d.ID }, pageArgs{args.First, args.After}, func(d *Group) *gqlGroup { return &gqlGroup{g: d} })
+}
+
+// Projects answers the projects of the group and, with includeSubgroups,
+// of its subgroups at any depth: not those of other namespaces shared with
+// them (as REST with_shared=false).
+func (g *gqlGroup) Projects(ctx context.Context, args struct {
+	IncludeSubgroups bool
+	First            *int32
+	After            *string
+}) (*gqlConnection[*gqlProject], error) {
+	call := callOf(ctx)
+	all := slices.Clone(call.ix.projsOfNS[g.g.ID])
+	if args.IncludeSubgroups {
+		for _, d := range call.ix.descendants(g.g) {
+			all = append(all, call.ix.projsOfNS[d.ID]...)
 		}
 	}
-	visible = slices.SortedFunc(slices.Values(visible), func(a, b *Group) int { return int(a.ID - b.ID) })
-	sel, info, err := page(visible, func(d *Group) int64 { return d.ID }, pageArgs{args.First, args.After})
-	if err != nil {
-		return nil, err
-	}
-	c := &gqlGroupConnection{count: int32(len(visible)), info: info}
-	for _, d := range sel {
-		c.nodes = append(c.nodes, &gqlGroup{g: d})
-	}
-	return c, nil
+	visible := slices.DeleteFunc(all, func(p *Project) bool { return !call.ix.seesProject(call.caller, p) })
+	return connectionOf(visible, func(p *Project) int64 { return p.ID }, pageArgs{args.First, args.After}, func(p *Project) *gqlProject { return &gqlProject{p: p} })
 }
 
-type gqlMemberConnection struct {
-	info  gqlPageInfo
-	nodes []*gqlMember
+type gqlProject struct{ p *Project }
+
+func (p *gqlProject) ID() graphql.ID       { return gid("Project", p.p.ID) }
+func (p *gqlProject) FullPath() graphql.ID { return graphql.ID(p.p.PathWithNamespace) }
+func (p *gqlProject) Path() string         { return lastSegment(p.p.PathWithNamespace) }
+func (p *gqlProject) Name() string         { return p.p.Name }
+func (p *gqlProject) Visibility() *string  { return &p.p.Visibility }
+
+func (p *gqlProject) Group(ctx context.Context) *gqlGroup {
+	call := callOf(ctx)
+	if ns := call.ix.projNS[p.p.ID]; call.ix.sees(call.caller, ns) {
+		return &gqlGroup{g: ns}
+	}
+	return nil
 }
 
-func (c *gqlMemberConnection) PageInfo() gqlPageInfo { return c.info }
-func (c *gqlMemberConnection) Nodes() *[]*gqlMember  { return &c.nodes }
-
-// GroupMembers answers the group's members by relation: DIRECT (the
-// group's own), INHERITED (its ancestors'), DESCENDANTS (its subgroups'),
-// SHARED_FROM_GROUPS (members of groups invited into it or its ancestors,
-// capped at the invitation's level). Each user is listed once, at the
-// highest level, as GitLab's GroupMembersFinder does; DIRECT, INHERITED
-// and SHARED_FROM_GROUPS together are what REST members/all answers.
-func (g *gqlGroup) GroupMembers(ctx context.Context, args struct {
+type memberArgs struct {
 	First     *int32
 	After     *string
 	Relations []string
-}) (*gqlMemberConnection, error) {
-	ix := callOf(ctx).ix
-	rel := []string{"DIRECT", "INHERITED"}
-	if args.Relations != nil {
-		rel = args.Relations
-	}
-	acc := map[int64]effective{}
-	addAll := func(ms []Member) {
-		for _, m := range ms {
-			ix.add(acc, m, 0)
-		}
-	}
-	if slices.Contains(rel, "DIRECT") {
-		addAll(g.g.Members)
-	}
-	for a := ix.parent[g.g.ID]; a != nil && slices.Contains(rel, "INHERITED"); a = ix.parent[a.ID] {
-		addAll(a.Members)
-	}
-	if slices.Contains(rel, "DESCENDANTS") {
-		for _, d := range ix.descendants(g.g) {
-			addAll(d.Members)
-		}
-	}
-	for a := g.g; a != nil && slices.Contains(rel, "SHARED_FROM_GROUPS"); a = ix.parent[a.ID] {
-		for _, s := range a.SharedWithGroups {
-			for _, e := range ix.groupEffectiveNoShares(ix.groupByKey[strings.ToLower(s.Group)]) {
-				ix.add(acc, Member{User: e.user.Username, AccessLevel: e.level, MemberRole: e.role}, s.GroupAccessLevel)
-			}
-		}
-	}
-	all := make([]effective, 0, len(acc))
-	for _, e := range acc {
-		all = append(all, e)
-	}
-	slices.SortFunc(all, func(a, b effective) int { return int(a.user.ID - b.user.ID) })
-	sel, info, err := page(all, func(e effective) int64 { return e.user.ID }, pageArgs{args.First, args.After})
-	if err != nil {
-		return nil, err
-	}
-	c := &gqlMemberConnection{info: info}
-	for _, e := range sel {
-		c.nodes = append(c.nodes, &gqlMember{e: e, group: g.g, ix: ix})
-	}
-	return c, nil
 }
 
+// memberPage cuts one page of resolved memberships, by user id.
+func memberPage(acc map[int64]effective, args memberArgs, node func(effective) *gqlMember) (*gqlConnection[*gqlMember], error) {
+	return connectionOf(slices.Collect(maps.Values(acc)), func(e effective) int64 { return e.user.ID }, pageArgs{args.First, args.After}, node)
+}
+
+// GroupMembers answers the group's members of the relations (default
+// DIRECT and INHERITED); DIRECT, INHERITED and SHARED_FROM_GROUPS together
+// are what REST members/all answers.
+func (g *gqlGroup) GroupMembers(ctx context.Context, args memberArgs) (*gqlConnection[*gqlMember], error) {
+	ix := callOf(ctx).ix
+	acc := ix.groupMembers(g.g, relationsOr(args.Relations)...)
+	return memberPage(acc, args, func(e effective) *gqlMember {
+		return &gqlMember{e: e, typ: "GroupMember", source: g.g.ID, ix: ix}
+	})
+}
+
+// ProjectMembers answers the project's members of the relations (default
+// DIRECT and INHERITED): DIRECT alone is what REST members answers; DIRECT,
+// INHERITED, INVITED_GROUPS and SHARED_INTO_ANCESTORS what members/all
+// answers.
+func (p *gqlProject) ProjectMembers(ctx context.Context, args memberArgs) (*gqlConnection[*gqlMember], error) {
+	ix := callOf(ctx).ix
+	acc := ix.projectMembers(p.p, relationsOr(args.Relations)...)
+	own := ix.projectMembers(p.p, relDirect)
+	return memberPage(acc, args, func(e effective) *gqlMember {
+		if d, ok := own[e.user.ID]; ok && d.level == e.level {
+			return &gqlMember{e: e, typ: "ProjectMember", source: p.p.ID, ix: ix}
+		}
+		return &gqlMember{e: e, typ: "GroupMember", source: ix.projNS[p.p.ID].ID, ix: ix}
+	})
+}
+
+// relationsOr is the relations asked for, or GitLab's default.
+func relationsOr(rel []string) []string {
+	if rel == nil {
+		return []string{relDirect, relInherited}
+	}
+	return rel
+}
+
+// gqlMember is a GroupMember or a ProjectMember (typ) of a group or
+// project (source).
 type gqlMember struct {
-	e     effective
-	group *Group
-	ix    *index
+	e      effective
+	typ    string
+	source int64
+	ix     *index
 }
 
 // ID is the membership's id; the simulator has no membership ids, so it is
-// made of the group's and the user's.
-func (m *gqlMember) ID() graphql.ID     { return gid("GroupMember", m.group.ID*1_000_000+m.e.user.ID) }
+// made of the source's and the user's.
+func (m *gqlMember) ID() graphql.ID     { return gid(m.typ, m.source*1_000_000+m.e.user.ID) }
 func (m *gqlMember) User() *gqlUser     { return &gqlUser{m.e.user} }
 func (m *gqlMember) CreatedAt() *string { return &created }
 func (m *gqlMember) ExpiresAt() *string { return nil }
+
+func (m *gqlMember) ToGroupMember() (*gqlMember, bool)   { return m, m.typ == "GroupMember" }
+func (m *gqlMember) ToProjectMember() (*gqlMember, bool) { return m, m.typ == "ProjectMember" }
 
 func (m *gqlMember) AccessLevel() *gqlAccessLevel { return &gqlAccessLevel{m.e.level} }
 

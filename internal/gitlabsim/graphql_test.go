@@ -71,16 +71,7 @@ func gqlOK(t testing.TB, ts *httptest.Server, query string, vars map[string]any)
 
 // restMembers is what REST members/all answers, as "user:level:role".
 func restMembers(t testing.TB, ts *httptest.Server, path string) []string {
-	_, b := get(t, ts, "glpat-sync-token", "/api/v4/groups/"+strings.ReplaceAll(path, "/", "%2F")+"/members/all?per_page=100")
-	var out []string
-	for _, m := range decode[[]map[string]any](t, b) {
-		role := ""
-		if r, ok := m["member_role"].(map[string]any); ok {
-			role = r["name"].(string)
-		}
-		out = append(out, fmt.Sprintf("%s:%v:%s", m["username"], m["access_level"], role))
-	}
-	return out
+	return restList(t, ts, "/api/v4/groups/"+strings.ReplaceAll(path, "/", "%2F")+"/members/all")
 }
 
 func TestGraphQLMembersAsREST(t *testing.T) {
@@ -372,5 +363,285 @@ func TestGraphQLComplexityOption(t *testing.T) {
 	_, b := post(t, ts, "glpat-sync-token", aliased([]string{"acme", "partners", "other"}), nil)
 	if a := decode[gqlAnswer](t, b); len(a.Errors) != 1 || a.Errors[0].Message != "Query has complexity of 87, which exceeds max complexity of 60" {
 		t.Errorf("3 groups: %s", b)
+	}
+}
+
+// memberNodes is a page of a members connection (groupMembers or
+// projectMembers), as "user:level:role".
+type memberNodes struct {
+	PageInfo struct {
+		HasNextPage bool
+		EndCursor   string
+	}
+	Nodes []struct {
+		Typename    string `json:"__typename"`
+		ID          string
+		User        struct{ ID, Username string }
+		AccessLevel struct{ IntegerValue int }
+		MemberRole  *struct{ Name string }
+	}
+}
+
+func (m memberNodes) strings() []string {
+	var out []string
+	for _, n := range m.Nodes {
+		role := ""
+		if n.MemberRole != nil {
+			role = n.MemberRole.Name
+		}
+		out = append(out, fmt.Sprintf("%s:%d:%s", n.User.Username, n.AccessLevel.IntegerValue, role))
+	}
+	return out
+}
+
+// restList is what a REST member listing answers, as "user:level:role".
+func restList(t testing.TB, ts *httptest.Server, path string) []string {
+	_, b := get(t, ts, "glpat-sync-token", path+"?per_page=100")
+	var out []string
+	for _, m := range decode[[]map[string]any](t, b) {
+		role := ""
+		if r, ok := m["member_role"].(map[string]any); ok {
+			role = r["name"].(string)
+		}
+		out = append(out, fmt.Sprintf("%s:%v:%s", m["username"], m["access_level"], role))
+	}
+	return out
+}
+
+const projectMembersQuery = `query($path: ID!, $rel: [ProjectMemberRelation!]) {
+  project(fullPath: $path) {
+    id fullPath
+    projectMembers(first: 100, relations: $rel) {
+      pageInfo { hasNextPage endCursor }
+      nodes { __typename id user { id username } accessLevel { integerValue } memberRole { name } }
+    }
+  }
+}`
+
+func TestGraphQLProjectMembersAsREST(t *testing.T) {
+	fixtures := []struct {
+		name string
+		fix  *Fixture
+	}{
+		{"acme", loadAcme(t)},
+		{"scale", Scale(ScaleOptions{Users: 200, Projects: 150, Seed: 3})},
+	}
+	relations := []struct {
+		name string
+		rel  []string
+		rest string // the REST listing it equals
+	}{
+		{"direct is members", []string{"DIRECT"}, "/members"},
+		{"all four are members/all", []string{"DIRECT", "INHERITED", "INVITED_GROUPS", "SHARED_INTO_ANCESTORS"}, "/members/all"},
+	}
+	for _, f := range fixtures {
+		sim, ts := start(t, f.fix, Options{})
+		for _, r := range relations {
+			t.Run(f.name+"/"+r.name, func(t *testing.T) {
+				shared, nonEmpty := 0, 0
+				for _, p := range sim.Fixture().Projects { // with their ids
+					raw := gqlOK(t, ts, projectMembersQuery, map[string]any{"path": p.PathWithNamespace, "rel": r.rel}).Data["project"]
+					got := decode[struct {
+						ID, FullPath   string
+						ProjectMembers memberNodes
+					}](t, raw)
+					if got.FullPath != p.PathWithNamespace || got.ID != fmt.Sprintf("gid://gitlab/Project/%d", p.ID) {
+						t.Errorf("project %s %s", got.ID, got.FullPath)
+					}
+					want := restList(t, ts, fmt.Sprintf("/api/v4/projects/%d%s", p.ID, r.rest))
+					if !slices.Equal(got.ProjectMembers.strings(), want) {
+						t.Errorf("%s: GraphQL\n%v\nREST\n%v", p.PathWithNamespace, got.ProjectMembers.strings(), want)
+					}
+					if len(p.SharedWithGroups) > 0 {
+						shared++
+					}
+					if len(want) > 0 {
+						nonEmpty++
+					}
+				}
+				if shared == 0 || nonEmpty == 0 {
+					t.Errorf("%d shared projects, %d with members: the fixture tests nothing", shared, nonEmpty)
+				}
+			})
+		}
+	}
+}
+
+func TestGraphQLProjectMemberRelations(t *testing.T) {
+	_, ts := start(t, loadAcme(t), Options{})
+	members := func(t *testing.T, path string, rel []string) []string {
+		q, vars := projectMembersQuery, map[string]any{"path": path, "rel": rel}
+		if rel == nil {
+			// graph-gophers passes an unset variable as null, not the
+			// argument's default.
+			q = strings.Replace(strings.Replace(q, ", relations: $rel", "", 1), ", $rel: [ProjectMemberRelation!]", "", 1)
+			delete(vars, "rel")
+		}
+		raw := gqlOK(t, ts, q, vars).Data["project"]
+		return decode[struct{ ProjectMembers memberNodes }](t, raw).ProjectMembers.strings()
+	}
+	// acme/frontend/web: no direct members; its namespace acme/frontend has
+	// erin (10), acme alice (50) and frank (30), partners is invited into
+	// acme at 20 (grace), acme/backend into the project at 20 (bob, carol).
+	ns := []string{"alice:50:", "frank:30:", "erin:10:"}
+	tests := []struct {
+		name string
+		path string
+		rel  []string
+		want []string
+	}{
+		{"direct", "acme/frontend/web", []string{"DIRECT"}, nil},
+		{"default is direct and inherited", "acme/backend/api", nil, []string{"alice:50:", "bob:30:", "carol:15:", "frank:30:", "erin:30:", "heidi:30:"}},
+		{"inherited", "acme/frontend/web", []string{"INHERITED"}, ns},
+		{"shared into ancestors", "acme/frontend/web", []string{"SHARED_INTO_ANCESTORS"}, append(slices.Clone(ns), "grace:20:")},
+		// GitLab's MembersFinder: any relations but DIRECT alone bring the
+		// namespace's members too, so INVITED_GROUPS alone cannot tell a
+		// shared project.
+		{"invited groups (and the namespace)", "acme/frontend/web", []string{"INVITED_GROUPS"}, []string{"alice:50:", "bob:20:", "carol:15:", "frank:30:", "erin:10:"}},
+		{"invited groups of an unshared project", "acme/backend/api", []string{"INVITED_GROUPS"}, []string{"alice:50:", "bob:30:", "carol:15:", "frank:30:"}},
+		{"descendants of the namespace", "acme/backend/api", []string{"DESCENDANTS"}, []string{"alice:50:", "bob:40:", "carol:15:", "dave:20:Security auditor", "frank:30:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := members(t, tt.path, tt.rel)
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("%v, want %v", got, want)
+			}
+		})
+	}
+	// A project's own membership is a ProjectMember, an inherited one a
+	// GroupMember.
+	raw := gqlOK(t, ts, projectMembersQuery, map[string]any{"path": "acme/backend/api", "rel": []string{"DIRECT", "INHERITED"}}).Data["project"]
+	for _, n := range decode[struct{ ProjectMembers memberNodes }](t, raw).ProjectMembers.Nodes {
+		want := "GroupMember"
+		if n.User.Username == "heidi" || n.User.Username == "erin" {
+			want = "ProjectMember"
+		}
+		if n.Typename != want || !strings.HasPrefix(n.ID, "gid://gitlab/"+want+"/") {
+			t.Errorf("%s: %s %s, want a %s", n.User.Username, n.Typename, n.ID, want)
+		}
+	}
+	if a := gqlOK(t, ts, projectMembersQuery, map[string]any{"path": "acme/nope", "rel": []string{"DIRECT"}}); string(a.Data["project"]) != "null" {
+		t.Errorf("missing project: %s", a.Data["project"])
+	}
+}
+
+// projectsQuery lists a group's projects with their direct members, as
+// the connector does.
+const projectsQuery = `query($path: ID!, $after: String, $first: Int, $sub: Boolean) {
+  group(fullPath: $path) {
+    projects(includeSubgroups: $sub, first: $first, after: $after) {
+      count
+      pageInfo { hasNextPage endCursor }
+      nodes { id fullPath name visibility group { fullPath } projectMembers(relations: [DIRECT], first: 50) { pageInfo { hasNextPage endCursor } nodes { user { id username } accessLevel { integerValue } memberRole { name } } } }
+    }
+  }
+}`
+
+type projectsAnswer struct {
+	Projects struct {
+		Count    int
+		PageInfo struct {
+			HasNextPage bool
+			EndCursor   string
+		}
+		Nodes []struct {
+			ID, FullPath, Name, Visibility string
+			Group                          struct{ FullPath string }
+			ProjectMembers                 memberNodes
+		}
+	}
+}
+
+func TestGraphQLGroupProjects(t *testing.T) {
+	_, ts := start(t, loadAcme(t), Options{})
+	// REST's listing of the tree without shared projects, and each
+	// project's direct members.
+	rest := func(query string) []string {
+		_, b := get(t, ts, "glpat-sync-token", "/api/v4/groups/acme/projects?per_page=100&with_shared=false"+query)
+		var out []string
+		for _, p := range decode[[]map[string]any](t, b) {
+			ns := p["namespace"].(map[string]any)["full_path"]
+			out = append(out, fmt.Sprintf("gid://gitlab/Project/%v %s %s %s %s %v", p["id"], p["path_with_namespace"], p["name"], p["visibility"], ns,
+				restList(t, ts, fmt.Sprintf("/api/v4/projects/%v/members", p["id"]))))
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		sub   bool
+		first int
+		want  []string
+	}{
+		{"with subgroups, one page", true, 100, rest("&include_subgroups=true")},
+		{"with subgroups, a project a page", true, 1, rest("&include_subgroups=true")},
+		{"the group's own projects", false, 100, rest("")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			after, pages := "", 0
+			for {
+				vars := map[string]any{"path": "acme", "first": tt.first, "sub": tt.sub}
+				if after != "" {
+					vars["after"] = after
+				}
+				g := decode[projectsAnswer](t, gqlOK(t, ts, projectsQuery, vars).Data["group"])
+				pages++
+				if g.Projects.Count != len(tt.want) || len(g.Projects.Nodes) > tt.first {
+					t.Fatalf("count %d, %d nodes a page of %d; want %d projects", g.Projects.Count, len(g.Projects.Nodes), tt.first, len(tt.want))
+				}
+				for _, n := range g.Projects.Nodes {
+					got = append(got, fmt.Sprintf("%s %s %s %s %s %v", n.ID, n.FullPath, n.Name, n.Visibility, n.Group.FullPath, n.ProjectMembers.strings()))
+				}
+				if !g.Projects.PageInfo.HasNextPage {
+					break
+				}
+				after = g.Projects.PageInfo.EndCursor
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("GraphQL\n%q\nREST\n%q", got, tt.want)
+			}
+			if want := max(1, (len(tt.want)+tt.first-1)/tt.first); pages != want {
+				t.Errorf("%d pages, want %d", pages, want)
+			}
+		})
+	}
+}
+
+func TestGraphQLProjectsComplexity(t *testing.T) {
+	_, ts := start(t, loadAcme(t), Options{})
+	// A root's page of 100 projects with 50 direct members each, as the
+	// connector reads it: 1 (group) + projects: (3 pageInfo + 1 nodes + 1
+	// id + projectMembers (13 fields + 1) × 1.5 = 21, + 11) × 2 = 74; 75 an
+	// alias, so 3 fit in 250 and 4 do not.
+	field := `p%d: group(fullPath: "acme") { projects(includeSubgroups: true, first: 100) { pageInfo { hasNextPage endCursor } nodes { id projectMembers(relations: [DIRECT], first: 50) { pageInfo { hasNextPage endCursor } nodes { user { id username name state } accessLevel { integerValue } memberRole { name } } } } } }`
+	for _, tt := range []struct{ n, refused int }{{3, 0}, {4, 300}} {
+		var q strings.Builder
+		q.WriteString("{")
+		for i := range tt.n {
+			fmt.Fprintf(&q, field, i)
+		}
+		q.WriteString("}")
+		_, b := post(t, ts, "glpat-sync-token", q.String(), nil)
+		a := decode[gqlAnswer](t, b)
+		switch {
+		case tt.refused == 0 && (len(a.Errors) > 0 || len(a.Data) != tt.n):
+			t.Errorf("%d roots: %s", tt.n, b)
+		case tt.refused > 0 && (len(a.Errors) != 1 || a.Errors[0].Message != fmt.Sprintf("Query has complexity of %d, which exceeds max complexity of 250", tt.refused)):
+			t.Errorf("%d roots: %s, want complexity %d refused", tt.n, b, tt.refused)
+		}
+	}
+	// A project's members page costs as a group's: 8 fit.
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 9 {
+		fmt.Fprintf(&q, `p%d: project(fullPath: "acme/backend/api") { projectMembers(first: 100, relations: [DIRECT]) { pageInfo { hasNextPage endCursor } nodes { user { id username name state } accessLevel { integerValue } memberRole { name } } } }`, i)
+	}
+	q.WriteString("}")
+	if _, b := post(t, ts, "glpat-sync-token", q.String(), nil); !strings.Contains(string(b), "Query has complexity of 261") {
+		t.Errorf("9 projects: %s", b)
 	}
 }
