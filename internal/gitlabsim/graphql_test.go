@@ -345,7 +345,18 @@ func TestGraphQLAuthLimitsFaults(t *testing.T) {
 			t.Errorf("request %d after a Skip fault: %d, want %d", i+1, resp.StatusCode, want)
 		}
 	}
-	if st := sim.Stats(); st.RateLimited != 1 || st.Faulted != 2 {
+	// Body: only the queries that read projects fail.
+	sim.Inject(Fault{Path: "/api/graphql", Body: "projects(", Status: 503, Times: 1})
+	projects := `{ group(fullPath: "acme") { projects(first: 1) { nodes { id } } } }`
+	for i, tt := range []struct {
+		q    string
+		want int
+	}{{q, 200}, {projects, 503}, {projects, 200}} {
+		if resp, _ := post(t, ts, "glpat-sync-token", tt.q, nil); resp.StatusCode != tt.want {
+			t.Errorf("request %d after a Body fault: %d, want %d", i+1, resp.StatusCode, tt.want)
+		}
+	}
+	if st := sim.Stats(); st.RateLimited != 1 || st.Faulted != 3 {
 		t.Errorf("stats %+v", st)
 	}
 	// Too deep: GitLab's depth limit is 15.

@@ -59,6 +59,9 @@ type Fault struct {
 	// Skip lets that many matching requests through before the fault hits
 	// (a GraphQL listing's later page: its requests are all one path).
 	Skip int
+	// Body matches only requests whose body contains it, as sent (a
+	// GraphQL query's field, e.g. "projects(": the query is JSON-encoded).
+	Body string
 }
 
 type fault struct {
@@ -202,14 +205,15 @@ func (s *Server) ResetStats() {
 // limit, then the endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
+	var body []byte
 	if r.Method == http.MethodPost {
 		// Read the body first: until it is read, the server does not see
 		// a client that gives up, and a held request would outlive it.
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		if err != nil {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1)); err != nil {
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if s.opts.Latency > 0 {
 		t := time.NewTimer(s.opts.Latency)
@@ -220,7 +224,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if f := s.matchFault(r); f != nil {
+	if f := s.matchFault(r, body); f != nil {
 		s.faulted.Add(1)
 		if f.Hang {
 			t := time.NewTimer(s.opts.HangFor)
@@ -246,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) matchFault(r *http.Request) *fault {
+func (s *Server) matchFault(r *http.Request, body []byte) *fault {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
@@ -254,7 +258,7 @@ func (s *Server) matchFault(r *http.Request) *fault {
 		page = 1
 	}
 	for i, f := range s.faults {
-		if !strings.Contains(r.URL.Path, f.Path) || (f.Page != 0 && f.Page != page) {
+		if !strings.Contains(r.URL.Path, f.Path) || (f.Page != 0 && f.Page != page) || !bytes.Contains(body, []byte(f.Body)) {
 			continue
 		}
 		if f.skip > 0 {
