@@ -40,8 +40,9 @@ type source struct {
 	cfg  Config
 	log  *slog.Logger
 	opts clientOptions
-	// restMembers reads group members with one REST members/all listing
-	// per group instead of GraphQL (tests compare the two).
+	// restMembers reads members through REST instead of GraphQL: a
+	// members/all listing per group and shared project, a members listing
+	// per other project (tests compare the two).
 	restMembers bool
 }
 

@@ -27,20 +27,30 @@
 // # Requests
 //
 // Read keeps the number of GitLab requests close to one per eight groups
-// and one per project: per allowed root group one GET of the group, the pages of its
-// descendant groups and of its projects (include_subgroups, with_shared=false)
-// and its custom roles; the effective members of the groups (GitLab
-// resolves inheritance and invited groups, as members/all does) through the
-// GraphQL API, 8 groups a query (aliased group fields, as many as GitLab's
-// query complexity limit of 250 allows; a refused query is retried with
-// half as many groups and the snapshot says so in a warning), each group's
-// further pages of 100 in later queries; per project the pages of its direct
-// members (inherited ones are known from its namespace's members), and
-// members/all only for projects shared with other groups, whose invited
-// members GitLab resolves best. Pages are fetched concurrently, and requests
-// are paced by GitLab's RateLimit-Remaining and RateLimit-Reset headers so
-// that a rate limit is waited out rather than hit; a 429 or 5xx that still
-// comes is retried after its Retry-After, a bounded number of times.
+// and one per hundred projects: per allowed root group one GET of the
+// group, the pages of its descendant groups and of its projects
+// (include_subgroups, with_shared=false: the listing says which projects
+// are shared with other groups, which GraphQL does not) and its custom
+// roles; then, through the GraphQL API, in queries of aliased fields (as
+// many as GitLab's query complexity limit of 250 allows):
+//
+//   - the effective members of the groups (GitLab resolves inheritance and
+//     invited groups, as members/all does), 8 groups a query;
+//   - with readProjectMembers, the roots' projects (includeSubgroups) with
+//     their first 50 direct members each, a page of 100 projects of each of
+//     3 roots a query (inherited members are known from the project's
+//     namespace); a project with more direct members goes on with its own
+//     pages;
+//   - the effective members of the projects shared with other groups, whose
+//     invited members GitLab resolves best (the relations members/all
+//     resolves), 8 projects a query.
+//
+// Further pages of 100 go to later queries; a refused query is retried
+// with half as many groups or projects and the snapshot says so in a
+// warning. Pages are fetched concurrently, and requests are paced by
+// GitLab's RateLimit-Remaining and RateLimit-Reset headers so that a rate
+// limit is waited out rather than hit; a 429 or 5xx that still comes is
+// retried after its Retry-After, a bounded number of times.
 //
 // The cost grows with effective, not direct, membership: a subgroup's
 // members include its ancestors' too, so a root group with thousands of

@@ -196,8 +196,9 @@ func TestReadWithoutProjectMembers(t *testing.T) {
 	if got := v.permsOf("acme:frontend:web", "alice"); len(got) == 0 {
 		t.Error("shared project's members not read")
 	}
-	if got := sim.Stats().Requests; got != withReqs-2 {
-		t.Errorf("%d requests without project members, %d with: want two fewer", got, withReqs)
+	// One GraphQL query lists acme's projects with their direct members.
+	if got := sim.Stats().Requests; got != withReqs-1 {
+		t.Errorf("%d requests without project members, %d with: want one fewer", got, withReqs)
 	}
 	if len(snap.Users) != len(v.users) {
 		t.Errorf("users changed: %d, %d", len(snap.Users), len(v.users))
@@ -237,8 +238,9 @@ func TestReadPagination(t *testing.T) {
 	}
 	// 1 group + 2 descendant pages + 3 project pages + 1 custom roles +
 	// 121 groups × 3 member pages in GraphQL queries of 8 groups (16 a
-	// round, 3 rounds) + 230 projects × 1 direct-member page.
-	if got, want := sim.Stats().Requests, int64(1+2+3+1+16*3+230); got != want {
+	// round, 3 rounds) + 3 pages of big's projects with their direct
+	// members (one a round).
+	if got, want := sim.Stats().Requests, int64(1+2+3+1+16*3+3); got != want {
 		t.Errorf("%d requests, want %d", got, want)
 	}
 }
@@ -261,15 +263,16 @@ func TestReadRecovers(t *testing.T) {
 		fault gitlabsim.Fault
 	}{
 		{"429 with Retry-After", gitlabsim.Fault{Path: "/api/graphql", Status: 429, Times: 2}},
-		{"429 on a project's members", gitlabsim.Fault{Path: "/members", Status: 429, Times: 2}},
+		{"429 on the projects listing", gitlabsim.Fault{Path: "/projects", Status: 429, Times: 2}},
+		{"500 on a later page of projects", gitlabsim.Fault{Path: "/api/graphql", Body: "projects(", Skip: 1, Status: 500, Times: 1}},
 		{"502", gitlabsim.Fault{Path: "/descendant_groups", Status: 502, Times: 2}},
 		{"500 on a later GraphQL page", gitlabsim.Fault{Path: "/api/graphql", Skip: 1, Status: 500, Times: 1}},
 		{"503 on the root group", gitlabsim.Fault{Path: "/groups/big", Status: 503, Times: 1}},
 	}
-	want := mustRead(t, values(startSimURL(t, bigFixture(150, 3, 5)), SettingAllowedGroups+"=big"))
+	want := mustRead(t, values(startSimURL(t, bigFixture(150, 3, 150)), SettingAllowedGroups+"=big"))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim, ts := startSim(t, bigFixture(150, 3, 5), gitlabsim.Options{})
+			sim, ts := startSim(t, bigFixture(150, 3, 150), gitlabsim.Options{})
 			sim.Inject(tt.fault)
 			got := mustRead(t, values(ts.URL, SettingAllowedGroups+"=big"))
 			if sim.Stats().Faulted == 0 {
@@ -288,10 +291,10 @@ func startSimURL(t *testing.T, f *gitlabsim.Fixture) string {
 }
 
 func TestReadPacedByRateLimit(t *testing.T) {
-	// 8 requests a second; the read needs 10 (the groups' members in one
-	// GraphQL query): the pacer waits for the next window instead of
-	// collecting 429s, for GraphQL as for REST.
-	sim, ts := startSim(t, bigFixture(20, 5, 5), gitlabsim.Options{RateLimit: 8, RateWindow: time.Second})
+	// 3 requests a second; the read needs 6 (4 REST, the groups' members
+	// in one GraphQL query, the projects in another): the pacer waits for
+	// the next window instead of collecting 429s, for GraphQL as for REST.
+	sim, ts := startSim(t, bigFixture(20, 5, 5), gitlabsim.Options{RateLimit: 3, RateWindow: time.Second})
 	snap := mustRead(t, values(ts.URL, SettingAllowedGroups+"=big"))
 	if len(snap.Groups) != 6 {
 		t.Fatalf("%d groups", len(snap.Groups))
@@ -313,11 +316,12 @@ func TestReadFails(t *testing.T) {
 		want  string // in the error
 		kind  error
 	}{
-		{"GraphQL page failing mid-listing", &gitlabsim.Fault{Path: "/api/graphql", Skip: 1, Status: 500}, nil, "500 Internal Server Error) to list the members of groups big", identity.ErrUnavailable},
-		{"GraphQL rate limit outlasting the retries", &gitlabsim.Fault{Path: "/api/graphql", Status: 429}, nil, "rate-limiting (429 Too Many Requests) to list the members of groups", identity.ErrUnavailable},
+		{"GraphQL page failing mid-listing", &gitlabsim.Fault{Path: "/api/graphql", Skip: 1, Status: 500}, []string{SettingReadProjectMembers + "=false"}, "500 Internal Server Error) to list the members of groups big", identity.ErrUnavailable},
+		{"GraphQL page of projects failing mid-listing", &gitlabsim.Fault{Path: "/api/graphql", Body: "projects(", Skip: 1, Status: 500}, nil, "500 Internal Server Error) to list the projects of group big (GraphQL)", identity.ErrUnavailable},
+		{"GraphQL rate limit outlasting the retries", &gitlabsim.Fault{Path: "/api/graphql", Status: 429}, nil, "rate-limiting (429 Too Many Requests) to list the ", identity.ErrUnavailable},
 		{"project listing failing", &gitlabsim.Fault{Path: "/projects", Status: 502}, nil, "502", identity.ErrUnavailable},
 		{"rate limit outlasting the retries", &gitlabsim.Fault{Path: "/descendant_groups", Status: 429}, nil, "rate-limiting", identity.ErrUnavailable},
-		{"timeout", &gitlabsim.Fault{Path: "/members", Hang: true}, []string{SettingTimeout + "=150ms"}, "timed out", identity.ErrUnavailable},
+		{"timeout", &gitlabsim.Fault{Path: "/descendant_groups", Hang: true}, []string{SettingTimeout + "=150ms"}, "timed out", identity.ErrUnavailable},
 		{"bad token: 401", nil, []string{SettingToken + "=glpat-wrong"}, "401", identity.ErrInvalid},
 		{"token without read_api", nil, []string{SettingToken + "=glpat-read-user"}, "read_api", identity.ErrInvalid},
 		{"allowed group missing", nil, []string{SettingAllowedGroups + "=big,nope"}, "'nope' does not exist", identity.ErrInvalid},
@@ -325,7 +329,7 @@ func TestReadFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := bigFixture(150, 3, 5)
+			f := bigFixture(150, 3, 150) // 2 pages of projects
 			f.Tokens = append(f.Tokens, gitlabsim.Token{Token: "glpat-read-user", User: "root", Scopes: []string{"read_user"}})
 			sim, ts := startSim(t, f, gitlabsim.Options{HangFor: 5 * time.Second})
 			if tt.fault != nil {
@@ -576,19 +580,39 @@ func roots(f *gitlabsim.Fixture) string {
 	return strings.Join(out, ",")
 }
 
+// projectsFixture is bigFixture with projects of many members: p0000 has
+// 230 direct members (the projects listing reads 50, two more queries the
+// rest), p0001 60, p0002 is shared with big/sub001 (250 effective members).
+func projectsFixture() *gitlabsim.Fixture {
+	f := bigFixture(250, 3, 6)
+	for i, n := range []int{230, 60} {
+		for u := range n {
+			f.Projects[i].Members = append(f.Projects[i].Members, gitlabsim.Member{User: fmt.Sprintf("user%05d", u), AccessLevel: 10 + 10*(u%5)})
+		}
+	}
+	f.Projects[2].SharedWithGroups = []gitlabsim.Share{{Group: "big/sub001", GroupAccessLevel: 30}}
+	return f
+}
+
 func TestGraphQLSameSnapshotAsREST(t *testing.T) {
-	tests := []struct {
-		name string
-		fix  *gitlabsim.Fixture
-	}{
-		{"example", gitlabsim.Example()},
-		{"scale of 400 users", gitlabsim.Scale(gitlabsim.ScaleOptions{Users: 400, Groups: 700, Seed: 11})},
-		{"groups of 250 members", bigFixture(250, 20, 30)},
+	type test struct {
+		name  string
+		fix   *gitlabsim.Fixture
+		extra []string
+	}
+	var tests []test
+	for _, f := range []test{
+		{"example", gitlabsim.Example(), nil},
+		{"scale of 400 users", gitlabsim.Scale(gitlabsim.ScaleOptions{Users: 400, Groups: 700, Seed: 11}), nil},
+		{"groups of 250 members", bigFixture(250, 20, 30), nil},
+		{"projects of 230 members", projectsFixture(), nil},
+	} {
+		tests = append(tests, f, test{f.name + ", without project members", f.fix, []string{SettingReadProjectMembers + "=false"}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim, ts := startSim(t, tt.fix, gitlabsim.Options{})
-			v := values(ts.URL, SettingAllowedGroups+"="+roots(tt.fix))
+			v := values(ts.URL, append([]string{SettingAllowedGroups + "=" + roots(tt.fix)}, tt.extra...)...)
 			rest, err := readMembersBy(t, v, true)
 			if err != nil {
 				t.Fatal(err)
@@ -608,10 +632,80 @@ func TestGraphQLSameSnapshotAsREST(t *testing.T) {
 					len(gql.Users), len(gql.Memberships), len(gql.Permissions), len(rest.Users), len(rest.Memberships), len(rest.Permissions))
 			}
 			t.Logf("%d groups: %d requests with REST members, %d with GraphQL", len(rest.Groups), restReqs, gqlReqs)
-			if len(rest.Groups) > groupsPerQuery && gqlReqs >= restReqs {
+			if len(rest.Groups) > pageKinds[groupMembersPage].perQuery && gqlReqs >= restReqs {
 				t.Errorf("GraphQL took %d requests, REST %d", gqlReqs, restReqs)
 			}
 		})
+	}
+}
+
+func TestGraphQLProjectMembersGoOn(t *testing.T) {
+	f := projectsFixture()
+	sim, ts := startSim(t, f, gitlabsim.Options{})
+	v := values(ts.URL, SettingAllowedGroups+"=big")
+	want, err := readMembersBy(t, v, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetStats()
+	got := mustRead(t, v)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Error("the snapshot differs from the REST read's")
+	}
+	// 4 REST requests; round 1: the groups' members, the shared project's,
+	// big's projects with 50 direct members each; round 2: the groups' and
+	// the shared project's next pages, p0000's and p0001's further direct
+	// members (one query of 3 projects); round 3: the last pages of the
+	// groups, of the shared project and of p0000.
+	if got, want := sim.Stats().Requests, int64(4+3+2+2); got != want {
+		t.Errorf("%d requests, want %d", got, want)
+	}
+	// An admin of p0000 (user00004, 50) past the first 100 direct members
+	// is one: user00204.
+	if perms := viewOf(got).permsOf("big:sub000:p0000", "user00204"); !slices.Contains(perms, "admin") {
+		t.Errorf("user00204 on p0000: %v", perms)
+	}
+
+	// A failed page of further direct members fails the read.
+	sim.Inject(gitlabsim.Fault{Path: "/api/graphql", Body: "project(fullPath", Skip: 1, Status: 500})
+	snap, err := read(t, testConnector(), v)
+	if err == nil || !errors.Is(err, identity.ErrUnavailable) || !strings.Contains(err.Error(), "to list the members of projects") ||
+		!strings.Contains(err.Error(), "big/sub000/p0000") || len(snap.Users)+len(snap.Projects) != 0 {
+		t.Errorf("error %v, %d users", err, len(snap.Users))
+	}
+}
+
+func TestGraphQLProjectsComplexityFallback(t *testing.T) {
+	// 3 roots; 8 shared projects: one query, until refused.
+	f := gitlabsim.Scale(gitlabsim.ScaleOptions{Users: 300, Groups: 900, Seed: 5})
+	for i := range f.Projects {
+		f.Projects[i].SharedWithGroups = nil
+		if i < 8 {
+			f.Projects[i].SharedWithGroups = []gitlabsim.Share{{Group: f.Groups[4].FullPath, GroupAccessLevel: 20}}
+		}
+	}
+	_, ts := startSim(t, f, gitlabsim.Options{})
+	v := values(ts.URL, SettingAllowedGroups+"="+roots(f))
+	want, err := readMembersBy(t, v, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At 200: 8 groups (232) or shared projects are refused, 4 pass; 3
+	// roots' projects (225) are refused, 1 passes.
+	_, ts = startSim(t, f, gitlabsim.Options{GraphQLComplexity: 200})
+	got := mustRead(t, values(ts.URL, SettingAllowedGroups+"="+roots(f)))
+	slices.Sort(got.Warnings)
+	wantWarnings := []string{
+		"GitLab refused a GraphQL query for the members of 8 groups (Query has complexity of 232, which exceeds max complexity of 200); members are read 4 groups per query",
+		"GitLab refused a GraphQL query for the members of 8 projects (Query has complexity of 232, which exceeds max complexity of 200); members are read 4 projects per query",
+		"GitLab refused a GraphQL query for the projects of 3 groups (Query has complexity of 225, which exceeds max complexity of 200); projects are read 1 group per query",
+	}
+	if !slices.Equal(got.Warnings, wantWarnings) {
+		t.Errorf("warnings\n%s", strings.Join(got.Warnings, "\n"))
+	}
+	got.Warnings = want.Warnings
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Error("the snapshot read in smaller batches differs")
 	}
 }
 
@@ -627,8 +721,8 @@ func TestGraphQLMembersPagination(t *testing.T) {
 		t.Errorf("big/sub019 has %d members", got)
 	}
 	// group + descendants + projects + custom roles, then 3 rounds of
-	// ⌈21/8⌉ = 3 queries.
-	if got, want := sim.Stats().Requests, int64(4+3*3); got != want {
+	// ⌈21/8⌉ = 3 queries, and one of big's (no) projects.
+	if got, want := sim.Stats().Requests, int64(4+3*3+1); got != want {
 		t.Errorf("%d requests, want %d", got, want)
 	}
 }
@@ -656,7 +750,7 @@ func TestGraphQLComplexityFallback(t *testing.T) {
 
 	// Not even one group fits: an error, no snapshot.
 	_, ts = startSim(t, f, gitlabsim.Options{GraphQLComplexity: 20})
-	snap, err := read(t, testConnector(), values(ts.URL, SettingAllowedGroups+"=big"))
+	snap, err := read(t, testConnector(), values(ts.URL, SettingAllowedGroups+"=big", SettingReadProjectMembers+"=false"))
 	if err == nil || !errors.Is(err, identity.ErrUnavailable) || !strings.Contains(err.Error(), "GraphQL errors to list the members of group big") || len(snap.Users) != 0 {
 		t.Errorf("error %v, %d users", err, len(snap.Users))
 	}
@@ -673,8 +767,8 @@ func TestGraphQLRetriesAfter429(t *testing.T) {
 	if len(snap.Memberships) != 4*150 {
 		t.Errorf("%d memberships", len(snap.Memberships))
 	}
-	// 4 REST requests, 2 GraphQL pages, 1 retry.
-	if st := sim.Stats(); st.Faulted != 1 || st.Requests != 4+2+1 {
+	// 4 REST requests, 2 GraphQL pages of members, 1 of projects, 1 retry.
+	if st := sim.Stats(); st.Faulted != 1 || st.Requests != 4+2+1+1 {
 		t.Errorf("stats %+v", st)
 	}
 }

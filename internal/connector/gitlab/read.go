@@ -121,28 +121,30 @@ func (s *source) read(ctx context.Context, c *client) (provision.Snapshot, error
 				return err
 			})
 		}
+		for _, p := range projects {
+			switch {
+			case p.shared:
+				// GitLab resolves the invited groups' members best.
+				g.Go(func() (err error) {
+					p.members, err = listMembers(gctx, c, "projects/"+strconv.FormatInt(p.id, 10)+"/members/all", "list the members of project "+p.path)
+					return err
+				})
+			case s.cfg.ReadProjectMembers:
+				g.Go(func() (err error) {
+					p.members, err = listMembers(gctx, c, "projects/"+strconv.FormatInt(p.id, 10)+"/members", "list the direct members of project "+p.path)
+					return err
+				})
+			}
+		}
 	} else {
-		// One GraphQL query reads the members of several groups: a
-		// request per group is what the rate limit cannot afford.
+		// GraphQL queries read the members of several groups or projects,
+		// or several roots' projects with their direct members: a request
+		// per group or project is what the rate limit cannot afford.
+		roots := rootsOf(trees, groups)
 		g.Go(func() (err error) {
-			eff, warnings, err = readGroupMembers(gctx, c, groups)
+			eff, warnings, err = readMembers(gctx, c, groups, roots, projects, s.cfg.ReadProjectMembers)
 			return err
 		})
-	}
-	for _, p := range projects {
-		switch {
-		case p.shared:
-			// GitLab resolves the invited groups' members best.
-			g.Go(func() (err error) {
-				p.members, err = listMembers(gctx, c, "projects/"+strconv.FormatInt(p.id, 10)+"/members/all", "list the members of project "+p.path)
-				return err
-			})
-		case s.cfg.ReadProjectMembers:
-			g.Go(func() (err error) {
-				p.members, err = listMembers(gctx, c, "projects/"+strconv.FormatInt(p.id, 10)+"/members", "list the direct members of project "+p.path)
-				return err
-			})
-		}
 	}
 	if err := g.Wait(); err != nil {
 		return provision.Snapshot{}, err
@@ -150,6 +152,21 @@ func (s *source) read(ctx context.Context, c *client) (provision.Snapshot, error
 	snap := s.assemble(trees, groups, eff, projects)
 	snap.Warnings = append(warnings, snap.Warnings...)
 	return snap, nil
+}
+
+// rootsOf are the indices in groups of the trees' root groups, each once.
+func rootsOf(trees []tree, groups []group) []int {
+	index := make(map[int64]int, len(groups))
+	for i, g := range groups {
+		index[g.id] = i
+	}
+	var out []int
+	for _, t := range trees {
+		if i := index[t.groups[0].id]; !slices.Contains(out, i) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // readRoot reads an allowed group and checks it is a root group.
