@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -672,6 +673,31 @@ func TestGraphQLProjectMembersGoOn(t *testing.T) {
 	if err == nil || !errors.Is(err, identity.ErrUnavailable) || !strings.Contains(err.Error(), "to list the members of projects") ||
 		!strings.Contains(err.Error(), "big/sub000/p0000") || len(snap.Users)+len(snap.Projects) != 0 {
 		t.Errorf("error %v, %d users", err, len(snap.Users))
+	}
+}
+
+func TestGraphQLProjectGoneBetweenListings(t *testing.T) {
+	// p0001 is deleted after the REST listing, before the GraphQL one: its
+	// direct members are asked for on their own, and GitLab has none.
+	sim, err := gitlabsim.New(bigFixture(10, 3, 4), gitlabsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/graphql" {
+			once.Do(func() {
+				if err := sim.Update(func(f *gitlabsim.Fixture) { f.Projects = slices.Delete(f.Projects, 1, 2) }); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	snap, err := read(t, testConnector(), values(ts.URL, SettingAllowedGroups+"=big"))
+	if err == nil || !errors.Is(err, identity.ErrNotFound) || !strings.Contains(err.Error(), "no project big/sub001/p0001 to list the members of project big/sub001/p0001") || len(snap.Projects) != 0 {
+		t.Errorf("error %v, %d projects", err, len(snap.Projects))
 	}
 }
 

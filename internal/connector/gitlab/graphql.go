@@ -168,8 +168,9 @@ func readMembers(ctx context.Context, c *client, groups []group, roots []int, pr
 		return nil, nil, err
 	}
 	if direct {
-		// A project that came after its root's listing (created between
-		// the two listings) is read on its own.
+		// A project of the REST listing that the GraphQL one did not give
+		// (moved or deleted in between, or one GraphQL leaves out) is
+		// read on its own.
 		queue = nil
 		for i, p := range projects {
 			if !p.shared && !r.listed[i] {
