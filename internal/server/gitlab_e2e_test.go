@@ -272,8 +272,8 @@ func TestGitLabSettingsAndFreshness(t *testing.T) {
 // work (issue 10, item 7).
 func TestGitLabSafety(t *testing.T) {
 	e := startGitLab(t)
-	// 150 more members of acme make its members/all two pages long, so a
-	// fault can hit the second page only.
+	// 150 more members of acme make its members two pages long (GraphQL
+	// groupMembers, 100 a page), so a fault can hit the second page only.
 	if err := e.sim.Update(func(f *gitlabsim.Fixture) {
 		for i := range 150 {
 			login := "member" + strconv.Itoa(i)
@@ -300,9 +300,11 @@ func TestGitLabSafety(t *testing.T) {
 		fault gitlabsim.Fault
 		why   string
 	}{
-		{"a page failing mid-listing", gitlabsim.Fault{Path: "/members/all", Page: 2, Status: 500}, "500"},
+		// The first groupMembers query reads every group's first page; the
+		// second, acme's second page.
+		{"a page failing mid-listing", gitlabsim.Fault{Path: "/api/graphql", Body: "groupMembers(", Skip: 1, Status: 500}, "500"},
 		{"rate limit outlasting the retries", gitlabsim.Fault{Status: 429}, "rate-limiting"},
-		{"GitLab not answering", gitlabsim.Fault{Path: "/members/all", Hang: true}, "timed out"},
+		{"GitLab not answering", gitlabsim.Fault{Path: "/api/graphql", Hang: true}, "timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.sim.Inject(tc.fault)
@@ -311,6 +313,7 @@ func TestGitLabSafety(t *testing.T) {
 			if run.Status != "failed" || len(run.Errors) == 0 || !strings.Contains(run.Errors[0], tc.why) || !strings.Contains(run.Errors[0], "nothing was applied") {
 				t.Fatalf("run = %+v", run)
 			}
+			t.Logf("the run says: %s", run.Errors[0])
 			if run.Counts["writes"] != 0 || run.Counts["usersDeactivated"] != 0 {
 				t.Fatalf("the failed run wrote: %+v", run.Counts)
 			}
