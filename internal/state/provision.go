@@ -93,11 +93,8 @@ func (s *State) ApplySource(ctx context.Context, src identity.Source, changes []
 			return nil, nil, err
 		}
 		return append(members, grants...), func() {
-			for _, apply := range []func(){addMembers, addGrants} {
-				if apply != nil {
-					apply()
-				}
-			}
+			addMembers()
+			addGrants()
 		}, nil
 	})
 	if err != nil {
@@ -160,8 +157,8 @@ func (s *State) sourceMembersTx(ctx context.Context, tx store.Tx, src identity.S
 			}
 			continue
 		}
-		if p.group.Name == identity.GroupUsers || (u.Source != src && p.group.Source != src) {
-			res[i].Err = identity.Errorf(identity.ErrManaged, "The membership of '%s' in '%s' is not managed by %s", u.Login, p.group.Name, src)
+		if err := managesMembership(src, u, p.group); err != nil {
+			res[i].Err = err
 			continue
 		}
 		if p.at[u.ID] == 0 {
@@ -199,6 +196,15 @@ func (s *State) sourceMembersTx(ctx context.Context, tx store.Tx, src identity.S
 			s.index.AddMember(m.UserID, m.GroupID)
 		}
 	}, nil
+}
+
+// managesMembership says whether src may change u's membership in g: in
+// the built-in sonar-users never, else when the user or the group is src's.
+func managesMembership(src identity.Source, u identity.User, g identity.Group) error {
+	if g.Name == identity.GroupUsers || (u.Source != src && g.Source != src) {
+		return identity.Errorf(identity.ErrManaged, "The membership of '%s' in '%s' is not managed by %s", u.Login, g.Name, src)
+	}
+	return nil
 }
 
 var errSourceGrant = identity.Errorf(identity.ErrInvalid, "A source grants project permissions to users only")
@@ -267,9 +273,6 @@ func (s *State) sourceGrantsTx(ctx context.Context, tx store.Tx, changes []Sourc
 			at[k] = i + 1 // 0: absent
 			gs = append(gs, g)
 		}
-	}
-	if len(gs) == 0 {
-		return nil, nil, nil
 	}
 	added, err := tx.AddGrants(ctx, gs)
 	if err != nil {
@@ -407,10 +410,9 @@ func (s *State) sourceChangeTx(ctx context.Context, tx store.Tx, src identity.So
 		}
 		return audit{Action: "group.delete", Target: "group:" + g.Name, Before: viewGroup(g)}, func() { s.index.DeleteGroup(g.ID) }, nil
 
-	case AddMember, RemoveMember:
+	case RemoveMember: // AddMember: sourceMembersTx
 		m := c.Membership
-		add := c.Kind == AddMember
-		if !add && s.removesLastAdmin(authz.Without{Membership: m}) {
+		if s.removesLastAdmin(authz.Without{Membership: m}) {
 			return audit{}, nil, identity.Errorf(identity.ErrInvalid, "The last administrator user cannot be removed")
 		}
 		u, err := tx.GetUser(ctx, m.UserID)
@@ -421,17 +423,10 @@ func (s *State) sourceChangeTx(ctx context.Context, tx store.Tx, src identity.So
 		if err != nil {
 			return audit{}, nil, err
 		}
-		if g.Name == identity.GroupUsers || (u.Source != src && g.Source != src) {
-			return audit{}, nil, identity.Errorf(identity.ErrManaged, "The membership of '%s' in '%s' is not managed by %s", u.Login, g.Name, src)
+		if err := managesMembership(src, u, g); err != nil {
+			return audit{}, nil, err
 		}
 		view := map[string]string{"login": u.Login, "group": g.Name}
-		if add {
-			added, err := tx.AddMember(ctx, m.UserID, m.GroupID)
-			if err != nil || !added {
-				return audit{}, nil, err
-			}
-			return audit{Action: "group.add_user", Target: "group:" + g.Name, After: view}, func() { s.index.AddMember(m.UserID, m.GroupID) }, nil
-		}
 		removed, err := tx.RemoveMember(ctx, m.UserID, m.GroupID)
 		if err != nil || !removed {
 			return audit{}, nil, err
